@@ -1,0 +1,273 @@
+//! `/chat/ws` frames and `/chat/sessions` bodies, in the seed's shapes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Longest message a client may send, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 8_000;
+/// Longest session title, in characters.
+pub const MAX_TITLE_CHARS: usize = 120;
+/// The kinds of question the UI offers; anything else is refused.
+pub const MESSAGE_TYPES: [&str; 6] =
+    ["general", "fitness_plan", "nutrition", "sleep", "recovery", "mental_health"];
+
+/// What a client sends to ask something. The seed's shape: no `type` field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SendMessage {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_type: Option<String>,
+}
+
+/// Control frames a client may send, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ControlFrame {
+    /// Stop the answer in flight (in `session_id`, or any of this socket's).
+    Stop {
+        #[serde(default)]
+        session_id: Option<String>,
+    },
+    /// Replay an answer's deltas after `after_seq` (a reconnecting client).
+    Resume { message_id: String, after_seq: u64 },
+    /// An application-level keep-alive; answered with `pong`.
+    Ping,
+}
+
+/// Everything a client may send, as the server parses it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientFrame {
+    Send(SendMessage),
+    Control(ControlFrame),
+}
+
+impl ClientFrame {
+    /// Frames with a `type` are control frames; frames without one are messages.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        if !value.is_object() {
+            return Err("a frame must be a JSON object".into());
+        }
+        if value.get("type").is_some() {
+            serde_json::from_value(value).map(ClientFrame::Control).map_err(|e| e.to_string())
+        } else {
+            serde_json::from_value(value).map(ClientFrame::Send).map_err(|e| e.to_string())
+        }
+    }
+
+    pub fn to_text(&self) -> String {
+        let value = match self {
+            ClientFrame::Send(m) => serde_json::to_string(m),
+            ClientFrame::Control(c) => serde_json::to_string(c),
+        };
+        value.unwrap_or_default()
+    }
+}
+
+/// Everything the server sends, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    Connected {
+        user_id: String,
+    },
+    Typing {
+        session_id: String,
+        message_id: String,
+    },
+    Delta {
+        session_id: String,
+        message_id: String,
+        seq: u64,
+        text: String,
+    },
+    /// The final frame of a turn, in the seed's shape.
+    Response {
+        message: String,
+        session_id: String,
+        user_id: String,
+        timestamp: DateTime<Utc>,
+        data: ResponseData,
+    },
+    Error {
+        code: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+    },
+    SessionCreated {
+        session: SessionSummary,
+    },
+    SessionUpdated {
+        session: SessionSummary,
+    },
+    SessionDeleted {
+        session_id: String,
+    },
+    Pong,
+}
+
+impl ServerFrame {
+    pub fn error(code: &str, message: impl Into<String>) -> Self {
+        ServerFrame::Error { code: code.into(), message: message.into(), session_id: None, message_id: None }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseData {
+    pub response_time_ms: u64,
+    pub message_id: String,
+    pub title: String,
+    /// How the answer ended: `complete`, `stopped`, `failed` or `interrupted`.
+    pub status: String,
+    pub raw_events: Vec<RawEvent>,
+}
+
+/// One agent event, modelled on Google ADK's `Event`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RawEvent {
+    pub author: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+    /// True for a streamed piece of the answer.
+    #[serde(default)]
+    pub partial: bool,
+    #[serde(default)]
+    pub turn_complete: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_metadata: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// Milliseconds since the turn started.
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Content {
+    pub role: String,
+    pub parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_token_count: u64,
+    pub candidates_token_count: u64,
+    pub total_token_count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub time_to_first_token_ms: Option<u64>,
+    pub total_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionSummary {
+    pub session_id: String,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub is_active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionPage {
+    pub sessions: Vec<SessionSummary>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// One stored turn: the user's message and the coach's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageView {
+    pub message_id: String,
+    pub session_id: String,
+    pub message: String,
+    pub response: String,
+    pub message_type: String,
+    pub created_at: DateTime<Utc>,
+    pub response_time_ms: Option<u64>,
+    /// `pending`, `complete`, `stopped`, `failed` or `interrupted`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionDetail {
+    pub session: SessionSummary,
+    /// Oldest first, the newest page unless `before` was given.
+    pub messages: Vec<MessageView>,
+    /// Pass as `before` to get older messages; absent when there are none.
+    pub next_before: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RenameSession {
+    pub title: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub session_id: String,
+    pub title: String,
+    /// Present when the hit is in a message rather than the title.
+    pub message_id: Option<String>,
+    pub snippet: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    pub query: String,
+    pub hits: Vec<SearchHit>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_without_type_is_a_message() {
+        let f = ClientFrame::parse(r#"{"message":"hi","message_type":"sleep"}"#).unwrap();
+        assert_eq!(
+            f,
+            ClientFrame::Send(SendMessage {
+                message: "hi".into(),
+                session_id: None,
+                message_type: Some("sleep".into())
+            })
+        );
+    }
+
+    #[test]
+    fn control_frames_are_tagged() {
+        let f = ClientFrame::parse(r#"{"type":"resume","message_id":"m","after_seq":3}"#).unwrap();
+        assert_eq!(f, ClientFrame::Control(ControlFrame::Resume { message_id: "m".into(), after_seq: 3 }));
+        assert!(ClientFrame::parse(r#"{"type":"dance"}"#).is_err());
+        assert!(ClientFrame::parse("[1]").is_err());
+        assert!(ClientFrame::parse("nope").is_err());
+    }
+
+    #[test]
+    fn server_frames_use_the_seed_shape() {
+        let v = serde_json::to_value(ServerFrame::Connected { user_id: "u".into() }).unwrap();
+        assert_eq!(v, serde_json::json!({"type":"connected","user_id":"u"}));
+    }
+}

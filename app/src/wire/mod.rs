@@ -1,0 +1,10 @@
+//! Types that cross the wire (REST bodies, WebSocket frames, server-function results),
+//! defined once and compiled for both the server and the browser.
+
+pub mod auth;
+pub mod chat;
+pub mod error;
+pub mod health;
+pub mod profile;
+
+pub use error::ApiError;

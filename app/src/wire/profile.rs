@@ -1,0 +1,95 @@
+//! The health profile the coach uses, and its validation (shared so the browser can show
+//! the same field errors the server enforces).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub age: Option<u32>,
+    /// `beginner`, `intermediate` or `advanced`.
+    pub fitness_level: Option<String>,
+    #[serde(default)]
+    pub goals: Vec<String>,
+    pub health_notes: Option<String>,
+    /// `metric` or `imperial`.
+    #[serde(default = "default_units")]
+    pub units: String,
+    pub height_cm: Option<f64>,
+    pub weight_kg: Option<f64>,
+}
+
+fn default_units() -> String {
+    "metric".into()
+}
+
+pub const FITNESS_LEVELS: [&str; 3] = ["beginner", "intermediate", "advanced"];
+pub const UNITS: [&str; 2] = ["metric", "imperial"];
+
+/// One problem with one field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl Profile {
+    /// Every field problem at once, so a form can show them all inline.
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let mut err = |field: &str, message: &str| {
+            errors.push(FieldError { field: field.into(), message: message.into() })
+        };
+        if let Some(age) = self.age {
+            if !(13..=120).contains(&age) {
+                err("age", "Age must be between 13 and 120.");
+            }
+        }
+        if let Some(level) = &self.fitness_level {
+            if !FITNESS_LEVELS.contains(&level.as_str()) {
+                err("fitness_level", "Fitness level must be beginner, intermediate or advanced.");
+            }
+        }
+        if self.goals.len() > 10 {
+            err("goals", "At most 10 goals.");
+        }
+        if self.goals.iter().any(|g| g.trim().is_empty() || g.chars().count() > 120) {
+            err("goals", "Each goal must be 1 to 120 characters.");
+        }
+        if self.health_notes.as_ref().is_some_and(|n| n.chars().count() > 2000) {
+            err("health_notes", "Health notes must be at most 2000 characters.");
+        }
+        if !UNITS.contains(&self.units.as_str()) {
+            err("units", "Units must be metric or imperial.");
+        }
+        if self.height_cm.is_some_and(|h| !(50.0..=272.0).contains(&h)) {
+            err("height_cm", "Height must be between 50 and 272 cm.");
+        }
+        if self.weight_kg.is_some_and(|w| !(20.0..=400.0).contains(&w)) {
+            err("weight_kg", "Weight must be between 20 and 400 kg.");
+        }
+        errors
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_default_profile_is_valid() {
+        assert!(Profile { units: "metric".into(), ..Default::default() }.validate().is_empty());
+    }
+
+    #[test]
+    fn out_of_range_fields_are_each_reported() {
+        let p = Profile {
+            age: Some(7),
+            fitness_level: Some("elite".into()),
+            units: "furlongs".into(),
+            weight_kg: Some(5.0),
+            ..Default::default()
+        };
+        let fields: Vec<_> = p.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["age", "fitness_level", "units", "weight_kg"]);
+    }
+}

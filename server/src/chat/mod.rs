@@ -1,0 +1,3 @@
+//! Live chat: the `/chat/ws` socket.
+
+pub mod ws;

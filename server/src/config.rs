@@ -1,0 +1,249 @@
+//! Typed configuration read from environment variables; a bad value fails start-up with a
+//! message naming the variable.
+
+use std::{collections::HashMap, net::SocketAddr, path::PathBuf};
+
+use secrecy::SecretString;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+/// Where the coach's answers come from.
+#[derive(Debug, Clone)]
+pub enum LlmConfig {
+    /// Any server speaking OpenAI's streaming chat-completions protocol.
+    OpenAi { base_url: String, api_key: Option<SecretString>, model: String },
+    /// The embedded SmolLM2 gguf, run in-process.
+    Local { model_path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_env: AppEnv,
+    pub bind_addr: SocketAddr,
+    /// `None` starts the embedded SecantusDB under `data_dir/db`.
+    pub mongodb_uri: Option<String>,
+    pub database_name: String,
+    /// `None` in development: a secret is generated once and kept in `data_dir`.
+    pub jwt_secret: Option<SecretString>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_days: i64,
+    pub log_filter: String,
+    /// Origins allowed to call the API from another site; empty means same-origin only.
+    pub cors_origins: Vec<String>,
+    pub data_dir: PathBuf,
+    /// The `secantusd-py` launcher from the set-up's virtualenv.
+    pub embedded_db_bin: PathBuf,
+    /// `None` writes each mail to `data_dir/outbox` and logs the code.
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub llm: LlmConfig,
+    /// Largest answer the coach produces, in tokens.
+    pub max_answer_tokens: u32,
+    /// The compiled site (`pkg/` with the WASM, JS and CSS).
+    pub site_root: PathBuf,
+    /// Set the `Secure` flag on cookies (behind HTTPS).
+    pub secure_cookies: bool,
+    /// Turn off rate limits (load tests only; refused in production).
+    pub disable_rate_limits: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+fn bad(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError { var, message: message.into() }
+}
+
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os("HEALTHCHAT_CACHE").map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        home.join(".cache/healthchat")
+    })
+}
+
+impl Config {
+    /// Reads the process environment (and a `.env` file, if present).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_vars(&vars)
+    }
+
+    /// Reads configuration from any map, so tests can inject their own.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| vars.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        let app_env = match get("APP_ENV").as_deref() {
+            None | Some("development") | Some("dev") | Some("test") => AppEnv::Development,
+            Some("production") | Some("prod") => AppEnv::Production,
+            Some(other) => return Err(bad("APP_ENV", format!("expected development or production, got {other:?}"))),
+        };
+        let bind_addr = get("BIND_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8004".into())
+            .parse()
+            .map_err(|e| bad("BIND_ADDR", format!("not a socket address ({e})")))?;
+        let mongodb_uri = get("MONGODB_URI");
+        if let Some(uri) = &mongodb_uri {
+            if !(uri.starts_with("mongodb://") || uri.starts_with("mongodb+srv://")) {
+                return Err(bad("MONGODB_URI", "must start with mongodb:// or mongodb+srv://"));
+            }
+        }
+        let database_name = get("MONGODB_DATABASE").unwrap_or_else(|| "healthchat".into());
+        if database_name.contains(['/', '\\', '.', ' ', '"', '$']) || database_name.len() > 63 {
+            return Err(bad("MONGODB_DATABASE", "not a valid database name"));
+        }
+        let jwt_secret = get("JWT_SECRET");
+        if let Some(s) = &jwt_secret {
+            if s.len() < 32 {
+                return Err(bad("JWT_SECRET", "must be at least 32 characters"));
+            }
+        } else if app_env == AppEnv::Production {
+            return Err(bad("JWT_SECRET", "is required when APP_ENV=production"));
+        }
+        let access_token_ttl_secs = parse_num(&get, "ACCESS_TOKEN_TTL_SECS", 900, 30, 86_400)?;
+        let refresh_token_ttl_days = parse_num(&get, "REFRESH_TOKEN_TTL_DAYS", 30, 1, 365)? as i64;
+        let log_filter = get("RUST_LOG").unwrap_or_else(|| "info,server=debug,tower_http=info".into());
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| bad("RUST_LOG", format!("not a valid filter ({e})")))?;
+        let cors_origins: Vec<String> = get("CORS_ORIGINS")
+            .map(|s| s.split(',').map(|o| o.trim().to_string()).filter(|o| !o.is_empty()).collect())
+            .unwrap_or_default();
+        for origin in &cors_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || axum::http::HeaderValue::from_str(origin).is_err()
+            {
+                return Err(bad("CORS_ORIGINS", format!("{origin:?} is not an origin like https://example.com")));
+            }
+        }
+        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let cache = default_cache_dir();
+        let embedded_db_bin =
+            get("EMBEDDED_DB_BIN").map(PathBuf::from).unwrap_or_else(|| cache.join("venv/bin/secantusd-py"));
+        let smtp_url = get("SMTP_URL");
+        if let Some(url) = &smtp_url {
+            if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                return Err(bad("SMTP_URL", "must start with smtp:// or smtps://"));
+            }
+        }
+        let mail_from = get("MAIL_FROM").unwrap_or_else(|| "Health Coach <coach@localhost>".into());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(bad("MAIL_FROM", "not a mailbox like Coach <coach@example.com>"));
+        }
+        let llm = match get("LLM_BASE_URL") {
+            Some(base_url) => {
+                if reqwest::Url::parse(&base_url).is_err() {
+                    return Err(bad("LLM_BASE_URL", "not a URL"));
+                }
+                LlmConfig::OpenAi {
+                    base_url: base_url.trim_end_matches('/').to_string(),
+                    api_key: get("LLM_API_KEY").map(SecretString::from),
+                    model: get("LLM_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
+                }
+            }
+            None => LlmConfig::Local {
+                model_path: get("LOCAL_MODEL_PATH")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| cache.join("model/SmolLM2-135M-Instruct.Q4_1.gguf")),
+            },
+        };
+        let max_answer_tokens = parse_num(&get, "MAX_ANSWER_TOKENS", 256, 16, 8192)? as u32;
+        let site_root = PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()));
+        let secure_cookies = parse_bool(&get, "SECURE_COOKIES", app_env == AppEnv::Production)?;
+        let disable_rate_limits = parse_bool(&get, "DISABLE_RATE_LIMITS", false)?;
+        if disable_rate_limits && app_env == AppEnv::Production {
+            return Err(bad("DISABLE_RATE_LIMITS", "cannot be set when APP_ENV=production"));
+        }
+        Ok(Config {
+            app_env,
+            bind_addr,
+            mongodb_uri,
+            database_name,
+            jwt_secret: jwt_secret.map(SecretString::from),
+            access_token_ttl_secs,
+            refresh_token_ttl_days,
+            log_filter,
+            cors_origins,
+            data_dir,
+            embedded_db_bin,
+            smtp_url: smtp_url.map(SecretString::from),
+            mail_from,
+            llm,
+            max_answer_tokens,
+            site_root,
+            secure_cookies,
+            disable_rate_limits,
+        })
+    }
+}
+
+fn parse_num(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Result<u64, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(bad(var, format!("expected a whole number from {min} to {max}, got {v:?}"))),
+        },
+    }
+}
+
+fn parse_bool(get: &impl Fn(&str) -> Option<String>, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match get(var).as_deref() {
+        None => Ok(default),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some("0" | "false" | "no") => Ok(false),
+        Some(v) => Err(bad(var, format!("expected true or false, got {v:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_serve_the_seed_port_on_the_embedded_database() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8004");
+        assert!(c.mongodb_uri.is_none());
+        assert!(matches!(c.llm, LlmConfig::Local { .. }));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_variable() {
+        for (var, value) in [
+            ("BIND_ADDR", "nowhere"),
+            ("MONGODB_URI", "postgres://x"),
+            ("CORS_ORIGINS", "example.com"),
+            ("ACCESS_TOKEN_TTL_SECS", "-1"),
+            ("APP_ENV", "staging"),
+            ("SMTP_URL", "http://mail"),
+        ] {
+            let err = Config::from_vars(&vars(&[(var, value)])).unwrap_err();
+            assert_eq!(err.var, var);
+            assert!(err.to_string().contains(var));
+        }
+    }
+
+    #[test]
+    fn production_requires_a_jwt_secret() {
+        let err = Config::from_vars(&vars(&[("APP_ENV", "production")])).unwrap_err();
+        assert_eq!(err.var, "JWT_SECRET");
+    }
+}

@@ -1,0 +1,97 @@
+//! MongoDB access: the client, typed collections and the indexes they need.
+//! Written against the MongoDB API; SecantusDB (the embedded default) is one server it runs on.
+
+pub mod embedded;
+pub mod models;
+
+use std::time::Duration;
+
+use mongodb::{
+    bson::doc,
+    options::{ClientOptions, IndexOptions},
+    Client, Collection, Database, IndexModel,
+};
+
+use models::{
+    AuthCodeDoc, MessageDoc, RateLimitDoc, RefreshTokenDoc, SessionDoc, UserDoc,
+};
+
+/// The database handle every repository uses; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub client: Client,
+    pub database: Database,
+    pub users: Collection<UserDoc>,
+    pub sessions: Collection<SessionDoc>,
+    pub messages: Collection<MessageDoc>,
+    pub auth_codes: Collection<AuthCodeDoc>,
+    pub refresh_tokens: Collection<RefreshTokenDoc>,
+    pub rate_limits: Collection<RateLimitDoc>,
+}
+
+impl Db {
+    pub async fn connect(uri: &str, database_name: &str) -> mongodb::error::Result<Self> {
+        let mut options = ClientOptions::parse(uri).await?;
+        options.app_name = Some("healthchat".into());
+        options.server_selection_timeout.get_or_insert(Duration::from_secs(5));
+        options.connect_timeout.get_or_insert(Duration::from_secs(5));
+        let client = Client::with_options(options)?;
+        Ok(Self::from_client(client, database_name))
+    }
+
+    pub fn from_client(client: Client, database_name: &str) -> Self {
+        let database = client.database(database_name);
+        Db {
+            users: database.collection("users"),
+            sessions: database.collection("chat_sessions"),
+            messages: database.collection("chat_messages"),
+            auth_codes: database.collection("auth_codes"),
+            refresh_tokens: database.collection("refresh_tokens"),
+            rate_limits: database.collection("rate_limits"),
+            database,
+            client,
+        }
+    }
+
+    pub async fn ping(&self) -> mongodb::error::Result<()> {
+        self.database.run_command(doc! { "ping": 1 }).await.map(|_| ())
+    }
+
+    /// Creates every index the queries rely on; idempotent, run at start-up.
+    pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
+        let unique = || IndexOptions::builder().unique(true).build();
+        let ttl = || IndexOptions::builder().expire_after(Duration::ZERO).build();
+        self.users
+            .create_index(IndexModel::builder().keys(doc! { "email": 1 }).options(unique()).build())
+            .await?;
+        self.sessions
+            .create_index(IndexModel::builder().keys(doc! { "session_id": 1 }).options(unique()).build())
+            .await?;
+        self.sessions
+            .create_index(IndexModel::builder().keys(doc! { "user_id": 1, "is_active": 1, "updated_at": -1 }).build())
+            .await?;
+        self.messages
+            .create_index(IndexModel::builder().keys(doc! { "session_id": 1, "created_at": 1 }).build())
+            .await?;
+        self.messages
+            .create_index(IndexModel::builder().keys(doc! { "user_id": 1, "created_at": -1 }).build())
+            .await?;
+        // Expiring documents carry their own deadline in `expires_at`.
+        self.auth_codes
+            .create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build())
+            .await?;
+        self.auth_codes
+            .create_index(IndexModel::builder().keys(doc! { "email": 1, "purpose": 1 }).options(unique()).build())
+            .await?;
+        self.refresh_tokens
+            .create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build())
+            .await?;
+        self.refresh_tokens
+            .create_index(IndexModel::builder().keys(doc! { "family_id": 1 }).build())
+            .await?;
+        self.rate_limits
+            .create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! The documents as stored, with the seed's field names. Only the server sees these; the
+//! browser gets the `app::wire` views built from them.
+
+use app::wire::{chat::RawEvent, profile::Profile};
+use mongodb::bson::{oid::ObjectId, DateTime};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserDoc {
+    #[serde(rename = "_id")]
+    pub id: ObjectId,
+    /// Lower-cased and trimmed; unique.
+    pub email: String,
+    /// An argon2 PHC string.
+    pub password_hash: String,
+    pub name: Option<String>,
+    pub email_verified: bool,
+    #[serde(default)]
+    pub profile: Profile,
+    pub created_at: DateTime,
+}
+
+/// The user's turn while the coach answers. Kept on the session (one at a time, bounded
+/// size) so that saving the question and touching the session are one write.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingTurn {
+    pub message_id: String,
+    pub message: String,
+    pub message_type: String,
+    pub user_profile: Profile,
+    pub created_at: DateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionDoc {
+    pub user_id: String,
+    pub session_id: String,
+    pub title: String,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+    pub is_active: bool,
+    /// True once a model-made title replaced the first-message title.
+    #[serde(default)]
+    pub title_generated: bool,
+    #[serde(default)]
+    pub pending: Option<PendingTurn>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct MessageContext {
+    pub user_profile: Profile,
+    pub raw_events: Vec<RawEvent>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageDoc {
+    /// The message id (a uuid), also used by `resume`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub session_id: String,
+    pub user_id: String,
+    pub message: String,
+    pub response: String,
+    pub message_type: String,
+    pub context: MessageContext,
+    pub created_at: DateTime,
+    pub response_time_ms: u64,
+    /// `complete`, `stopped`, `failed` or `interrupted`.
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthCodeDoc {
+    pub email: String,
+    /// `signup` or `signin`.
+    pub purpose: String,
+    /// SHA-256 of the code: the code itself is never stored.
+    pub code_hash: String,
+    pub attempts: u32,
+    pub sent_at: DateTime,
+    pub expires_at: DateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshTokenDoc {
+    /// SHA-256 of the token.
+    #[serde(rename = "_id")]
+    pub token_hash: String,
+    pub user_id: String,
+    /// Every rotation of one sign-in shares a family; reuse of a used token revokes it.
+    pub family_id: String,
+    pub used: bool,
+    pub revoked: bool,
+    pub created_at: DateTime,
+    pub expires_at: DateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RateLimitDoc {
+    /// `scope:key:window_start`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub count: u32,
+    pub expires_at: DateTime,
+}

@@ -1,0 +1,157 @@
+//! Building the application (database, state, routes, listener) and running it until a
+//! shutdown signal, then stopping everything it started.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    http::{HeaderValue, Method},
+    Router,
+};
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::{
+    cors::CorsLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+
+use crate::{
+    config::Config,
+    db::{embedded::EmbeddedDb, Db},
+    state::AppState,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    EmbeddedDb(#[from] crate::db::embedded::EmbeddedDbError),
+    #[error("database: {0}")]
+    Database(#[from] mongodb::error::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Other(String),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    /// Present when we started SecantusDB ourselves; stopped after the server.
+    embedded: Option<EmbeddedDb>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let (db, embedded) = match &config.mongodb_uri {
+            Some(uri) => (Db::connect(uri, &config.database_name).await?, None),
+            None => {
+                let run_dir = config.data_dir.join("db");
+                let embedded =
+                    EmbeddedDb::start(&config.embedded_db_bin, Some(&run_dir.join("storage")), &run_dir).await?;
+                (Db::connect(&embedded.uri, &config.database_name).await?, Some(embedded))
+            }
+        };
+        db.ensure_indexes().await?;
+
+        let listener = TcpListener::bind(config.bind_addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr: config.bind_addr, source })?;
+        let local_addr = listener.local_addr().map_err(|e| StartupError::Other(e.to_string()))?;
+
+        let leptos_options = LeptosOptions::builder()
+            .output_name("healthchat")
+            .site_root(config.site_root.display().to_string())
+            .site_pkg_dir("pkg")
+            .site_addr(local_addr)
+            .build();
+        let state = AppState { leptos_options, config: Arc::new(config), db };
+        let router = build_router(state.clone());
+        Ok(Application { listener, router, state, embedded })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| self.state.config.bind_addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then drains connections and stops the database.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Application { listener, router, state: _state, embedded } = self;
+        let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stop)
+            .await;
+        if let Some(db) = embedded {
+            db.stop().await;
+        }
+        served
+    }
+}
+
+pub fn build_router(state: AppState) -> Router {
+    let routes = generate_route_list(app::App);
+    let leptos_options = state.leptos_options.clone();
+    let api = Router::new()
+        .merge(crate::health::router())
+        .merge(crate::chat::ws::router());
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, routes, || {}, {
+            let options = leptos_options.clone();
+            move || app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell));
+    api.merge(pages)
+        .layer(cors_layer(&state.config))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_string();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+fn cors_layer(config: &Config) -> CorsLayer {
+    let origins: Vec<HeaderValue> =
+        config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(origins)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
+        .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutdown signal received; draining connections");
+}
