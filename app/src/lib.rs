@@ -1,6 +1,11 @@
 //! The Leptos application: pages and components rendered on the server and hydrated in the
 //! browser, plus the wire types both sides share.
 
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod backend;
+pub mod components;
+pub mod markdown;
 pub mod pages;
 pub mod wire;
 
@@ -8,7 +13,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 /// The HTML document around the app; only ever rendered on the server.
@@ -35,15 +40,36 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Effects run only in the browser, after hydration: mark the page as interactive
+    // (end-to-end tests wait for this instead of guessing).
+    Effect::new(|_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = web_sys::window().and_then(|w| w.document()).and_then(|d| d.body()) {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     view! {
         <Stylesheet id="leptos" href="/pkg/healthchat.css"/>
         <Title text="Health Coach"/>
         <Router>
-            <main>
-                <Routes fallback=pages::not_found::NotFound>
-                    <Route path=path!("/") view=pages::home::HomePage/>
-                </Routes>
-            </main>
+            // Pages that read the session render only once their data is ready
+            // (`SsrMode::Async`): a signed-out visitor gets a real 302, and a chat's history
+            // is in the HTML itself, readable without JavaScript.
+            <Routes fallback=pages::not_found::NotFound>
+                <Route path=path!("/") view=pages::home::HomePage/>
+                <Route path=path!("/signup") view=pages::auth::SignupPage ssr=SsrMode::Async/>
+                <Route path=path!("/verify") view=pages::auth::VerifySignupPage ssr=SsrMode::Async/>
+                <Route path=path!("/signin") view=pages::auth::SigninPage ssr=SsrMode::Async/>
+                <Route
+                    path=path!("/verify-signin")
+                    view=pages::auth::VerifySigninPage
+                    ssr=SsrMode::Async
+                />
+                <Route path=path!("/profile") view=pages::profile::ProfilePage ssr=SsrMode::Async/>
+                // One route for both, so moving from a new chat to its URL keeps the page
+                // (and its socket) and only changes the parameter.
+                <Route path=path!("/chat/:session_id?") view=pages::chat::ChatPage ssr=SsrMode::Async/>
+            </Routes>
         </Router>
     }
 }

@@ -49,6 +49,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Turn off rate limits (load tests only; refused in production).
     pub disable_rate_limits: bool,
+    /// Count database write commands (tests and the benchmark).
+    pub count_db_writes: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +163,9 @@ impl Config {
         if disable_rate_limits && app_env == AppEnv::Production {
             return Err(bad("DISABLE_RATE_LIMITS", "cannot be set when APP_ENV=production"));
         }
+        let count_db_writes = parse_bool(&get, "DB_COUNT_WRITES", false)?;
         Ok(Config {
+            count_db_writes,
             app_env,
             bind_addr,
             mongodb_uri,

@@ -10,6 +10,7 @@ use axum::{
 use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::{
     cors::CorsLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -17,7 +18,9 @@ use tower_http::{
 };
 
 use crate::{
+    auth::tokens::JwtKeys,
     config::Config,
+    mail::Mailer,
     db::{embedded::EmbeddedDb, Db},
     state::AppState,
 };
@@ -45,12 +48,12 @@ pub struct Application {
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let (db, embedded) = match &config.mongodb_uri {
-            Some(uri) => (Db::connect(uri, &config.database_name).await?, None),
+            Some(uri) => (Db::connect_with(uri, &config.database_name, config.count_db_writes).await?, None),
             None => {
                 let run_dir = config.data_dir.join("db");
                 let embedded =
                     EmbeddedDb::start(&config.embedded_db_bin, Some(&run_dir.join("storage")), &run_dir).await?;
-                (Db::connect(&embedded.uri, &config.database_name).await?, Some(embedded))
+                (Db::connect_with(&embedded.uri, &config.database_name, config.count_db_writes).await?, Some(embedded))
             }
         };
         db.ensure_indexes().await?;
@@ -66,7 +69,23 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
             .build();
-        let state = AppState { leptos_options, config: Arc::new(config), db };
+        let secret = crate::auth::tokens::load_or_create_secret(config.jwt_secret.as_ref(), &config.data_dir)
+            .map_err(|e| StartupError::Other(format!("JWT secret in {}: {e}", config.data_dir.display())))?;
+        let keys = JwtKeys::new(&secret, config.access_token_ttl_secs);
+        let mailer = Mailer::from_config(&config).map_err(|e| StartupError::Other(e.to_string()))?;
+        let agent = crate::agent::build(&config).map_err(|e| StartupError::Other(format!("model: {e}")))?;
+        tracing::info!(model = %agent.model_name(), "coach model ready");
+        let state = AppState {
+            leptos_options,
+            config: Arc::new(config),
+            db,
+            keys,
+            mailer,
+            agent,
+            hub: Default::default(),
+            turns: Default::default(),
+            shutdown: CancellationToken::new(),
+        };
         let router = build_router(state.clone());
         Ok(Application { listener, router, state, embedded })
     }
@@ -90,10 +109,18 @@ impl Application {
 
     /// Serves until `stop` completes, then drains connections and stops the database.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Application { listener, router, state: _state, embedded } = self;
+        let Application { listener, router, state, embedded } = self;
+        let shutdown = state.shutdown.clone();
+        let stop = async move {
+            stop.await;
+            // Sockets close themselves when this fires; HTTP requests drain.
+            shutdown.cancel();
+        };
         let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(stop)
             .await;
+        // Answers still running are stored as interrupted before the database goes.
+        state.turns.shutdown(Duration::from_secs(5)).await;
         if let Some(db) = embedded {
             db.stop().await;
         }
@@ -106,14 +133,19 @@ pub fn build_router(state: AppState) -> Router {
     let leptos_options = state.leptos_options.clone();
     let api = Router::new()
         .merge(crate::health::router())
+        .merge(crate::auth::routes::router())
+        .merge(crate::users::router())
+        .merge(crate::chat::routes::router())
+        .merge(crate::openapi::router())
         .merge(crate::chat::ws::router());
     let pages = Router::new()
-        .leptos_routes_with_context(&state, routes, || {}, {
+        .leptos_routes_with_context(&state, routes, provide_backend(&state), {
             let options = leptos_options.clone();
             move || app::shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(app::shell));
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_backend(&state), app::shell));
     api.merge(pages)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::browser_session::refresh_cookies))
         .layer(cors_layer(&state.config))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
@@ -127,6 +159,12 @@ pub fn build_router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Server functions reach the services through this context value.
+fn provide_backend(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+    let backend: app::backend::SharedBackend = Arc::new(crate::backend::ServerBackend(state.clone()));
+    move || leptos::prelude::provide_context(backend.clone())
 }
 
 fn cors_layer(config: &Config) -> CorsLayer {

@@ -5,13 +5,31 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::{config::Config, db::Db};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    agent::SharedAgent,
+    auth::tokens::JwtKeys,
+    chat::{hub::Hub, turns::Turns},
+    config::Config,
+    db::Db,
+    mail::Mailer,
+};
 
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub db: Db,
+    pub keys: JwtKeys,
+    pub mailer: Mailer,
+    pub agent: SharedAgent,
+    /// Session events for every open socket of a user.
+    pub hub: Hub,
+    /// Answers in flight, for busy checks, stop and resume.
+    pub turns: Turns,
+    /// Cancelled at shutdown: sockets close and turns store what they have.
+    pub shutdown: CancellationToken,
 }
 
 impl FromRef<AppState> for LeptosOptions {

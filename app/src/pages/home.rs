@@ -7,6 +7,7 @@ pub fn HomePage() -> impl IntoView {
     // A small interactive piece: it only works once the WASM has hydrated the page.
     let (show_tips, set_show_tips) = signal(false);
     view! {
+        <main class="page-center">
         <section class="card narrow home">
             <h1>"Your health coach"</h1>
             <p class="lead">
@@ -32,5 +33,6 @@ pub fn HomePage() -> impl IntoView {
                 </ul>
             </Show>
         </section>
+        </main>
     }
 }

@@ -1,4 +1,7 @@
 //! One module per page of the app.
 
+pub mod auth;
+pub mod chat;
 pub mod home;
 pub mod not_found;
+pub mod profile;

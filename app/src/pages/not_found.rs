@@ -9,9 +9,11 @@ pub fn NotFound() -> impl IntoView {
         response.set_status(axum::http::StatusCode::NOT_FOUND);
     }
     view! {
+        <main class="page-center">
         <section class="card narrow">
             <h1>"Page not found"</h1>
             <p><a href="/">"Back to the start"</a></p>
         </section>
+        </main>
     }
 }

@@ -239,6 +239,14 @@ pub struct SearchResults {
     pub hits: Vec<SearchHit>,
 }
 
+/// What the UI shows about the model behind the coach.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelInfo {
+    pub name: String,
+    /// The embedded offline demo model, labelled as such in the UI.
+    pub is_local_demo: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

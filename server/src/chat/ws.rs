@@ -1,28 +1,208 @@
-//! `/chat/ws`: for now an echo, so the socket path works end to end.
+//! `/chat/ws`: the live chat socket. One writer task fed by a channel; the reader parses
+//! frames and answers bad ones with an error frame (the socket stays open); turn followers
+//! and the user's session events feed the same channel.
 
+use std::time::{Duration, Instant};
+
+use app::wire::chat::{ClientFrame, ControlFrame, ServerFrame};
 use axum::{
-    extract::ws::{Message, WebSocket, WebSocketUpgrade},
+    extract::{
+        ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+        State,
+    },
     response::Response,
     routing::get,
     Router,
 };
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{broadcast, mpsc};
 
-use crate::state::AppState;
+use crate::{
+    auth::AuthUser,
+    chat::{repo, service},
+    state::AppState,
+};
+
+/// Largest frame a client may send; larger ones close the socket with 1009.
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A socket silent for this long (not even a pong) is closed.
+const IDLE_LIMIT: Duration = Duration::from_secs(70);
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/chat/ws", get(upgrade))
 }
 
-async fn upgrade(ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(echo)
+/// Authenticates before upgrading: a missing or bad token is a plain 401.
+async fn upgrade(State(state): State<AppState>, user: AuthUser, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| run(state, user.user_id, socket))
 }
 
-async fn echo(mut socket: WebSocket) {
-    while let Some(Ok(msg)) = socket.recv().await {
-        if let Message::Text(_) | Message::Binary(_) = msg {
-            if socket.send(msg).await.is_err() {
-                break;
+enum Out {
+    Frame(ServerFrame),
+    Close(u16, &'static str),
+}
+
+#[tracing::instrument(skip(state, socket))]
+async fn run(state: AppState, user_id: String, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let (frames_tx, mut frames_rx) = mpsc::channel::<ServerFrame>(256);
+    let (close_tx, mut close_rx) = mpsc::channel::<Out>(1);
+
+    // Writer: frames from every source, pings, and the final close.
+    let writer = tokio::spawn(async move {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        loop {
+            let out = tokio::select! {
+                Some(frame) = frames_rx.recv() => Out::Frame(frame),
+                Some(close) = close_rx.recv() => close,
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() { break; }
+                    continue;
+                }
+                else => break,
+            };
+            match out {
+                Out::Frame(frame) => {
+                    let Ok(text) = serde_json::to_string(&frame) else { continue };
+                    if sink.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Out::Close(code, reason) => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+                    break;
+                }
             }
+        }
+    });
+
+    // The user's session events from other sockets and the REST routes.
+    let mut events = state.hub.subscribe(&user_id);
+    let events_tx = frames_tx.clone();
+    let events_task = tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(frame) => {
+                    if events_tx.send(frame).await.is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "socket fell behind on session events");
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+
+    let _ = frames_tx.send(ServerFrame::Connected { user_id: user_id.clone() }).await;
+    let mut last_seen = Instant::now();
+    let mut idle_check = tokio::time::interval(Duration::from_secs(5));
+    let close = loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
+            _ = idle_check.tick() => {
+                if last_seen.elapsed() > IDLE_LIMIT {
+                    break Some((close_code::AWAY, "idle"));
+                }
+            }
+            incoming = stream.next() => {
+                last_seen = Instant::now();
+                match incoming {
+                    None | Some(Ok(Message::Close(_))) => break None,
+                    Some(Err(e)) => {
+                        // Tungstenite reports an over-size frame as a capacity error.
+                        let too_big = e.to_string().to_lowercase().contains("too long")
+                            || e.to_string().to_lowercase().contains("capacity");
+                        tracing::debug!(error = %e, "socket read failed");
+                        break too_big.then_some((close_code::SIZE, "frame too large"));
+                    }
+                    Some(Ok(Message::Text(text))) => handle_text(&state, &user_id, text.as_str(), &frames_tx).await,
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = frames_tx.send(ServerFrame::error("binary_not_supported", "Send JSON text frames.")).await;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                }
+            }
+        }
+    };
+    events_task.abort();
+    if let Some((code, reason)) = close {
+        let _ = close_tx.send(Out::Close(code, reason)).await;
+    }
+    drop(frames_tx);
+    drop(close_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+}
+
+async fn handle_text(state: &AppState, user_id: &str, text: &str, out: &mpsc::Sender<ServerFrame>) {
+    let frame = match ClientFrame::parse(text) {
+        Ok(frame) => frame,
+        Err(reason) => {
+            let _ = out.send(ServerFrame::error("invalid_frame", format!("Could not read that frame: {reason}"))).await;
+            return;
+        }
+    };
+    match frame {
+        ClientFrame::Send(send) => match service::start_turn(state, user_id, send).await {
+            Ok(turn) => {
+                let _ = out
+                    .send(ServerFrame::Typing { session_id: turn.session_id.clone(), message_id: turn.message_id.clone() })
+                    .await;
+                tokio::spawn(turn.follow(0, out.clone()));
+            }
+            Err(refusal) => {
+                let _ = out.send(refusal.into_frame()).await;
+            }
+        },
+        ClientFrame::Control(ControlFrame::Stop { session_id }) => {
+            let running = state.turns.running(user_id, session_id.as_deref());
+            if running.is_empty() {
+                let _ = out.send(ServerFrame::error("nothing_to_stop", "No answer is running.")).await;
+            }
+            for turn in running {
+                turn.cancel(crate::chat::turns::CancelReason::Stopped);
+            }
+        }
+        ClientFrame::Control(ControlFrame::Resume { message_id, after_seq }) => {
+            resume(state, user_id, &message_id, after_seq, out).await;
+        }
+        ClientFrame::Control(ControlFrame::Ping) => {
+            let _ = out.send(ServerFrame::Pong).await;
+        }
+    }
+}
+
+/// Replays an answer after `after_seq`: live from this process if it is still known here,
+/// else its stored final frame.
+async fn resume(state: &AppState, user_id: &str, message_id: &str, after_seq: u64, out: &mpsc::Sender<ServerFrame>) {
+    if let Some(turn) = state.turns.get(user_id, message_id) {
+        tokio::spawn(turn.follow(after_seq, out.clone()));
+        return;
+    }
+    match repo::find_message(&state.db, user_id, message_id).await {
+        Ok(Some(m)) => {
+            let frame = ServerFrame::Response {
+                message: m.response.clone(),
+                session_id: m.session_id.clone(),
+                user_id: m.user_id.clone(),
+                timestamp: m.created_at.to_chrono(),
+                data: app::wire::chat::ResponseData {
+                    response_time_ms: m.response_time_ms,
+                    message_id: m.id.clone(),
+                    title: String::new(),
+                    status: m.status.clone(),
+                    raw_events: m.context.raw_events,
+                },
+            };
+            let _ = out.send(frame).await;
+        }
+        _ => {
+            let _ = out.send(ServerFrame::error("message_not_found", "No such answer to resume.")).await;
         }
     }
 }

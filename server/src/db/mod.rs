@@ -4,10 +4,17 @@
 pub mod embedded;
 pub mod models;
 
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use mongodb::{
     bson::doc,
+    event::{command::CommandEvent, EventHandler},
     options::{ClientOptions, IndexOptions},
     Client, Collection, Database, IndexModel,
 };
@@ -15,6 +22,8 @@ use mongodb::{
 use models::{
     AuthCodeDoc, MessageDoc, RateLimitDoc, RefreshTokenDoc, SessionDoc, UserDoc,
 };
+
+const WRITE_COMMANDS: [&str; 4] = ["insert", "update", "delete", "findAndModify"];
 
 /// The database handle every repository uses; cheap to clone.
 #[derive(Clone, Debug)]
@@ -27,21 +36,48 @@ pub struct Db {
     pub auth_codes: Collection<AuthCodeDoc>,
     pub refresh_tokens: Collection<RefreshTokenDoc>,
     pub rate_limits: Collection<RateLimitDoc>,
+    /// Write commands sent, when counting is on (tests and the benchmark).
+    writes: Arc<AtomicU64>,
 }
 
 impl Db {
     pub async fn connect(uri: &str, database_name: &str) -> mongodb::error::Result<Self> {
+        Self::connect_with(uri, database_name, false).await
+    }
+
+    /// `count_writes` installs command monitoring (which copies every command, so it is off
+    /// in normal running) and counts the write commands this client sends.
+    pub async fn connect_with(uri: &str, database_name: &str, count_writes: bool) -> mongodb::error::Result<Self> {
         let mut options = ClientOptions::parse(uri).await?;
         options.app_name = Some("healthchat".into());
         options.server_selection_timeout.get_or_insert(Duration::from_secs(5));
         options.connect_timeout.get_or_insert(Duration::from_secs(5));
+        let writes = Arc::new(AtomicU64::new(0));
+        if count_writes {
+            let counter = writes.clone();
+            options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
+                if let CommandEvent::Started(started) = event {
+                    if WRITE_COMMANDS.contains(&started.command_name.as_str()) {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
         let client = Client::with_options(options)?;
-        Ok(Self::from_client(client, database_name))
+        let mut db = Self::from_client(client, database_name);
+        db.writes = writes;
+        Ok(db)
+    }
+
+    /// Write commands sent so far (always 0 unless connected with `count_writes`).
+    pub fn write_count(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 
     pub fn from_client(client: Client, database_name: &str) -> Self {
         let database = client.database(database_name);
         Db {
+            writes: Arc::new(AtomicU64::new(0)),
             users: database.collection("users"),
             sessions: database.collection("chat_sessions"),
             messages: database.collection("chat_messages"),

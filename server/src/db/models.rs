@@ -90,6 +90,10 @@ pub struct RefreshTokenDoc {
     /// Every rotation of one sign-in shares a family; reuse of a used token revokes it.
     pub family_id: String,
     pub used: bool,
+    /// When it was exchanged; a reuse just after (a double submit) is refused without
+    /// revoking the family.
+    #[serde(default)]
+    pub used_at: Option<DateTime>,
     pub revoked: bool,
     pub created_at: DateTime,
     pub expires_at: DateTime,

@@ -1,0 +1,274 @@
+//! The message list: the stored history (server-rendered from `get_session`, with "Load
+//! older" by cursor) followed by the questions asked on this page, whose answers stream in.
+
+use leptos::{html, prelude::*};
+
+use super::{
+    composer::{type_label, Composer},
+    expect_ctx,
+    live::ChatCtx,
+    state::{format_response_time, shown_live, LiveKey, LiveTurn, Phase},
+};
+use crate::{
+    api::get_session,
+    markdown,
+    wire::{
+        chat::{MessageView, SessionDetail},
+        ApiError,
+    },
+};
+
+pub type DetailResource = Resource<Result<Option<SessionDetail>, ApiError>>;
+
+/// Older pages loaded for one session: (session id, messages oldest first, next cursor).
+type Older = Option<(String, Vec<MessageView>, Option<String>)>;
+
+/// Distance from the bottom (px) within which new text keeps the list scrolled down.
+const PIN_SLACK: i32 = 80;
+
+#[component]
+pub fn Conversation(detail: DetailResource) -> impl IntoView {
+    let ctx = expect_ctx();
+    let list = NodeRef::<html::Div>::new();
+    let older: RwSignal<Older> = RwSignal::new(None);
+    let loading_older = RwSignal::new(false);
+    // Whether the list follows new text (true unless the reader scrolled up).
+    let pinned = StoredValue::new(true);
+
+    // What the stored history must leave out; changes when ids do, not on every delta.
+    let live_keys = Memo::new(move |_| ctx.turns.with(|ts| ts.iter().map(|t| t.with(LiveTurn::key)).collect::<Vec<LiveKey>>()));
+    let here_turns = move || {
+        let current = ctx.current.get();
+        ctx.turns.with(|ts| ts.iter().filter(|t| t.with(|t| t.session_id == current)).cloned().collect::<Vec<_>>())
+    };
+
+    // Follow the stream: after any change of history or answer text, stay at the bottom.
+    Effect::new(move |_| {
+        detail.track();
+        older.track();
+        // Reading every turn subscribes to each one's text and phase.
+        let _content: usize = ctx.turns.with(|ts| ts.iter().map(|t| t.with(|t| t.text.len() + 1)).sum());
+        if pinned.get_value() {
+            if let Some(el) = list.get_untracked() {
+                el.set_scroll_top(el.scroll_height());
+            }
+        }
+    });
+    let on_scroll = move |_| {
+        if let Some(el) = list.get_untracked() {
+            pinned.set_value(el.scroll_height() - el.scroll_top() - el.client_height() < PIN_SLACK);
+        }
+    };
+
+    let load_older = move |_| {
+        let Some(session_id) = ctx.current.get_untracked() else { return };
+        let cursor = match older.get_untracked() {
+            Some((s, _, cursor)) if s == session_id => cursor,
+            _ => detail.with_untracked(|d| d.as_ref().and_then(|r| r.as_ref().ok()).flatten().and_then(|d| d.next_before.clone())),
+        };
+        let Some(before) = cursor else { return };
+        loading_older.set(true);
+        pinned.set_value(false);
+        leptos::task::spawn_local(async move {
+            match get_session(session_id.clone(), Some(before)).await {
+                Ok(page) => older.update(|o| {
+                    let mut messages = page.messages;
+                    if let Some((s, earlier, _)) = o.take().filter(|(s, _, _)| *s == session_id) {
+                        debug_assert_eq!(s, session_id);
+                        messages.extend(earlier);
+                    }
+                    *o = Some((session_id, messages, page.next_before));
+                }),
+                Err(e) => ctx.notice.set(Some(e.message)),
+            }
+            loading_older.set(false);
+        });
+    };
+
+    view! {
+        <section class="conversation" aria-label="Conversation">
+            <div class="messages" node_ref=list on:scroll=on_scroll data-testid="messages">
+                <Transition fallback=|| view! { <p class="muted pad">"Loading messages…"</p> }>
+                    {move || {
+                        let current = ctx.current.get();
+                        detail
+                            .get()
+                            .map(|result| match result {
+                                Ok(Some(d)) => {
+                                    let (extra, cursor) = match older.get() {
+                                        Some((s, msgs, cursor)) if Some(&s) == current.as_ref() => (msgs, cursor),
+                                        _ => (Vec::new(), d.next_before.clone()),
+                                    };
+                                    let has_more = cursor.is_some();
+                                    let all: Vec<MessageView> = extra.into_iter().chain(d.messages).collect();
+                                    view! {
+                                        <h1 class="visually-hidden">{d.session.title.clone()}</h1>
+                                        {has_more
+                                            .then(|| {
+                                                view! {
+                                                    <button
+                                                        type="button"
+                                                        class="button small load-older"
+                                                        on:click=load_older
+                                                        disabled=move || loading_older.get()
+                                                        data-testid="load-older"
+                                                    >
+                                                        {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
+                                                    </button>
+                                                }
+                                            })}
+                                        {all
+                                            .into_iter()
+                                            .map(|m| {
+                                                let key = m.clone();
+                                                let hidden = Memo::new(move |_| live_keys.with(|k| shown_live(&key, k)));
+                                                view! { <StoredTurn message=m hidden=hidden/> }
+                                            })
+                                            .collect_view()}
+                                    }
+                                        .into_any()
+                                }
+                                Ok(None) => view! { <EmptyState ctx=ctx/> }.into_any(),
+                                Err(e) if e.error.contains("not_found") => {
+                                    view! {
+                                        <div class="empty-state">
+                                            <h1>"Chat not found"</h1>
+                                            <p>"It may have been deleted. " <a href="/chat">"Start a new chat"</a></p>
+                                        </div>
+                                    }
+                                        .into_any()
+                                }
+                                Err(e) => view! { <p class="form-alert" role="alert">{e.message}</p> }.into_any(),
+                            })
+                    }}
+                </Transition>
+                <For each=here_turns key=|t| t.with_untracked(|t| t.local_id) let:turn>
+                    <LiveTurnView turn=turn ctx=ctx/>
+                </For>
+            </div>
+            <Composer on_send=move || pinned.set_value(true)/>
+        </section>
+    }
+}
+
+#[component]
+fn EmptyState(ctx: ChatCtx) -> impl IntoView {
+    let nothing_live = move || ctx.turns.with(|ts| !ts.iter().any(|t| t.with(|t| t.session_id.is_none())));
+    view! {
+        <Show when=nothing_live>
+            <div class="empty-state">
+                <h1>"New chat"</h1>
+                <p>"Ask about training, food, sleep, recovery or stress. The coach knows your profile."</p>
+            </div>
+        </Show>
+    }
+}
+
+/// One stored turn: the question, then the answer as Markdown.
+#[component]
+fn StoredTurn(message: MessageView, hidden: Memo<bool>) -> impl IntoView {
+    let note = match message.status.as_str() {
+        "complete" => None,
+        "pending" => Some("The answer is still being written — reload to see it."),
+        "stopped" => Some("Stopped"),
+        "interrupted" => Some("Interrupted"),
+        "failed" => Some("The answer failed"),
+        _ => None,
+    };
+    let answer_html = markdown::render(&message.response);
+    let has_answer = !message.response.is_empty();
+    view! {
+        <article class="turn" class:hidden=move || hidden.get() data-message-id=message.message_id.clone() data-testid="turn">
+            <div class="bubble user">
+                <p class="user-text" data-testid="user-text">{message.message.clone()}</p>
+            </div>
+            <div class="bubble coach" data-testid="answer">
+                {has_answer.then(|| view! { <div class="markdown" inner_html=answer_html></div> })}
+                <p class="meta">
+                    <span class="tag">{type_label(&message.message_type)}</span>
+                    {message
+                        .response_time_ms
+                        .map(|ms| view! { <span class="response-time" data-testid="response-time">{format_response_time(ms)}</span> })}
+                    {note.map(|n| view! { <span class="status-note">{n}</span> })}
+                </p>
+            </div>
+        </article>
+    }
+}
+
+/// A question asked on this page and its answer as it streams in.
+#[component]
+fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
+    let t = turn.clone();
+    let phase = Memo::new(move |_| t.with(|t| t.phase.clone()));
+    let t = turn.clone();
+    let text = Memo::new(move |_| t.with(|t| t.text.clone()));
+    let t = turn.clone();
+    let message_id = Memo::new(move |_| t.with(|t| t.message_id.clone()));
+    let (message, message_type) = turn.with_untracked(|t| (t.message.clone(), t.message_type.clone()));
+    let streaming = move || matches!(phase.get(), Phase::Sending | Phase::Streaming);
+    let typing = move || phase.get() == Phase::Sending || (phase.get() == Phase::Streaming && text.with(String::is_empty));
+    let retry = {
+        let turn = turn.clone();
+        move |_| ctx.retry(&turn)
+    };
+    view! {
+        <article class="turn live" data-message-id=move || message_id.get() data-testid="turn">
+            <div class="bubble user">
+                <p class="user-text" data-testid="user-text">{message}</p>
+            </div>
+            <div
+                class="bubble coach"
+                class:streaming=streaming
+                aria-busy=move || streaming().to_string()
+                data-testid="answer"
+                data-state=move || match phase.get() {
+                    Phase::Sending => "sending",
+                    Phase::Streaming => "streaming",
+                    Phase::Done { .. } => "done",
+                    Phase::Failed { .. } => "failed",
+                }
+            >
+                <Show when=typing>
+                    <p class="typing" data-testid="typing">
+                        <span class="visually-hidden">"The coach is typing"</span>
+                        <span class="dot"></span>
+                        <span class="dot"></span>
+                        <span class="dot"></span>
+                    </p>
+                </Show>
+                <Show when=move || !text.with(String::is_empty)>
+                    <div class="markdown" data-testid="answer-text" inner_html=move || markdown::render(&text.get())></div>
+                </Show>
+                {move || match phase.get() {
+                    Phase::Done { status, response_time_ms } => {
+                        let note = match status.as_str() {
+                            "stopped" => Some("Stopped"),
+                            "interrupted" => Some("Interrupted"),
+                            "failed" => Some("The answer failed"),
+                            _ => None,
+                        };
+                        view! {
+                            <p class="meta">
+                                <span class="tag">{type_label(&message_type)}</span>
+                                <span class="response-time" data-testid="response-time">{format_response_time(response_time_ms)}</span>
+                                {note.map(|n| view! { <span class="status-note">{n}</span> })}
+                            </p>
+                        }
+                            .into_any()
+                    }
+                    Phase::Failed { message, .. } => {
+                        view! {
+                            <div class="turn-error" role="alert" data-testid="turn-error">
+                                <span>{message}</span>
+                                <button type="button" class="button small" on:click=retry.clone() data-testid="retry">"Retry"</button>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    _ => ().into_any(),
+                }}
+            </div>
+        </article>
+    }
+}

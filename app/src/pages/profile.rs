@@ -1,0 +1,294 @@
+//! The health profile form: checked in the browser with the same `Profile::validate` the
+//! server runs, so every field error shows inline before a round trip.
+
+use leptos::{ev::SubmitEvent, prelude::*};
+use leptos_router::components::Redirect;
+
+use crate::{
+    api::{current_user, get_profile, coach_model, save_profile},
+    components::{
+        field::{focus_by_id, FieldErrorText, TextField},
+        header::{AppHeader, Here},
+    },
+    wire::profile::{FieldError, Profile, FITNESS_LEVELS, UNITS},
+};
+
+#[component]
+pub fn ProfilePage() -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    let model = Resource::new(|| (), |_| coach_model());
+    let profile = Resource::new(|| (), |_| get_profile());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                let user = user.await;
+                let model = model.await.ok();
+                let profile = profile.await;
+                match user {
+                    Ok(Some(user)) => {
+                        view! {
+                            <div class="app-page">
+                                <AppHeader user=user model=model here=Here::Profile/>
+                                <main class="page-center">
+                                    {match profile {
+                                        Ok(p) => view! { <ProfileForm profile=p/> }.into_any(),
+                                        Err(e) => {
+                                            view! {
+                                                <section class="card narrow">
+                                                    <p class="form-alert" role="alert">{e.message}</p>
+                                                </section>
+                                            }
+                                                .into_any()
+                                        }
+                                    }}
+                                </main>
+                            </div>
+                        }
+                            .into_any()
+                    }
+                    Ok(None) => view! { <Redirect path="/signin"/> }.into_any(),
+                    Err(e) => view! { <p class="form-alert" role="alert">{e.message}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+fn opt_number<T: ToString>(v: Option<T>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// What the form holds, as typed.
+#[derive(Clone, Copy)]
+struct Fields {
+    age: RwSignal<String>,
+    fitness_level: RwSignal<String>,
+    goals: RwSignal<String>,
+    health_notes: RwSignal<String>,
+    units: RwSignal<String>,
+    height: RwSignal<String>,
+    weight: RwSignal<String>,
+}
+
+impl Fields {
+    fn new(p: &Profile) -> Self {
+        Fields {
+            age: RwSignal::new(opt_number(p.age)),
+            fitness_level: RwSignal::new(p.fitness_level.clone().unwrap_or_default()),
+            goals: RwSignal::new(p.goals.join("\n")),
+            health_notes: RwSignal::new(p.health_notes.clone().unwrap_or_default()),
+            units: RwSignal::new(p.units.clone()),
+            height: RwSignal::new(opt_number(p.height_cm)),
+            weight: RwSignal::new(opt_number(p.weight_kg)),
+        }
+    }
+
+    /// The typed values as a `Profile`, or the fields that are not numbers.
+    fn to_profile(self) -> Result<Profile, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut number = |field: &str, raw: String| -> Option<f64> {
+            let raw = raw.trim().replace(',', ".");
+            if raw.is_empty() {
+                return None;
+            }
+            match raw.parse::<f64>() {
+                Ok(n) if n.is_finite() => Some(n),
+                _ => {
+                    errors.push(FieldError { field: field.into(), message: "Enter a number.".into() });
+                    None
+                }
+            }
+        };
+        let age = number("age", self.age.get_untracked());
+        let height_cm = number("height_cm", self.height.get_untracked());
+        let weight_kg = number("weight_kg", self.weight.get_untracked());
+        if age.is_some_and(|a| a.fract() != 0.0 || a < 0.0) {
+            errors.push(FieldError { field: "age".into(), message: "Age must be a whole number of years.".into() });
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let text = |s: RwSignal<String>| Some(s.get_untracked().trim().to_string()).filter(|s| !s.is_empty());
+        Ok(Profile {
+            age: age.map(|a| a.min(u32::MAX as f64) as u32),
+            fitness_level: text(self.fitness_level),
+            goals: self
+                .goals
+                .get_untracked()
+                .lines()
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_string)
+                .collect(),
+            health_notes: text(self.health_notes),
+            units: self.units.get_untracked(),
+            height_cm,
+            weight_kg,
+        })
+    }
+}
+
+/// The fields in display order, for focusing the first one with an error.
+const FIELD_ORDER: [&str; 7] = ["age", "fitness_level", "goals", "health_notes", "units", "height_cm", "weight_kg"];
+
+#[component]
+fn ProfileForm(profile: Profile) -> impl IntoView {
+    let fields = Fields::new(&profile);
+    let errors = RwSignal::new(Vec::<FieldError>::new());
+    let form_error = RwSignal::new(None::<String>);
+    let saved = RwSignal::new(None::<String>);
+    let pending = RwSignal::new(false);
+    let error_for = move |field: &'static str| {
+        Signal::derive(move || errors.with(|es| es.iter().find(|e| e.field == field).map(|e| e.message.clone())))
+    };
+    let invalid = move |field: &'static str| move || errors.with(|es| es.iter().any(|e| e.field == field)).then_some("true");
+    let described = move |field: &'static str| {
+        move || errors.with(|es| es.iter().any(|e| e.field == field)).then(|| format!("{field}-error"))
+    };
+
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        if pending.get_untracked() {
+            return;
+        }
+        form_error.set(None);
+        saved.set(None);
+        let profile = match fields.to_profile() {
+            Ok(p) => p,
+            Err(e) => {
+                errors.set(e);
+                return focus_first(&errors.get_untracked());
+            }
+        };
+        let problems = profile.validate();
+        if !problems.is_empty() {
+            focus_first(&problems);
+            errors.set(problems);
+            return;
+        }
+        errors.set(Vec::new());
+        pending.set(true);
+        leptos::task::spawn_local(async move {
+            match save_profile(profile).await {
+                Ok(_) => saved.set(Some("Profile saved.".into())),
+                Err(e) if e.error == "unauthorized" => crate::components::rest::hard_navigate("/signin"),
+                Err(e) => form_error.set(Some(e.message)),
+            }
+            pending.set(false);
+        });
+    };
+
+    let level = fields.fitness_level;
+    let units = fields.units;
+    view! {
+        <section class="card">
+            <h1>"Your profile"</h1>
+            <p class="lead">"The coach reads this before every answer. Everything is optional."</p>
+            <form class="stack profile-form" on:submit=submit novalidate>
+                <div class="row">
+                    <TextField id="age" label="Age" value=fields.age error=error_for("age") inputmode="numeric"/>
+                    <div class="field">
+                        <label for="fitness_level">"Fitness level"</label>
+                        <select
+                            id="fitness_level"
+                            prop:value=move || level.get()
+                            aria-invalid=invalid("fitness_level")
+                            aria-describedby=described("fitness_level")
+                            on:change=move |ev| level.set(event_target_value(&ev))
+                        >
+                            <option value="" selected=level.get_untracked().is_empty()>"Not set"</option>
+                            {FITNESS_LEVELS
+                                .iter()
+                                .map(|l| {
+                                    view! {
+                                        <option value=*l selected=level.get_untracked() == *l>{capitalise(l)}</option>
+                                    }
+                                })
+                                .collect_view()}
+                        </select>
+                        <FieldErrorText id="fitness_level" error=error_for("fitness_level")/>
+                    </div>
+                </div>
+                <div class="field">
+                    <label for="goals">"Goals"</label>
+                    <p class="hint" id="goals-hint">"One per line, up to 10."</p>
+                    <textarea
+                        id="goals"
+                        rows="3"
+                        prop:value=move || fields.goals.get()
+                        aria-invalid=invalid("goals")
+                        aria-describedby=move || {
+                            if errors.with(|es| es.iter().any(|e| e.field == "goals")) { "goals-hint goals-error" } else { "goals-hint" }
+                        }
+                        on:input=move |ev| fields.goals.set(event_target_value(&ev))
+                    >
+                        {fields.goals.get_untracked()}
+                    </textarea>
+                    <FieldErrorText id="goals" error=error_for("goals")/>
+                </div>
+                <div class="field">
+                    <label for="health_notes">"Health notes"</label>
+                    <p class="hint" id="health_notes-hint">"Injuries, conditions, medication — anything the coach should keep in mind."</p>
+                    <textarea
+                        id="health_notes"
+                        rows="4"
+                        prop:value=move || fields.health_notes.get()
+                        aria-invalid=invalid("health_notes")
+                        aria-describedby=move || {
+                            if errors.with(|es| es.iter().any(|e| e.field == "health_notes")) {
+                                "health_notes-hint health_notes-error"
+                            } else {
+                                "health_notes-hint"
+                            }
+                        }
+                        on:input=move |ev| fields.health_notes.set(event_target_value(&ev))
+                    >
+                        {fields.health_notes.get_untracked()}
+                    </textarea>
+                    <FieldErrorText id="health_notes" error=error_for("health_notes")/>
+                </div>
+                <div class="row">
+                    <div class="field">
+                        <label for="units">"Units"</label>
+                        <select
+                            id="units"
+                            prop:value=move || units.get()
+                            aria-invalid=invalid("units")
+                            aria-describedby=described("units")
+                            on:change=move |ev| units.set(event_target_value(&ev))
+                        >
+                            {UNITS
+                                .iter()
+                                .map(|u| view! { <option value=*u selected=units.get_untracked() == *u>{capitalise(u)}</option> })
+                                .collect_view()}
+                        </select>
+                        <FieldErrorText id="units" error=error_for("units")/>
+                    </div>
+                    <TextField id="height_cm" label="Height (cm)" value=fields.height error=error_for("height_cm") inputmode="decimal"/>
+                    <TextField id="weight_kg" label="Weight (kg)" value=fields.weight error=error_for("weight_kg") inputmode="decimal"/>
+                </div>
+                <div class="form-alert-slot" role="alert" data-testid="form-error">
+                    {move || form_error.get().map(|e| view! { <p class="form-alert">{e}</p> })}
+                </div>
+                <p class="status-line" role="status" data-testid="profile-status">{move || saved.get()}</p>
+                <div class="actions">
+                    <button type="submit" class="button primary" disabled=move || pending.get()>
+                        {move || if pending.get() { "Saving…" } else { "Save profile" }}
+                    </button>
+                    <a class="button" href="/chat">"Back to chat"</a>
+                </div>
+            </form>
+        </section>
+    }
+}
+
+fn focus_first(errors: &[FieldError]) {
+    if let Some(field) = FIELD_ORDER.iter().find(|f| errors.iter().any(|e| e.field == **f)) {
+        focus_by_id(field);
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}

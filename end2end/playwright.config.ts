@@ -1,0 +1,78 @@
+// Playwright drives Debian's Chromium against the release build of the real server,
+// with the test doubles (SMTP sink, scripted model, mail API) from the `stubs` binary.
+// Build first: `cargo leptos build --release && cargo build --release -p server --bin stubs`.
+import { defineConfig } from "@playwright/test";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const repo = path.resolve(__dirname, "..");
+const target = process.env.CARGO_TARGET_DIR || "/root/.cache/healthchat/target";
+const bin = path.join(target, "release");
+
+// A fresh data directory per run. Worker processes load this file again; the variable
+// they inherit keeps them from wiping what the server is using.
+if (!process.env.HC_E2E_DATA_DIR) {
+  const base = path.join(__dirname, ".e2e-data");
+  fs.rmSync(base, { recursive: true, force: true });
+  const dir = path.join(base, `run-${Date.now()}`);
+  fs.mkdirSync(dir, { recursive: true });
+  process.env.HC_E2E_DATA_DIR = dir;
+}
+const dataDir = process.env.HC_E2E_DATA_DIR;
+
+const STUBS_API = process.env.STUBS_API_URL || "http://127.0.0.1:8025";
+
+export default defineConfig({
+  testDir: "./tests",
+  timeout: 30_000,
+  expect: { timeout: 7_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [["list"]],
+  use: {
+    baseURL: "http://127.0.0.1:8014",
+    trace: "retain-on-failure",
+    launchOptions: {
+      executablePath: "/usr/bin/chromium",
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+      ],
+    },
+  },
+  webServer: [
+    {
+      command: path.join(bin, "stubs"),
+      url: `${STUBS_API}/health`,
+      reuseExistingServer: false,
+      timeout: 30_000,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+    {
+      command: path.join(bin, "server"),
+      cwd: repo,
+      url: "http://127.0.0.1:8014/health",
+      reuseExistingServer: false,
+      timeout: 120_000,
+      stdout: "ignore",
+      stderr: "pipe",
+      env: {
+        BIND_ADDR: "127.0.0.1:8014",
+        DATA_DIR: dataDir,
+        SMTP_URL: "smtp://127.0.0.1:2525",
+        LLM_BASE_URL: "http://127.0.0.1:8026/v1",
+        LLM_MODEL: "scripted",
+        LEPTOS_SITE_ROOT: path.join(repo, "target", "site"),
+        RUST_LOG: "info",
+      },
+    },
+  ],
+});

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# README "run": set up what is missing, build the release app, serve it at :8004 on the
+# embedded database (unless MONGODB_URI is set).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+"$ROOT/scripts/setup.sh"
+cd "$ROOT"
+echo "[run] building (release)"
+cargo leptos build --release
+echo "[run] serving on http://${BIND_ADDR:-127.0.0.1:8004}"
+exec "$CARGO_TARGET_DIR/release/server"

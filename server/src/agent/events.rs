@@ -1,0 +1,233 @@
+//! Turns the agent events of one answer into ADK-style `RawEvent`s (stored with the message
+//! and sent in the final `response` frame), and accumulates the answer's text.
+
+use std::time::Instant;
+
+use app::wire::chat::{Content, Part, RawEvent, Timings, Usage};
+
+use super::AgentEvent;
+
+/// The `author` of every event the coach produces.
+pub const AUTHOR: &str = "coach";
+
+/// How a recorded answer ended, in the words of `ResponseData::status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Complete,
+    Stopped,
+    Failed,
+    Interrupted,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::Stopped => "stopped",
+            Outcome::Failed => "failed",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+pub struct Recorder {
+    model: String,
+    /// When the user's message arrived: every `at_ms` and timing counts from here.
+    started: Instant,
+    events: Vec<RawEvent>,
+    text: String,
+    first_token_ms: Option<u64>,
+    usage: Option<Usage>,
+    /// Set by the first terminal event; later ones are ignored so a turn has one final event.
+    outcome: Option<Outcome>,
+}
+
+impl Recorder {
+    pub fn new(model_name: impl Into<String>, started: Instant) -> Self {
+        Self {
+            model: model_name.into(),
+            started,
+            events: Vec::new(),
+            text: String::new(),
+            first_token_ms: None,
+            usage: None,
+            outcome: None,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn content(text: &str) -> Content {
+        Content { role: "model".into(), parts: vec![Part { text: text.to_string() }] }
+    }
+
+    pub fn record(&mut self, event: &AgentEvent) {
+        if self.outcome.is_some() {
+            return;
+        }
+        let at_ms = self.now_ms();
+        match event {
+            AgentEvent::Delta(delta) => {
+                if delta.is_empty() {
+                    return;
+                }
+                self.first_token_ms.get_or_insert(at_ms);
+                self.text.push_str(delta);
+                self.events.push(RawEvent {
+                    author: AUTHOR.into(),
+                    content: Some(Self::content(delta)),
+                    partial: true,
+                    at_ms,
+                    ..Default::default()
+                });
+            }
+            AgentEvent::Usage { prompt_tokens, completion_tokens } => {
+                let usage = Usage {
+                    prompt_token_count: *prompt_tokens,
+                    candidates_token_count: *completion_tokens,
+                    total_token_count: prompt_tokens + completion_tokens,
+                };
+                self.usage = Some(usage.clone());
+                self.events.push(RawEvent {
+                    author: AUTHOR.into(),
+                    usage_metadata: Some(usage),
+                    at_ms,
+                    ..Default::default()
+                });
+            }
+            AgentEvent::Finish { reason } => self.push_final(at_ms, Outcome::Complete, Some(reason.clone()), None),
+            AgentEvent::Error { code, message } => {
+                self.push_final(at_ms, Outcome::Failed, None, Some((code.clone(), message.clone())))
+            }
+        }
+    }
+
+    /// Ends the turn because the user pressed stop (no-op if it already ended).
+    pub fn finish_stopped(&mut self) {
+        if self.outcome.is_none() {
+            let at_ms = self.now_ms();
+            self.push_final(at_ms, Outcome::Stopped, Some("stopped".into()), None);
+        }
+    }
+
+    /// Ends the turn because the server is going away (no-op if it already ended).
+    pub fn finish_interrupted(&mut self) {
+        if self.outcome.is_none() {
+            let at_ms = self.now_ms();
+            self.push_final(at_ms, Outcome::Interrupted, Some("interrupted".into()), None);
+        }
+    }
+
+    fn push_final(&mut self, at_ms: u64, outcome: Outcome, finish_reason: Option<String>, error: Option<(String, String)>) {
+        let (error_code, error_message) = error.unzip();
+        self.events.push(RawEvent {
+            author: AUTHOR.into(),
+            // The whole answer, as ADK's final non-partial event carries it.
+            content: (!self.text.is_empty()).then(|| Self::content(&self.text)),
+            partial: false,
+            turn_complete: true,
+            finish_reason,
+            usage_metadata: self.usage.clone(),
+            model_version: Some(self.model.clone()),
+            timings: Some(Timings { time_to_first_token_ms: self.first_token_ms, total_ms: at_ms }),
+            error_code,
+            error_message,
+            at_ms,
+        });
+        self.outcome = Some(outcome);
+    }
+
+    /// The answer so far.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// `None` while the answer is still streaming.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.outcome
+    }
+
+    pub fn time_to_first_token_ms(&self) -> Option<u64> {
+        self.first_token_ms
+    }
+
+    /// The error of a failed answer, as `(code, message)`.
+    pub fn error(&self) -> Option<(&str, &str)> {
+        let last = self.events.last().filter(|_| self.outcome == Some(Outcome::Failed))?;
+        Some((last.error_code.as_deref()?, last.error_message.as_deref()?))
+    }
+
+    pub fn into_events(self) -> Vec<RawEvent> {
+        self.events
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn delta(s: &str) -> AgentEvent {
+        AgentEvent::Delta(s.into())
+    }
+
+    #[test]
+    fn a_complete_answer_has_partials_usage_and_one_final_event() {
+        let mut r = Recorder::new("m1", Instant::now());
+        for e in [
+            delta("Hello"),
+            delta(" there"),
+            AgentEvent::Usage { prompt_tokens: 10, completion_tokens: 2 },
+            AgentEvent::Finish { reason: "stop".into() },
+            delta("ignored after the end"),
+        ] {
+            r.record(&e);
+        }
+        assert_eq!(r.text(), "Hello there");
+        assert_eq!(r.outcome(), Some(Outcome::Complete));
+        assert!(r.time_to_first_token_ms().is_some());
+        let events = r.into_events();
+        assert_eq!(events.len(), 4);
+        assert!(events[0].partial && events[1].partial);
+        assert_eq!(events[0].author, "coach");
+        assert_eq!(events[0].content.as_ref().unwrap().role, "model");
+        assert_eq!(events[1].content.as_ref().unwrap().parts[0].text, " there");
+        assert_eq!(events[2].usage_metadata.as_ref().unwrap().total_token_count, 12);
+        let last = &events[3];
+        assert!(last.turn_complete && !last.partial);
+        assert_eq!(last.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(last.model_version.as_deref(), Some("m1"));
+        assert_eq!(last.content.as_ref().unwrap().parts[0].text, "Hello there");
+        assert_eq!(last.usage_metadata.as_ref().unwrap().prompt_token_count, 10);
+        let timings = last.timings.as_ref().unwrap();
+        assert!(timings.time_to_first_token_ms.unwrap() <= timings.total_ms);
+    }
+
+    #[test]
+    fn an_error_keeps_the_text_and_names_the_code() {
+        let mut r = Recorder::new("m", Instant::now());
+        r.record(&delta("partial"));
+        r.record(&AgentEvent::Error { code: "provider_malformed".into(), message: "bad chunk".into() });
+        assert_eq!(r.outcome(), Some(Outcome::Failed));
+        assert_eq!(r.error(), Some(("provider_malformed", "bad chunk")));
+        let last = r.into_events().pop().unwrap();
+        assert_eq!(last.error_code.as_deref(), Some("provider_malformed"));
+        assert_eq!(last.finish_reason, None);
+        assert_eq!(last.content.unwrap().parts[0].text, "partial");
+    }
+
+    #[test]
+    fn stopping_adds_a_final_event_once() {
+        let mut r = Recorder::new("m", Instant::now());
+        r.finish_stopped();
+        r.finish_stopped();
+        r.finish_interrupted();
+        let events = r.into_events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].finish_reason.as_deref(), Some("stopped"));
+        assert_eq!(events[0].timings.as_ref().unwrap().time_to_first_token_ms, None);
+        assert!(events[0].content.is_none());
+    }
+}

@@ -1,0 +1,133 @@
+//! The coach: one interface over every model provider. Given the user's profile, the recent
+//! conversation and the new message, an agent yields a stream of events.
+
+pub mod events;
+pub mod local;
+pub mod openai;
+pub mod prompt;
+pub mod safety;
+
+use std::{pin::Pin, sync::Arc};
+
+use app::wire::profile::Profile;
+use futures::{Stream, StreamExt};
+
+pub use events::{Outcome, Recorder};
+pub use local::LocalAgent;
+pub use openai::{OpenAiAgent, OpenAiSettings};
+pub use safety::{red_flag, GuardedAgent, RedFlag};
+
+use crate::config::{Config, LlmConfig};
+
+/// One earlier exchange in the session, oldest first.
+#[derive(Debug, Clone)]
+pub struct PastTurn {
+    pub user: String,
+    pub assistant: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentRequest {
+    pub profile: Profile,
+    /// Recent turns, oldest first; the agent trims them to its token budget.
+    pub history: Vec<PastTurn>,
+    pub message: String,
+    /// One of `app::wire::chat::MESSAGE_TYPES`.
+    pub message_type: String,
+}
+
+/// What a model produces while it answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AgentEvent {
+    /// New text (only the new part).
+    Delta(String),
+    Usage { prompt_tokens: u64, completion_tokens: u64 },
+    /// The answer ended normally; `reason` is `stop`, `length` or `safety`.
+    Finish { reason: String },
+    /// The answer ended with an error; text already streamed stays valid.
+    Error { code: String, message: String },
+}
+
+pub type EventStream = Pin<Box<dyn Stream<Item = AgentEvent> + Send>>;
+
+#[async_trait::async_trait]
+pub trait Agent: Send + Sync {
+    /// The model name recorded in `raw_events` (`model_version`).
+    fn model_name(&self) -> String;
+    /// True for the embedded demo model, which the UI labels as such.
+    fn is_local_demo(&self) -> bool;
+    /// Starts an answer. The stream always ends with exactly one `Finish` or `Error`.
+    async fn answer(&self, request: AgentRequest) -> EventStream;
+    /// A short title (at most ~6 words) for a session, or `None` when unavailable.
+    async fn title(&self, first_message: &str, first_answer: &str) -> Option<String>;
+}
+
+pub type SharedAgent = Arc<dyn Agent>;
+
+/// Builds the configured provider, wrapped in the red-flag guard.
+///
+/// Loading the local model blocks for a moment (about 0.2 s for the demo model), so call
+/// this at start-up, not per request.
+pub fn build(config: &Config) -> Result<SharedAgent, AgentBuildError> {
+    let inner: SharedAgent = match &config.llm {
+        LlmConfig::OpenAi { base_url, api_key, model } => {
+            Arc::new(OpenAiAgent::new(base_url, api_key.clone(), model, config.max_answer_tokens)?)
+        }
+        LlmConfig::Local { model_path } => Arc::new(LocalAgent::load(model_path, config.max_answer_tokens)?),
+    };
+    Ok(Arc::new(GuardedAgent::new(inner)))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentBuildError {
+    #[error("could not build the HTTP client for the model provider: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("could not load the local model: {0}")]
+    Local(#[from] local::LocalLoadError),
+}
+
+/// Passes events through until the first `Finish` or `Error`, and adds an `Error` if the
+/// source ends without one, so every consumer can rely on exactly one terminal event.
+pub(crate) fn ensure_terminal<S>(events: S) -> EventStream
+where
+    S: Stream<Item = AgentEvent> + Send + 'static,
+{
+    let events: EventStream = Box::pin(events);
+    Box::pin(futures::stream::unfold((events, false), |(mut events, done)| async move {
+        if done {
+            return None;
+        }
+        match events.next().await {
+            Some(event) => {
+                let terminal = matches!(event, AgentEvent::Finish { .. } | AgentEvent::Error { .. });
+                Some((event, (events, terminal)))
+            }
+            None => {
+                let event = AgentEvent::Error {
+                    code: "agent_failed".into(),
+                    message: "the model stopped without finishing the answer".into(),
+                };
+                Some((event, (events, true)))
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stream_that_ends_early_gets_an_error_and_nothing_follows_a_terminal() {
+        let cut: Vec<_> = ensure_terminal(futures::stream::iter(vec![AgentEvent::Delta("a".into())])).collect().await;
+        assert!(matches!(cut.last(), Some(AgentEvent::Error { code, .. }) if code == "agent_failed"));
+
+        let extra = futures::stream::iter(vec![
+            AgentEvent::Finish { reason: "stop".into() },
+            AgentEvent::Delta("late".into()),
+        ]);
+        let events: Vec<_> = ensure_terminal(extra).collect().await;
+        assert_eq!(events, vec![AgentEvent::Finish { reason: "stop".into() }]);
+    }
+}

@@ -1,0 +1,570 @@
+//! A client for any server speaking OpenAI's streaming chat-completions protocol.
+//!
+//! Failures become `AgentEvent::Error` with a stable code:
+//! `provider_http_error` (non-2xx status), `provider_unreachable` (no connection),
+//! `provider_timeout` (no first token, or silence mid-answer), `provider_malformed` (a chunk
+//! that is not JSON or not a chunk), `provider_disconnected` (the stream ended before a
+//! finish reason or `[DONE]`) and `provider_error` (an error object inside the stream).
+//! Messages name the status or the condition, never the key or the provider's body.
+
+use std::{sync::Arc, time::Duration};
+
+use eventsource_stream::{EventStreamError, Eventsource};
+use futures::StreamExt;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::{
+    sync::mpsc,
+    time::{timeout, timeout_at, Instant},
+};
+
+use super::{
+    ensure_terminal,
+    prompt::{build_messages, clean_title, title_messages, HISTORY_BUDGET_TOKENS},
+    Agent, AgentEvent, AgentRequest, EventStream,
+};
+
+/// Timeouts and retries; the defaults suit a hosted provider, tests shrink them.
+#[derive(Debug, Clone)]
+pub struct OpenAiSettings {
+    pub connect_timeout: Duration,
+    /// From sending the request to the first piece of text, retries included.
+    pub first_token_timeout: Duration,
+    /// Longest silence between chunks once text is flowing.
+    pub idle_timeout: Duration,
+    /// Extra attempts after a connection error, a 5xx or a 429, made only before any text
+    /// was streamed (afterwards a retry would repeat text the user already saw).
+    pub max_retries: u32,
+    /// Wait before the first retry; doubled for each further one.
+    pub retry_backoff: Duration,
+    /// Whole-request limit for a title, which nobody waits on.
+    pub title_timeout: Duration,
+}
+
+impl Default for OpenAiSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            first_token_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_retries: 2,
+            retry_backoff: Duration::from_millis(300),
+            title_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Cheap to clone: the HTTP client (and its connection pool) is built once and shared.
+#[derive(Clone)]
+pub struct OpenAiAgent {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    /// `{base_url}/chat/completions`.
+    url: String,
+    api_key: Option<SecretString>,
+    model: String,
+    max_tokens: u32,
+    settings: OpenAiSettings,
+}
+
+impl OpenAiAgent {
+    pub fn new(
+        base_url: &str,
+        api_key: Option<SecretString>,
+        model: &str,
+        max_tokens: u32,
+    ) -> Result<Self, reqwest::Error> {
+        Self::with_settings(base_url, api_key, model, max_tokens, OpenAiSettings::default())
+    }
+
+    pub fn with_settings(
+        base_url: &str,
+        api_key: Option<SecretString>,
+        model: &str,
+        max_tokens: u32,
+        settings: OpenAiSettings,
+    ) -> Result<Self, reqwest::Error> {
+        // No overall request timeout: an answer may stream for minutes. The first-token and
+        // idle limits below bound every wait instead.
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
+                api_key,
+                model: model.to_string(),
+                max_tokens,
+                settings,
+            }),
+        })
+    }
+}
+
+fn error(code: &str, message: impl Into<String>) -> AgentEvent {
+    AgentEvent::Error { code: code.into(), message: message.into() }
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Option<Vec<Choice>>,
+    #[serde(default)]
+    usage: Option<ChunkUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+/// Our finish reasons are `stop`, `length` and `safety`; others pass through unchanged.
+fn finish_reason(provider: &str) -> String {
+    match provider {
+        "content_filter" => "safety".into(),
+        other => other.into(),
+    }
+}
+
+impl Inner {
+    fn post(&self, body: &Value) -> RequestBuilder {
+        let request = self.client.post(&self.url).json(body);
+        match &self.api_key {
+            // `bearer_auth` marks the header sensitive, which keeps it out of debug output.
+            Some(key) => request.bearer_auth(key.expose_secret()),
+            None => request,
+        }
+    }
+
+    /// Logs a failed response's body for operators, minus the key, and returns the short
+    /// error type the provider gave (`invalid_request_error`, `rate_limit_exceeded`…).
+    async fn describe_failure(&self, response: Response) -> Option<String> {
+        let text = timeout(Duration::from_secs(2), response.text()).await.ok()?.ok()?;
+        let mut logged: String = text.chars().take(500).collect();
+        if let Some(key) = &self.api_key {
+            if !key.expose_secret().is_empty() {
+                logged = logged.replace(key.expose_secret(), "[redacted]");
+            }
+        }
+        tracing::warn!(body = %logged, "model provider refused the request");
+        let body: Value = serde_json::from_str(&text).ok()?;
+        let kind = body["error"]["type"].as_str().or_else(|| body["error"]["code"].as_str())?;
+        // Only a short identifier goes into the message; free text could echo anything.
+        (kind.len() <= 40 && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .then(|| kind.to_string())
+    }
+
+    /// Sends the request, retrying what is safe to retry, until the response headers arrive
+    /// or `deadline` passes.
+    async fn connect(&self, body: &Value, deadline: Instant) -> Result<Response, AgentEvent> {
+        let limit = self.settings.first_token_timeout.as_secs_f32();
+        let mut attempt = 0;
+        loop {
+            let failure = match timeout_at(deadline, self.post(body).send()).await {
+                Err(_) => return Err(error("provider_timeout", format!("the model provider sent no answer within {limit:.0} s"))),
+                Ok(Ok(response)) if response.status().is_success() => return Ok(response),
+                Ok(Ok(response)) => {
+                    let status = response.status();
+                    let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
+                    let kind = self.describe_failure(response).await;
+                    let detail = kind.map(|k| format!(" ({k})")).unwrap_or_default();
+                    (retryable, error("provider_http_error", format!("the model provider answered HTTP {status}{detail}")))
+                }
+                Ok(Err(e)) if e.is_timeout() => {
+                    tracing::warn!(error = %e, "model provider timed out");
+                    return Err(error("provider_timeout", "the model provider did not answer in time"));
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, attempt, "could not reach the model provider");
+                    (true, error("provider_unreachable", "could not reach the model provider"))
+                }
+            };
+            let (retryable, event) = failure;
+            let backoff = self.settings.retry_backoff.saturating_mul(2u32.saturating_pow(attempt));
+            if !retryable || attempt >= self.settings.max_retries || Instant::now() + backoff >= deadline {
+                return Err(event);
+            }
+            attempt += 1;
+            tracing::info!(attempt, ?backoff, "retrying the model provider");
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// Streams one answer into `tx`, ending with exactly one `Finish` or `Error`.
+    async fn stream_answer(&self, body: Value, tx: &mpsc::Sender<AgentEvent>) {
+        let deadline = Instant::now() + self.settings.first_token_timeout;
+        let response = match self.connect(&body, deadline).await {
+            Ok(response) => response,
+            Err(event) => {
+                let _ = tx.send(event).await;
+                return;
+            }
+        };
+        let terminal = self.read_stream(response, deadline, tx).await;
+        let _ = tx.send(terminal).await;
+    }
+
+    /// Forwards deltas as they come and returns the terminal event.
+    async fn read_stream(&self, response: Response, deadline: Instant, tx: &mpsc::Sender<AgentEvent>) -> AgentEvent {
+        let mut events = response.bytes_stream().eventsource();
+        let mut text_seen = false;
+        let mut finished: Option<String> = None;
+        let mut usage: Option<AgentEvent> = None;
+        loop {
+            let next = if text_seen {
+                timeout(self.settings.idle_timeout, events.next()).await
+            } else {
+                timeout_at(deadline, events.next()).await
+            };
+            // After the finish reason only usage and `[DONE]` are missing, so a stream that
+            // stalls or closes there still completes the answer.
+            let event = match (next, &finished) {
+                (Ok(Some(Ok(event))), _) => event,
+                (_, Some(_)) => break,
+                (Err(_), None) if text_seen => {
+                    let secs = self.settings.idle_timeout.as_secs_f32();
+                    return error("provider_timeout", format!("the model provider went silent for {secs:.0} s"));
+                }
+                (Err(_), None) => {
+                    let secs = self.settings.first_token_timeout.as_secs_f32();
+                    return error("provider_timeout", format!("the model provider sent no text within {secs:.0} s"));
+                }
+                (Ok(None), None) => {
+                    return error("provider_disconnected", "the model provider closed the stream before the answer finished")
+                }
+                (Ok(Some(Err(EventStreamError::Transport(e)))), None) => {
+                    tracing::warn!(error = %e, "model provider stream broke");
+                    return error("provider_disconnected", "the connection to the model provider broke mid-answer");
+                }
+                (Ok(Some(Err(e))), None) => {
+                    tracing::warn!(error = %e, "model provider sent an unreadable stream");
+                    return error("provider_malformed", "the model provider sent an unreadable stream");
+                }
+            };
+            let data = event.data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            if data == "[DONE]" {
+                break;
+            }
+            let chunk = match serde_json::from_str::<Chunk>(data) {
+                Ok(chunk) if chunk.choices.is_some() || chunk.usage.is_some() || chunk.error.is_some() => chunk,
+                Ok(_) => return error("provider_malformed", "the model provider sent a chunk of unexpected shape"),
+                Err(e) if e.is_data() => return error("provider_malformed", "the model provider sent a chunk of unexpected shape"),
+                Err(_) => return error("provider_malformed", "the model provider sent a chunk that is not valid JSON"),
+            };
+            if let Some(err) = chunk.error {
+                tracing::warn!(error = %err.to_string().chars().take(300).collect::<String>(), "model provider reported an error mid-stream");
+                return error("provider_error", "the model provider reported an error mid-answer");
+            }
+            for choice in chunk.choices.unwrap_or_default().into_iter().filter(|c| c.index == 0) {
+                if let Some(content) = choice.delta.and_then(|d| d.content).filter(|c| !c.is_empty()) {
+                    text_seen = true;
+                    if tx.send(AgentEvent::Delta(content)).await.is_err() {
+                        return error("cancelled", "the answer was no longer wanted");
+                    }
+                }
+                if let Some(reason) = choice.finish_reason {
+                    finished = Some(finish_reason(&reason));
+                }
+            }
+            if let Some(u) = chunk.usage {
+                usage = Some(AgentEvent::Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
+            }
+        }
+        if let Some(usage) = usage {
+            let _ = tx.send(usage).await;
+        }
+        // `[DONE]` without a finish reason: the provider ended the answer normally.
+        AgentEvent::Finish { reason: finished.unwrap_or_else(|| "stop".into()) }
+    }
+}
+
+#[async_trait::async_trait]
+impl Agent for OpenAiAgent {
+    fn model_name(&self) -> String {
+        self.inner.model.clone()
+    }
+
+    fn is_local_demo(&self) -> bool {
+        false
+    }
+
+    async fn answer(&self, request: AgentRequest) -> EventStream {
+        let body = json!({
+            "model": self.inner.model,
+            "messages": build_messages(&request, HISTORY_BUDGET_TOKENS),
+            "stream": true,
+            "stream_options": {"include_usage": true},
+            "max_tokens": self.inner.max_tokens,
+        });
+        let (tx, mut rx) = mpsc::channel(64);
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            // Dropping the stream (the user stopped, the socket closed) ends the request too,
+            // which closes the connection and stops the provider's billing.
+            tokio::select! {
+                _ = inner.stream_answer(body, &tx) => {}
+                _ = tx.closed() => tracing::debug!("answer dropped by its reader"),
+            }
+        });
+        ensure_terminal(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+    }
+
+    async fn title(&self, first_message: &str, first_answer: &str) -> Option<String> {
+        let body = json!({
+            "model": self.inner.model,
+            "messages": title_messages(first_message, first_answer),
+            "stream": false,
+            "max_tokens": 24,
+            "temperature": 0.2,
+        });
+        let result = async {
+            let response = self.inner.post(&body).timeout(self.inner.settings.title_timeout).send().await.ok()?;
+            if !response.status().is_success() {
+                tracing::debug!(status = %response.status(), "title request refused");
+                return None;
+            }
+            let reply: Value = response.json().await.ok()?;
+            clean_title(reply["choices"][0]["message"]["content"].as_str()?)
+        };
+        let title = result.await;
+        if title.is_none() {
+            tracing::debug!("no title from the model provider");
+        }
+        title
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Instant as StdInstant;
+
+    use app::wire::profile::Profile;
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::testkit::{FakeLlm, Script};
+
+    fn fast_settings() -> OpenAiSettings {
+        OpenAiSettings {
+            connect_timeout: Duration::from_secs(2),
+            first_token_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(5),
+            max_retries: 2,
+            retry_backoff: Duration::from_millis(10),
+            title_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn agent(fake: &FakeLlm, settings: OpenAiSettings) -> OpenAiAgent {
+        let key = Some(SecretString::from("sk-test-secret-key"));
+        OpenAiAgent::with_settings(&fake.base_url, key, "fake-model", 64, settings).unwrap()
+    }
+
+    fn request(message: &str) -> AgentRequest {
+        AgentRequest {
+            profile: Profile {
+                age: Some(35),
+                fitness_level: Some("intermediate".into()),
+                goals: vec!["run a half marathon".into()],
+                units: "metric".into(),
+                ..Default::default()
+            },
+            history: vec![],
+            message: message.into(),
+            message_type: "fitness_plan".into(),
+        }
+    }
+
+    async fn collect(agent: &OpenAiAgent, message: &str) -> (String, Vec<AgentEvent>) {
+        let events: Vec<AgentEvent> = agent.answer(request(message)).await.collect().await;
+        let text = events
+            .iter()
+            .filter_map(|e| match e {
+                AgentEvent::Delta(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        (text, events)
+    }
+
+    fn error_code(events: &[AgentEvent]) -> Option<&str> {
+        match events.last() {
+            Some(AgentEvent::Error { code, .. }) => Some(code),
+            _ => None,
+        }
+    }
+
+    fn terminal_count(events: &[AgentEvent]) -> usize {
+        events.iter().filter(|e| matches!(e, AgentEvent::Finish { .. } | AgentEvent::Error { .. })).count()
+    }
+
+    #[tokio::test]
+    async fn a_streamed_answer_arrives_as_deltas_then_usage_then_stop() {
+        let fake = FakeLlm::start(Script::answer("Run easy three times a week.")).await.unwrap();
+
+        let (text, events) = collect(&agent(&fake, fast_settings()), "plan my week").await;
+
+        assert_eq!(text, "Run easy three times a week.");
+        assert!(events.iter().filter(|e| matches!(e, AgentEvent::Delta(_))).count() > 1, "one delta per word");
+        assert!(matches!(events[events.len() - 2], AgentEvent::Usage { completion_tokens: 6, .. }), "{events:?}");
+        assert_eq!(events.last(), Some(&AgentEvent::Finish { reason: "stop".into() }));
+        assert_eq!(terminal_count(&events), 1);
+        let sent = fake.last_request().unwrap();
+        assert_eq!(sent.body["stream"], true);
+        assert_eq!(sent.body["stream_options"]["include_usage"], true);
+        assert_eq!(sent.body["max_tokens"], 64);
+        assert_eq!(sent.authorization.as_deref(), Some("Bearer sk-test-secret-key"));
+    }
+
+    #[tokio::test]
+    async fn the_system_prompt_carries_the_profile() {
+        let fake = FakeLlm::start(Script::default()).await.unwrap();
+
+        collect(&agent(&fake, fast_settings()), "how do I start?").await;
+
+        let sent = fake.last_request().unwrap();
+        let system = sent.system_prompt().unwrap();
+        assert!(system.contains("Age: 35") && system.contains("run a half marathon") && system.contains("intermediate"));
+        assert_eq!(sent.last_user_message(), Some("how do I start?"));
+    }
+
+    #[tokio::test]
+    async fn http_500_is_retried_then_reported_without_the_key() {
+        let fake = FakeLlm::start(Script::Http500).await.unwrap();
+
+        let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
+
+        assert_eq!(text, "");
+        assert_eq!(error_code(&events), Some("provider_http_error"));
+        let AgentEvent::Error { message, .. } = events.last().unwrap() else { unreachable!() };
+        assert!(message.contains("500") && message.contains("server_error"), "{message}");
+        assert!(!message.contains("sk-test"));
+        assert_eq!(fake.request_count(), 3, "one attempt and two retries");
+    }
+
+    #[tokio::test]
+    async fn a_marker_in_the_message_overrides_the_script_for_that_request() {
+        let fake = FakeLlm::start(Script::default()).await.unwrap();
+        let a = agent(&fake, fast_settings());
+
+        let (_, events) = collect(&a, "[[500]] once").await;
+        assert_eq!(error_code(&events), Some("provider_http_error"));
+        let (text, _) = collect(&a, "normal").await;
+        assert_eq!(text, crate::testkit::fake_llm::DEFAULT_ANSWER);
+        assert_eq!(fake.request_count(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_chunk_ends_the_answer_but_keeps_earlier_text() {
+        let fake = FakeLlm::start(Script::MalformedJson).await.unwrap();
+
+        let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
+
+        assert_eq!(text, "Hello");
+        assert_eq!(error_code(&events), Some("provider_malformed"));
+        assert_eq!(terminal_count(&events), 1);
+        assert_eq!(fake.request_count(), 1, "never retried after text was streamed");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_connection_is_reported_as_disconnected() {
+        let fake = FakeLlm::start(Script::DisconnectMidStream).await.unwrap();
+
+        let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
+
+        assert_eq!(text, "Start slowly");
+        assert_eq!(error_code(&events), Some("provider_disconnected"));
+        assert_eq!(fake.request_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_slow_first_token_times_out() {
+        let fake = FakeLlm::start(Script::SlowFirstToken(3_000)).await.unwrap();
+        let settings = OpenAiSettings { first_token_timeout: Duration::from_millis(300), ..fast_settings() };
+        let started = StdInstant::now();
+
+        let (text, events) = collect(&agent(&fake, settings), "hi").await;
+
+        assert_eq!(text, "");
+        assert_eq!(error_code(&events), Some("provider_timeout"));
+        assert!(started.elapsed() < Duration::from_secs(2), "gave up at the deadline, not at the token");
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_provider_is_retried_then_reported() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let a = OpenAiAgent::with_settings(&format!("http://{addr}/v1"), None, "m", 64, fast_settings()).unwrap();
+
+        let events: Vec<_> = a.answer(request("hi")).await.collect().await;
+
+        assert_eq!(error_code(&events), Some("provider_unreachable"));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_stream_stops_reading_the_answer() {
+        let fake = FakeLlm::start(Script::Answer {
+            words: vec!["a".into(); 50],
+            delay_ms_between: 20,
+            first_token_delay_ms: 0,
+        })
+        .await
+        .unwrap();
+        let a = agent(&fake, fast_settings());
+
+        let mut stream = a.answer(request("hi")).await;
+        assert_eq!(stream.next().await, Some(AgentEvent::Delta("a".into())));
+        drop(stream);
+
+        // Nothing to assert on the provider side beyond not hanging: a new answer still works.
+        fake.set_script(Script::answer("ok"));
+        let (text, _) = collect(&a, "again").await;
+        assert_eq!(text, "ok");
+    }
+
+    #[tokio::test]
+    async fn titles_come_from_a_short_non_streaming_call() {
+        let fake = FakeLlm::start(Script::default()).await.unwrap();
+        fake.set_title("\"Half Marathon Training Plan.\"");
+        let a = agent(&fake, fast_settings());
+
+        assert_eq!(a.title("plan my half", "Sure...").await.as_deref(), Some("Half Marathon Training Plan"));
+        assert_eq!(fake.last_request().unwrap().body["stream"], false);
+
+        fake.set_script(Script::Http500);
+        assert_eq!(a.title("plan my half", "Sure...").await, None);
+    }
+}

@@ -1,0 +1,287 @@
+//! What the model reads: the coach's system prompt (with the user's profile and the focus of
+//! the question), the recent conversation trimmed to a token budget, and the new message.
+
+use app::wire::profile::Profile;
+use serde::Serialize;
+
+use super::{AgentRequest, PastTurn};
+
+/// Tokens of earlier conversation sent with each question. Small on purpose: the embedded
+/// model has a 2,048-token window, and recent turns carry most of the context that matters.
+pub const HISTORY_BUDGET_TOKENS: usize = 1500;
+
+/// Per-message framing (role markers, separators) that the chars/4 estimate does not see.
+const MESSAGE_OVERHEAD_TOKENS: usize = 4;
+
+/// One chat message as providers and chat templates expect it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: &'static str,
+    pub content: String,
+}
+
+impl ChatMessage {
+    fn new(role: &'static str, content: impl Into<String>) -> Self {
+        Self { role, content: content.into() }
+    }
+}
+
+/// A rough token count (about four characters per token for English), good enough for
+/// budgeting without shipping a tokenizer for every provider.
+pub fn approx_tokens(text: &str) -> usize {
+    text.chars().count().div_ceil(4)
+}
+
+const COACH_RULES: &str = "\
+You are a men's health and fitness coach in a chat app. You help with training, nutrition, \
+sleep, recovery and everyday wellbeing.
+How you answer:
+- Be encouraging, practical and specific; prefer short paragraphs or a short list.
+- Fit the advice to the user's profile below (age, fitness level, goals, health notes) and \
+use their preferred units.
+- Favour safe, gradual progress: warm-ups, good form, rest days, progressive overload in \
+small steps.
+- You are not a doctor. Do not diagnose conditions or prescribe medication or doses. When \
+symptoms, injuries, medications or health conditions come up, suggest seeing a doctor, \
+physiotherapist, registered dietitian or mental health professional as appropriate.
+- If something sounds urgent (chest pain, fainting, trouble breathing, thoughts of \
+self-harm), tell the user to contact emergency services or a crisis line right away.
+- If you are unsure, say so instead of guessing.";
+
+fn focus(message_type: &str) -> &'static str {
+    match message_type {
+        "fitness_plan" => {
+            "Training plans. Lay out days, exercises, sets, reps and rest; match the user's \
+             fitness level and say how to progress week by week."
+        }
+        "nutrition" => {
+            "Nutrition. Give practical food choices, portions and meal ideas; no extreme diets, \
+             and suggest a registered dietitian for medical nutrition needs."
+        }
+        "sleep" => {
+            "Sleep. Cover routine, environment, caffeine and light; suggest a doctor for \
+             persistent insomnia or loud snoring with daytime sleepiness."
+        }
+        "recovery" => {
+            "Recovery. Cover rest, mobility, sleep, nutrition and load management; suggest a \
+             physiotherapist or doctor for pain that is sharp, lasting or getting worse."
+        }
+        "mental_health" => {
+            "Mental wellbeing: stress, mood and motivation. Be warm and supportive, suggest \
+             small concrete steps, and encourage talking to a mental health professional when \
+             low mood or anxiety persists."
+        }
+        _ => "General health and fitness questions.",
+    }
+}
+
+/// The profile as plain sentences, in the user's units. Absent fields are left out rather
+/// than guessed.
+pub fn render_profile(profile: &Profile) -> String {
+    let imperial = profile.units == "imperial";
+    let mut lines = Vec::new();
+    if let Some(age) = profile.age {
+        lines.push(format!("- Age: {age}"));
+    }
+    if let Some(level) = &profile.fitness_level {
+        lines.push(format!("- Fitness level: {level}"));
+    }
+    if let Some(cm) = profile.height_cm {
+        if imperial {
+            let inches = (cm / 2.54).round() as i64;
+            lines.push(format!("- Height: {} ft {} in", inches / 12, inches % 12));
+        } else {
+            lines.push(format!("- Height: {cm:.0} cm"));
+        }
+    }
+    if let Some(kg) = profile.weight_kg {
+        if imperial {
+            lines.push(format!("- Weight: {:.0} lb", kg * 2.204_62));
+        } else {
+            lines.push(format!("- Weight: {kg:.1} kg"));
+        }
+    }
+    let goals: Vec<&str> = profile.goals.iter().map(|g| g.trim()).filter(|g| !g.is_empty()).collect();
+    if !goals.is_empty() {
+        lines.push(format!("- Goals: {}", goals.join("; ")));
+    }
+    if let Some(notes) = profile.health_notes.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        // Quoted so the model treats the notes as the user's words, not as instructions.
+        lines.push(format!("- Health notes (written by the user): \"{notes}\""));
+    }
+    lines.push(format!("- Preferred units: {}", if imperial { "imperial" } else { "metric" }));
+    lines.join("\n")
+}
+
+pub fn system_prompt(profile: &Profile, message_type: &str) -> String {
+    format!(
+        "{COACH_RULES}\n\nUser profile:\n{}\n\nFocus of this question: {}",
+        render_profile(profile),
+        focus(message_type)
+    )
+}
+
+/// The newest turns that fit in `budget_tokens`, oldest first. Stops at the first turn that
+/// does not fit so the model never sees a conversation with a hole in it.
+pub fn trim_history(history: &[PastTurn], budget_tokens: usize) -> &[PastTurn] {
+    let mut used = 0;
+    let mut start = history.len();
+    for (i, turn) in history.iter().enumerate().rev() {
+        let cost = approx_tokens(&turn.user) + approx_tokens(&turn.assistant) + 2 * MESSAGE_OVERHEAD_TOKENS;
+        if used + cost > budget_tokens {
+            break;
+        }
+        used += cost;
+        start = i;
+    }
+    &history[start..]
+}
+
+/// The full message list for one answer: system, trimmed history, the new message.
+pub fn build_messages(request: &AgentRequest, history_budget_tokens: usize) -> Vec<ChatMessage> {
+    let mut messages = vec![ChatMessage::new("system", system_prompt(&request.profile, &request.message_type))];
+    for turn in trim_history(&request.history, history_budget_tokens) {
+        // A turn whose answer failed or was empty would leave two user messages in a row,
+        // which some chat templates reject; its question alone adds little.
+        if turn.assistant.trim().is_empty() {
+            continue;
+        }
+        messages.push(ChatMessage::new("user", turn.user.clone()));
+        messages.push(ChatMessage::new("assistant", turn.assistant.clone()));
+    }
+    messages.push(ChatMessage::new("user", request.message.clone()));
+    messages
+}
+
+/// The request for a session title, shared by every provider.
+pub fn title_messages(first_message: &str, first_answer: &str) -> Vec<ChatMessage> {
+    let clip = |s: &str, n: usize| s.chars().take(n).collect::<String>();
+    vec![
+        ChatMessage::new(
+            "system",
+            "You name chat conversations. Reply with a title of at most 6 words that says what \
+             the user asked about. No quotes, no punctuation at the end, nothing else.",
+        ),
+        ChatMessage::new(
+            "user",
+            format!(
+                "User message:\n{}\n\nCoach answer (start):\n{}\n\nTitle:",
+                clip(first_message, 600),
+                clip(first_answer, 400)
+            ),
+        ),
+    ]
+}
+
+/// Longest title kept, in characters.
+pub const MAX_TITLE_CHARS: usize = 60;
+
+/// Turns a model's reply into a clean title: first line, no "Title:" label, no wrapping
+/// quotes or trailing punctuation, collapsed spaces, at most 60 characters cut at a word.
+pub fn clean_title(raw: &str) -> Option<String> {
+    let line = raw.lines().map(str::trim).find(|l| !l.is_empty())?;
+    let line = ["title:", "title -"]
+        .iter()
+        .find_map(|p| {
+            line.get(..p.len())
+                .filter(|head| head.eq_ignore_ascii_case(p))
+                .map(|_| &line[p.len()..])
+        })
+        .unwrap_or(line);
+    let trim_chars: &[char] = &['"', '\'', '“', '”', '‘', '’', '`', '*', '#', '.', ',', ':', ';', '!', '-', ' ', '_'];
+    let words: Vec<&str> = line.trim_matches(trim_chars).split_whitespace().collect();
+    let mut title = String::new();
+    for word in words {
+        let next_len = title.chars().count() + usize::from(!title.is_empty()) + word.chars().count();
+        if next_len > MAX_TITLE_CHARS {
+            if title.is_empty() {
+                title = word.chars().take(MAX_TITLE_CHARS).collect();
+            }
+            break;
+        }
+        if !title.is_empty() {
+            title.push(' ');
+        }
+        title.push_str(word);
+    }
+    let title = title.trim_end_matches(trim_chars).to_string();
+    (!title.is_empty()).then_some(title)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn turn(user: &str, assistant: &str) -> PastTurn {
+        PastTurn { user: user.into(), assistant: assistant.into() }
+    }
+
+    fn request(history: Vec<PastTurn>) -> AgentRequest {
+        AgentRequest {
+            profile: Profile {
+                age: Some(42),
+                fitness_level: Some("beginner".into()),
+                goals: vec!["lose 5 kg".into(), "run a 5k".into()],
+                health_notes: Some("old knee injury".into()),
+                units: "imperial".into(),
+                height_cm: Some(180.0),
+                weight_kg: Some(90.0),
+            },
+            history,
+            message: "How should I start running?".into(),
+            message_type: "fitness_plan".into(),
+        }
+    }
+
+    #[test]
+    fn the_system_prompt_carries_the_profile_in_the_users_units_and_the_focus() {
+        let messages = build_messages(&request(vec![]), HISTORY_BUDGET_TOKENS);
+        let system = &messages[0];
+        assert_eq!(system.role, "system");
+        for needle in ["Age: 42", "beginner", "lose 5 kg; run a 5k", "old knee injury", "5 ft 11 in", "198 lb", "Training plans", "not a doctor"] {
+            assert!(system.content.contains(needle), "missing {needle:?} in {}", system.content);
+        }
+        assert_eq!(messages.last().unwrap(), &ChatMessage::new("user", "How should I start running?"));
+    }
+
+    #[test]
+    fn an_empty_profile_renders_without_invented_fields() {
+        let text = render_profile(&Profile { units: "metric".into(), ..Default::default() });
+        assert_eq!(text, "- Preferred units: metric");
+    }
+
+    #[test]
+    fn history_keeps_the_newest_turns_that_fit() {
+        let long = "x".repeat(4000); // ~1000 tokens
+        let history = vec![turn("old", &long), turn("middle", &long), turn("new", "short")];
+        let kept = trim_history(&history, 1500);
+        assert_eq!(kept.iter().map(|t| t.user.as_str()).collect::<Vec<_>>(), ["middle", "new"]);
+        assert!(trim_history(&history, 0).is_empty());
+    }
+
+    #[test]
+    fn messages_alternate_and_skip_turns_without_an_answer() {
+        let messages = build_messages(&request(vec![turn("a", "b"), turn("c", ""), turn("d", "e")]), 1500);
+        let roles: Vec<_> = messages.iter().map(|m| m.role).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user", "assistant", "user"]);
+    }
+
+    #[test]
+    fn titles_are_cleaned_and_capped() {
+        assert_eq!(clean_title("\"Beginner 5K Running Plan.\"\n").as_deref(), Some("Beginner 5K Running Plan"));
+        assert_eq!(clean_title("Title: Knee-Friendly Leg Day").as_deref(), Some("Knee-Friendly Leg Day"));
+        assert_eq!(clean_title("  \n**Sleep Tips**").as_deref(), Some("Sleep Tips"));
+        assert_eq!(clean_title("\"\"  "), None);
+        let long = clean_title(&"word ".repeat(30)).unwrap();
+        assert!(long.chars().count() <= MAX_TITLE_CHARS && !long.ends_with(' '));
+    }
+
+    #[test]
+    fn tokens_are_estimated_from_characters() {
+        assert_eq!(approx_tokens(""), 0);
+        assert_eq!(approx_tokens("abcd"), 1);
+        assert_eq!(approx_tokens("abcde"), 2);
+    }
+}

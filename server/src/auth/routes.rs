@@ -1,0 +1,273 @@
+//! `/auth/*`: sign-up and sign-in with emailed codes, token refresh and sign-out.
+
+use std::net::SocketAddr;
+
+use app::wire::auth::{
+    CodeSent, MessageResponse, RefreshRequest, ResendCodeRequest, SigninRequest, SignupRequest, TokenResponse,
+    VerifyCodeRequest,
+};
+use axum::{
+    extract::{ConnectInfo, State},
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+    routing::post,
+    Json, Router,
+};
+use mongodb::bson::{doc, oid::ObjectId, DateTime};
+
+use crate::{
+    auth::{
+        codes, cookies,
+        domain::{parse_code, parse_name, Email, Password},
+        password, rate_limit, refresh,
+    },
+    db::models::UserDoc,
+    error::{AppError, AppJson, AppResult},
+    mail::CodePurpose,
+    state::AppState,
+    users::user_view,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/signup", post(signup))
+        .route("/auth/verify-email", post(verify_email))
+        .route("/auth/signin", post(signin))
+        .route("/auth/verify-signin", post(verify_signin))
+        .route("/auth/resend-code", post(resend_code))
+        .route("/auth/refresh", post(refresh_tokens))
+        .route("/auth/signout", post(signout))
+}
+
+async fn limit_ip(state: &AppState, endpoint: &str, addr: &SocketAddr) -> AppResult<()> {
+    let key = format!("{endpoint}:{}", addr.ip());
+    rate_limit::check(&state.db, state.config.disable_rate_limits, "ip", &key, rate_limit::PER_IP).await
+}
+
+async fn limit_email(state: &AppState, scope: &str, email: &Email, limit: rate_limit::Limit) -> AppResult<()> {
+    rate_limit::check(&state.db, state.config.disable_rate_limits, scope, email.as_str(), limit).await
+}
+
+fn code_sent(email: &Email, message: &str) -> Json<CodeSent> {
+    Json(CodeSent { message: message.into(), email: email.as_str().into(), expires_in: codes::CODE_TTL_SECS as u64 })
+}
+
+#[tracing::instrument(skip_all)]
+async fn signup(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    AppJson(body): AppJson<SignupRequest>,
+) -> AppResult<Json<CodeSent>> {
+    limit_ip(&state, "signup", &addr).await?;
+    let email = Email::parse(&body.email)?;
+    let password = Password::parse(&body.password)?;
+    let name = parse_name(body.name.as_deref())?;
+    limit_email(&state, "send", &email, rate_limit::SEND_PER_EMAIL).await?;
+
+    let existing = state.db.users.find_one(doc! { "email": email.as_str() }).await?;
+    if existing.as_ref().is_some_and(|u| u.email_verified) {
+        return Err(AppError::Conflict("An account with this email already exists; sign in instead.".into()));
+    }
+    let hash = password::hash(password.as_str().to_string()).await?;
+    match existing {
+        // An unconfirmed sign-up may be repeated (a lost code, a forgotten password).
+        Some(user) => {
+            state
+                .db
+                .users
+                .update_one(doc! { "_id": user.id }, doc! { "$set": { "password_hash": &hash, "name": &name } })
+                .await?;
+        }
+        None => {
+            let user = UserDoc {
+                id: ObjectId::new(),
+                email: email.as_str().into(),
+                password_hash: hash,
+                name,
+                email_verified: false,
+                profile: Default::default(),
+                created_at: DateTime::now(),
+            };
+            state.db.users.insert_one(user).await.map_err(|e| {
+                if crate::error::is_duplicate_key(&e) {
+                    AppError::Conflict("An account with this email already exists; sign in instead.".into())
+                } else {
+                    e.into()
+                }
+            })?;
+        }
+    }
+    let code = codes::issue(&state.db, &state.keys, email.as_str(), CodePurpose::Signup).await?;
+    state.mailer.send_code(email.as_str(), CodePurpose::Signup, &code).await?;
+    Ok(code_sent(&email, "We emailed you a 6-digit code to confirm your address."))
+}
+
+#[tracing::instrument(skip_all)]
+async fn verify_email(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    AppJson(body): AppJson<VerifyCodeRequest>,
+) -> AppResult<Response> {
+    limit_ip(&state, "verify", &addr).await?;
+    let email = Email::parse(&body.email)?;
+    let code = parse_code(&body.code)?;
+    limit_email(&state, "verify", &email, rate_limit::VERIFY_PER_EMAIL).await?;
+    codes::verify(&state.db, &state.keys, email.as_str(), CodePurpose::Signup, &code).await?;
+    let user = state
+        .db
+        .users
+        .find_one_and_update(doc! { "email": email.as_str() }, doc! { "$set": { "email_verified": true } })
+        .return_document(mongodb::options::ReturnDocument::After)
+        .await?
+        .ok_or_else(|| AppError::BadRequest("The code is wrong or has expired. Ask for a new one.".into()))?;
+    signed_in(&state, &user).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn signin(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    AppJson(body): AppJson<SigninRequest>,
+) -> AppResult<Json<CodeSent>> {
+    limit_ip(&state, "signin", &addr).await?;
+    let email = Email::parse(&body.email)?;
+    if body.password.is_empty() || body.password.len() > 512 {
+        return Err(AppError::BadRequest("Enter your password.".into()));
+    }
+    limit_email(&state, "send", &email, rate_limit::SEND_PER_EMAIL).await?;
+    let user = state.db.users.find_one(doc! { "email": email.as_str() }).await?;
+    let verified = password::verify(body.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    // The same answer whether the email is unknown, unconfirmed or the password wrong.
+    let answer = code_sent(&email, "If the email and password are right, a 6-digit sign-in code is on its way.");
+    match user {
+        Some(user) if verified && user.email_verified => {
+            let code = codes::issue(&state.db, &state.keys, email.as_str(), CodePurpose::Signin).await?;
+            state.mailer.send_code(email.as_str(), CodePurpose::Signin, &code).await?;
+        }
+        _ => {}
+    }
+    Ok(answer)
+}
+
+#[tracing::instrument(skip_all)]
+async fn verify_signin(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    AppJson(body): AppJson<VerifyCodeRequest>,
+) -> AppResult<Response> {
+    limit_ip(&state, "verify", &addr).await?;
+    let email = Email::parse(&body.email)?;
+    let code = parse_code(&body.code)?;
+    limit_email(&state, "verify", &email, rate_limit::VERIFY_PER_EMAIL).await?;
+    codes::verify(&state.db, &state.keys, email.as_str(), CodePurpose::Signin, &code).await?;
+    let user = state
+        .db
+        .users
+        .find_one(doc! { "email": email.as_str(), "email_verified": true })
+        .await?
+        .ok_or_else(|| AppError::BadRequest("The code is wrong or has expired. Ask for a new one.".into()))?;
+    signed_in(&state, &user).await
+}
+
+/// Sends a fresh code. For sign-in this only works after a correct password (which left
+/// a code behind), so it cannot be used to mail codes to strangers.
+#[tracing::instrument(skip_all)]
+async fn resend_code(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    AppJson(body): AppJson<ResendCodeRequest>,
+) -> AppResult<Json<CodeSent>> {
+    limit_ip(&state, "resend", &addr).await?;
+    let email = Email::parse(&body.email)?;
+    let purpose = CodePurpose::parse(&body.purpose)
+        .ok_or_else(|| AppError::BadRequest("purpose must be signup or signin.".into()))?;
+    limit_email(&state, "send", &email, rate_limit::SEND_PER_EMAIL).await?;
+    let answer = code_sent(&email, "If there is a code waiting for this email, a new one is on its way.");
+    let eligible = match purpose {
+        CodePurpose::Signup => state
+            .db
+            .users
+            .find_one(doc! { "email": email.as_str(), "email_verified": false })
+            .await?
+            .is_some(),
+        CodePurpose::Signin => codes::exists(&state.db, email.as_str(), purpose).await?,
+    };
+    if eligible {
+        let code = codes::issue(&state.db, &state.keys, email.as_str(), purpose).await?;
+        state.mailer.send_code(email.as_str(), purpose, &code).await?;
+    }
+    Ok(answer)
+}
+
+/// The refresh token from the body (API clients) or the cookie (browsers).
+fn presented_refresh(headers: &HeaderMap, body: Option<RefreshRequest>) -> Option<String> {
+    body.and_then(|b| b.refresh_token)
+        .filter(|t| !t.is_empty())
+        .or_else(|| cookies::get(headers, cookies::REFRESH).map(str::to_string))
+}
+
+/// Body is optional: browsers send nothing but the cookie.
+async fn optional_body(body: axum::body::Bytes) -> AppResult<Option<RefreshRequest>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&body).map(Some).map_err(|e| AppError::BadRequest(format!("Invalid JSON body: {e}")))
+}
+
+#[tracing::instrument(skip_all)]
+async fn refresh_tokens(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
+    limit_ip(&state, "refresh", &addr).await?;
+    let token = presented_refresh(&headers, optional_body(body).await?)
+        .ok_or_else(|| AppError::Unauthorized("No refresh token was sent.".into()))?;
+    let (user_id, next) = refresh::rotate(&state.db, &token, state.config.refresh_token_ttl_days).await?;
+    let oid = ObjectId::parse_str(&user_id).map_err(AppError::internal)?;
+    let user = state
+        .db
+        .users
+        .find_one(doc! { "_id": oid })
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("The account no longer exists.".into()))?;
+    token_response(&state, &user, next)
+}
+
+#[tracing::instrument(skip_all)]
+async fn signout(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> AppResult<Response> {
+    if let Some(token) = presented_refresh(&headers, optional_body(body).await?) {
+        refresh::revoke(&state.db, &token).await?;
+    }
+    let mut response = Json(MessageResponse { message: "Signed out.".into() }).into_response();
+    cookies::append_clear(response.headers_mut(), state.config.secure_cookies);
+    Ok(response)
+}
+
+async fn signed_in(state: &AppState, user: &UserDoc) -> AppResult<Response> {
+    let refresh = refresh::create(&state.db, &user.id.to_hex(), state.config.refresh_token_ttl_days).await?;
+    token_response(state, user, refresh)
+}
+
+/// The token body for API clients plus the same tokens as cookies for browsers.
+fn token_response(state: &AppState, user: &UserDoc, refresh_token: String) -> AppResult<Response> {
+    let access_token = state.keys.issue(&user.id.to_hex())?;
+    let mut response = Json(TokenResponse {
+        access_token: access_token.clone(),
+        token_type: "bearer".into(),
+        expires_in: state.keys.ttl_secs,
+        refresh_token: refresh_token.clone(),
+        user: user_view(user),
+    })
+    .into_response();
+    cookies::append_session(
+        response.headers_mut(),
+        &access_token,
+        state.keys.ttl_secs,
+        &refresh_token,
+        state.config.refresh_token_ttl_days,
+        state.config.secure_cookies,
+    );
+    Ok(response)
+}

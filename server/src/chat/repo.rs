@@ -1,0 +1,285 @@
+//! MongoDB queries for sessions and messages. Every query is scoped by `user_id`, so one
+//! user's request can never match another user's documents.
+
+use app::wire::chat::{MessageView, SessionSummary};
+use futures::TryStreamExt;
+use mongodb::bson::{doc, DateTime, Document};
+
+use crate::{
+    db::{
+        models::{MessageDoc, PendingTurn, SessionDoc},
+        Db,
+    },
+    error::{AppError, AppResult},
+};
+
+/// A pending turn older than this with no stored answer was cut off (a crash or restart).
+const PENDING_STALE_MS: i64 = 10 * 60 * 1000;
+
+pub fn summary(s: &SessionDoc) -> SessionSummary {
+    SessionSummary {
+        session_id: s.session_id.clone(),
+        title: s.title.clone(),
+        created_at: s.created_at.to_chrono(),
+        updated_at: s.updated_at.to_chrono(),
+        is_active: s.is_active,
+    }
+}
+
+pub fn message_view(m: &MessageDoc) -> MessageView {
+    MessageView {
+        message_id: m.id.clone(),
+        session_id: m.session_id.clone(),
+        message: m.message.clone(),
+        response: m.response.clone(),
+        message_type: m.message_type.clone(),
+        created_at: m.created_at.to_chrono(),
+        response_time_ms: Some(m.response_time_ms),
+        status: m.status.clone(),
+    }
+}
+
+fn pending_view(session_id: &str, p: &PendingTurn) -> MessageView {
+    let stale = DateTime::now().timestamp_millis() - p.created_at.timestamp_millis() > PENDING_STALE_MS;
+    MessageView {
+        message_id: p.message_id.clone(),
+        session_id: session_id.to_string(),
+        message: p.message.clone(),
+        response: String::new(),
+        message_type: p.message_type.clone(),
+        created_at: p.created_at.to_chrono(),
+        response_time_ms: None,
+        status: if stale { "interrupted" } else { "pending" }.into(),
+    }
+}
+
+fn not_found() -> AppError {
+    AppError::NotFound("No such chat session.".into())
+}
+
+/// An active session of this user; 404 for missing, deleted or someone else's.
+pub async fn active_session(db: &Db, user_id: &str, session_id: &str) -> AppResult<SessionDoc> {
+    db.sessions
+        .find_one(doc! { "session_id": session_id, "user_id": user_id, "is_active": true })
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Cursor over (updated_at, session_id), newest first: `<millis>_<session_id>`.
+fn parse_cursor(cursor: &str) -> AppResult<(i64, String)> {
+    let (millis, id) = cursor.split_once('_').ok_or_else(|| AppError::BadRequest("Invalid cursor.".into()))?;
+    let millis = millis.parse().map_err(|_| AppError::BadRequest("Invalid cursor.".into()))?;
+    Ok((millis, id.to_string()))
+}
+
+pub async fn list_sessions(
+    db: &Db,
+    user_id: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> AppResult<(Vec<SessionDoc>, Option<String>)> {
+    let limit = limit.clamp(1, 100) as i64;
+    let mut filter = doc! { "user_id": user_id, "is_active": true };
+    if let Some(cursor) = cursor {
+        let (millis, id) = parse_cursor(cursor)?;
+        let at = DateTime::from_millis(millis);
+        filter.insert(
+            "$or",
+            vec![doc! { "updated_at": { "$lt": at } }, doc! { "updated_at": at, "session_id": { "$lt": id } }],
+        );
+    }
+    let mut sessions: Vec<SessionDoc> = db
+        .sessions
+        .find(filter)
+        .sort(doc! { "updated_at": -1, "session_id": -1 })
+        .limit(limit + 1)
+        .projection(doc! { "pending": 0 })
+        .await?
+        .try_collect()
+        .await?;
+    let next = if sessions.len() as i64 > limit {
+        sessions.truncate(limit as usize);
+        sessions.last().map(|s| format!("{}_{}", s.updated_at.timestamp_millis(), s.session_id))
+    } else {
+        None
+    };
+    Ok((sessions, next))
+}
+
+/// Cursor over (created_at, message id): `<millis>_<message_id>`.
+pub async fn messages_page(
+    db: &Db,
+    session: &SessionDoc,
+    before: Option<&str>,
+    limit: u32,
+) -> AppResult<(Vec<MessageView>, Option<String>)> {
+    let limit = limit.clamp(1, 200) as i64;
+    let mut filter = doc! { "session_id": &session.session_id, "user_id": &session.user_id };
+    if let Some(before) = before {
+        let (millis, id) = parse_cursor(before)?;
+        let at = DateTime::from_millis(millis);
+        filter.insert("$or", vec![doc! { "created_at": { "$lt": at } }, doc! { "created_at": at, "_id": { "$lt": id } }]);
+    }
+    let mut docs: Vec<MessageDoc> = db
+        .messages
+        .find(filter)
+        .sort(doc! { "created_at": -1, "_id": -1 })
+        .limit(limit + 1)
+        .await?
+        .try_collect()
+        .await?;
+    let next = if docs.len() as i64 > limit {
+        docs.truncate(limit as usize);
+        docs.last().map(|m| format!("{}_{}", m.created_at.timestamp_millis(), m.id))
+    } else {
+        None
+    };
+    docs.reverse();
+    let mut views: Vec<MessageView> = docs.iter().map(message_view).collect();
+    // The question of a turn still running (or cut off) lives on the session until its
+    // answer is stored; show it at the end of the newest page.
+    if let (None, Some(p)) = (before, &session.pending) {
+        let stored = views.iter().any(|v| v.message_id == p.message_id);
+        let newest = views.last().is_none_or(|v| v.created_at <= p.created_at.to_chrono());
+        if !stored && newest {
+            views.push(pending_view(&session.session_id, p));
+        }
+    }
+    Ok((views, next))
+}
+
+/// All messages of a session, oldest first (export).
+pub async fn all_messages(db: &Db, session: &SessionDoc) -> AppResult<Vec<MessageDoc>> {
+    Ok(db
+        .messages
+        .find(doc! { "session_id": &session.session_id, "user_id": &session.user_id })
+        .sort(doc! { "created_at": 1, "_id": 1 })
+        .await?
+        .try_collect()
+        .await?)
+}
+
+/// The last `n` exchanges, oldest first, for the model's context.
+pub async fn recent_messages(db: &Db, user_id: &str, session_id: &str, n: i64) -> AppResult<Vec<MessageDoc>> {
+    let mut docs: Vec<MessageDoc> = db
+        .messages
+        .find(doc! { "session_id": session_id, "user_id": user_id })
+        .sort(doc! { "created_at": -1, "_id": -1 })
+        .limit(n)
+        .projection(doc! { "context.raw_events": 0 })
+        .await?
+        .try_collect()
+        .await?;
+    docs.reverse();
+    Ok(docs)
+}
+
+/// Write 1 of a turn for a new session: the session with the question in `pending`.
+pub async fn create_session_with_pending(db: &Db, session: &SessionDoc) -> AppResult<()> {
+    db.sessions.insert_one(session).await?;
+    Ok(())
+}
+
+/// Write 1 of a turn for an existing session: touch it and park the question.
+/// Matches only an active session of this user, so a race with a delete is caught.
+pub async fn touch_with_pending(db: &Db, user_id: &str, session_id: &str, pending: &PendingTurn) -> AppResult<()> {
+    let pending = mongodb::bson::to_bson(pending).map_err(AppError::internal)?;
+    let result = db
+        .sessions
+        .update_one(
+            doc! { "session_id": session_id, "user_id": user_id, "is_active": true },
+            doc! { "$set": { "updated_at": DateTime::now(), "pending": pending } },
+        )
+        .await?;
+    if result.matched_count == 0 {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
+/// Write 2 of a turn: the finished exchange.
+pub async fn insert_message(db: &Db, message: &MessageDoc) -> AppResult<()> {
+    db.messages.insert_one(message).await?;
+    Ok(())
+}
+
+pub async fn find_message(db: &Db, user_id: &str, message_id: &str) -> AppResult<Option<MessageDoc>> {
+    Ok(db.messages.find_one(doc! { "_id": message_id, "user_id": user_id }).await?)
+}
+
+/// Sets fields on a session of this user (active or not, as `active` says); returns the
+/// updated document or 404.
+pub async fn update_session(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+    active: bool,
+    set: Document,
+) -> AppResult<SessionDoc> {
+    db.sessions
+        .find_one_and_update(doc! { "session_id": session_id, "user_id": user_id, "is_active": active }, doc! { "$set": set })
+        .return_document(mongodb::options::ReturnDocument::After)
+        .projection(doc! { "pending": 0 })
+        .await?
+        .ok_or_else(not_found)
+}
+
+/// Case-insensitive search of this user's titles and messages. Uses an escaped regex
+/// rather than `$text`, which SecantusDB lacks (on MongoDB a text index would scale better).
+/// Returns the sessions whose title matches, and matching messages with their session's title.
+pub async fn search(
+    db: &Db,
+    user_id: &str,
+    query: &str,
+    limit: i64,
+) -> AppResult<(Vec<SessionDoc>, Vec<(MessageDoc, String)>)> {
+    let pattern = regex_escape(query);
+    let regex = mongodb::bson::Regex { pattern, options: "i".into() };
+    let sessions: Vec<SessionDoc> = db
+        .sessions
+        .find(doc! { "user_id": user_id, "is_active": true, "title": &regex })
+        .sort(doc! { "updated_at": -1 })
+        .limit(limit)
+        .projection(doc! { "pending": 0 })
+        .await?
+        .try_collect()
+        .await?;
+    let messages: Vec<MessageDoc> = db
+        .messages
+        .find(doc! { "user_id": user_id, "$or": [ { "message": &regex }, { "response": &regex } ] })
+        .sort(doc! { "created_at": -1 })
+        .limit(limit * 2)
+        .projection(doc! { "context.raw_events": 0 })
+        .await?
+        .try_collect()
+        .await?;
+    // Hide hits in deleted sessions.
+    let ids: Vec<&str> = messages.iter().map(|m| m.session_id.as_str()).collect();
+    let active: Vec<SessionDoc> = db
+        .sessions
+        .find(doc! { "user_id": user_id, "is_active": true, "session_id": { "$in": ids } })
+        .projection(doc! { "pending": 0 })
+        .await?
+        .try_collect()
+        .await?;
+    let hits = messages
+        .into_iter()
+        .filter_map(|m| {
+            let title = active.iter().find(|s| s.session_id == m.session_id)?.title.clone();
+            Some((m, title))
+        })
+        .take(limit as usize)
+        .collect();
+    Ok((sessions, hits))
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 2);
+    for c in s.chars() {
+        if "\\^$.|?*+()[]{}-/".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,293 @@
+//! Chat operations shared by the socket, the REST routes and the server functions. Every
+//! function takes the caller's user id and only ever touches that user's documents.
+
+use std::{sync::Arc, time::Instant};
+
+use app::wire::chat::{
+    SearchHit, SearchResults, SendMessage, ServerFrame, SessionDetail, SessionPage, SessionSummary,
+    MAX_MESSAGE_CHARS, MESSAGE_TYPES,
+};
+use mongodb::bson::{doc, DateTime};
+
+use crate::{
+    agent::{AgentRequest, PastTurn},
+    chat::{
+        repo,
+        title::{auto_title, parse_title},
+        turns::{self, Turn, TurnInput},
+    },
+    db::models::{MessageDoc, PendingTurn, SessionDoc},
+    error::{AppError, AppResult},
+    state::AppState,
+    users,
+};
+
+/// How many earlier exchanges go to the model (it trims further to its token budget).
+const HISTORY_TURNS: i64 = 12;
+
+/// A refusal of a sent message, as a socket error frame.
+#[derive(Debug)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+    pub session_id: Option<String>,
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: impl Into<String>, session_id: Option<&str>) -> Self {
+        Refusal { code, message: message.into(), session_id: session_id.map(str::to_string) }
+    }
+
+    pub fn into_frame(self) -> ServerFrame {
+        ServerFrame::Error { code: self.code.into(), message: self.message, session_id: self.session_id, message_id: None }
+    }
+}
+
+impl From<AppError> for Refusal {
+    fn from(e: AppError) -> Self {
+        let api = e.to_api();
+        let code = match &e {
+            AppError::NotFound(_) => "session_not_found",
+            AppError::BadRequest(_) => "invalid_frame",
+            _ => "internal",
+        };
+        if e.status().is_server_error() {
+            tracing::error!(error = ?e, "turn could not start");
+        }
+        Refusal { code, message: api.message, session_id: None }
+    }
+}
+
+/// Validates a message, saves the question (write 1), tells the user's sockets, and starts
+/// the answer. Returns the running turn for the caller to follow.
+pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> Result<Arc<Turn>, Refusal> {
+    let started = Instant::now();
+    let text = send.message.trim().to_string();
+    let sid = send.session_id.as_deref();
+    if text.is_empty() {
+        return Err(Refusal::new("empty_message", "The message is empty.", sid));
+    }
+    if text.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(Refusal::new(
+            "message_too_long",
+            format!("Messages are limited to {MAX_MESSAGE_CHARS} characters."),
+            sid,
+        ));
+    }
+    let message_type = send.message_type.clone().unwrap_or_else(|| "general".into());
+    if !MESSAGE_TYPES.contains(&message_type.as_str()) {
+        return Err(Refusal::new(
+            "invalid_message_type",
+            format!("message_type must be one of: {}.", MESSAGE_TYPES.join(", ")),
+            sid,
+        ));
+    }
+    if let Some(id) = sid {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(Refusal::new("session_not_found", "No such chat session.", sid));
+        }
+    }
+
+    let profile = users::load_profile(&state.db, user_id).await?;
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let now = DateTime::now();
+    let pending = PendingTurn {
+        message_id: message_id.clone(),
+        message: text.clone(),
+        message_type: message_type.clone(),
+        user_profile: profile.clone(),
+        created_at: now,
+    };
+
+    let (session_id, title, history) = match sid {
+        Some(id) => {
+            let session = repo::active_session(&state.db, user_id, id)
+                .await
+                .map_err(|_| Refusal::new("session_not_found", "No such chat session.", sid))?;
+            if state.turns.is_busy(id) {
+                return Err(Refusal::new("busy", "The coach is still answering in this chat; wait or stop it.", sid));
+            }
+            let history = repo::recent_messages(&state.db, user_id, id, HISTORY_TURNS).await?;
+            (session.session_id, session.title, history)
+        }
+        None => (uuid::Uuid::new_v4().to_string(), auto_title(&text), Vec::new()),
+    };
+
+    let Some(turn) = state.turns.begin(&message_id, &session_id, user_id) else {
+        return Err(Refusal::new("busy", "The coach is still answering in this chat; wait or stop it.", sid));
+    };
+    let write = if sid.is_some() {
+        repo::touch_with_pending(&state.db, user_id, &session_id, &pending).await
+    } else {
+        repo::create_session_with_pending(
+            &state.db,
+            &SessionDoc {
+                user_id: user_id.into(),
+                session_id: session_id.clone(),
+                title: title.clone(),
+                created_at: now,
+                updated_at: now,
+                is_active: true,
+                title_generated: false,
+                pending: Some(pending.clone()),
+            },
+        )
+        .await
+    };
+    if let Err(e) = write {
+        // Nothing was acknowledged: release the session and refuse.
+        turn.cancel(turns::CancelReason::Stopped);
+        state.turns.abandon(&message_id);
+        return Err(Refusal { session_id: Some(session_id), ..Refusal::from(e) });
+    }
+
+    let summary = SessionSummary {
+        session_id: session_id.clone(),
+        title: title.clone(),
+        created_at: now.to_chrono(),
+        updated_at: now.to_chrono(),
+        is_active: true,
+    };
+    let frame = if sid.is_some() {
+        ServerFrame::SessionUpdated { session: summary }
+    } else {
+        ServerFrame::SessionCreated { session: summary }
+    };
+    state.hub.publish(user_id, frame);
+
+    let request = AgentRequest {
+        profile,
+        history: history.iter().map(|m| PastTurn { user: m.message.clone(), assistant: m.response.clone() }).collect(),
+        message: text,
+        message_type,
+    };
+    let input = TurnInput { pending, title, first_in_session: history.is_empty(), started };
+    tokio::spawn(turns::run(state.clone(), turn.clone(), request, input));
+    Ok(turn)
+}
+
+/// After the first answer, a short model-made title replaces the first-message one.
+/// Any failure keeps the old title.
+pub async fn generate_title(state: AppState, turn: Arc<Turn>, message: MessageDoc) {
+    let Some(title) = state.agent.title(&message.message, &message.response).await else {
+        return;
+    };
+    let Ok(title) = parse_title(&title) else {
+        return;
+    };
+    let updated = repo::update_session(
+        &state.db,
+        &turn.user_id,
+        &turn.session_id,
+        true,
+        doc! { "title": &title, "title_generated": true },
+    )
+    .await;
+    if let Ok(session) = updated {
+        state.hub.publish(&turn.user_id, ServerFrame::SessionUpdated { session: repo::summary(&session) });
+    }
+}
+
+pub async fn list_sessions(state: &AppState, user_id: &str, cursor: Option<&str>, limit: u32) -> AppResult<SessionPage> {
+    let (sessions, next_cursor) = repo::list_sessions(&state.db, user_id, cursor, limit).await?;
+    Ok(SessionPage { sessions: sessions.iter().map(repo::summary).collect(), next_cursor })
+}
+
+fn parse_session_id(session_id: &str) -> AppResult<()> {
+    uuid::Uuid::parse_str(session_id).map(|_| ()).map_err(|_| AppError::NotFound("No such chat session.".into()))
+}
+
+pub async fn session_detail(
+    state: &AppState,
+    user_id: &str,
+    session_id: &str,
+    before: Option<&str>,
+    limit: u32,
+) -> AppResult<SessionDetail> {
+    parse_session_id(session_id)?;
+    let session = repo::active_session(&state.db, user_id, session_id).await?;
+    let (messages, next_before) = repo::messages_page(&state.db, &session, before, limit).await?;
+    Ok(SessionDetail { session: repo::summary(&session), messages, next_before })
+}
+
+pub async fn rename(state: &AppState, user_id: &str, session_id: &str, title: &str) -> AppResult<SessionSummary> {
+    parse_session_id(session_id)?;
+    let title = parse_title(title)?;
+    let session =
+        repo::update_session(&state.db, user_id, session_id, true, doc! { "title": &title, "title_generated": true })
+            .await?;
+    let summary = repo::summary(&session);
+    state.hub.publish(user_id, ServerFrame::SessionUpdated { session: summary.clone() });
+    Ok(summary)
+}
+
+/// Soft delete: the session and its messages stay stored and can be restored.
+pub async fn delete(state: &AppState, user_id: &str, session_id: &str) -> AppResult<()> {
+    parse_session_id(session_id)?;
+    repo::update_session(&state.db, user_id, session_id, true, doc! { "is_active": false }).await?;
+    for turn in state.turns.running(user_id, Some(session_id)) {
+        turn.cancel(turns::CancelReason::Stopped);
+    }
+    state.hub.publish(user_id, ServerFrame::SessionDeleted { session_id: session_id.into() });
+    Ok(())
+}
+
+pub async fn restore(state: &AppState, user_id: &str, session_id: &str) -> AppResult<SessionSummary> {
+    parse_session_id(session_id)?;
+    let session = repo::update_session(&state.db, user_id, session_id, false, doc! { "is_active": true }).await?;
+    let summary = repo::summary(&session);
+    state.hub.publish(user_id, ServerFrame::SessionCreated { session: summary.clone() });
+    Ok(summary)
+}
+
+pub async fn search(state: &AppState, user_id: &str, query: &str) -> AppResult<SearchResults> {
+    let query = query.trim();
+    if query.is_empty() || query.chars().count() > 200 {
+        return Err(AppError::BadRequest("The search needs 1 to 200 characters.".into()));
+    }
+    let (sessions, messages) = repo::search(&state.db, user_id, query, 20).await?;
+    let mut hits: Vec<SearchHit> = sessions
+        .iter()
+        .map(|s| SearchHit {
+            session_id: s.session_id.clone(),
+            title: s.title.clone(),
+            message_id: None,
+            snippet: s.title.clone(),
+            created_at: s.updated_at.to_chrono(),
+        })
+        .collect();
+    hits.extend(messages.iter().map(|(m, title)| SearchHit {
+        session_id: m.session_id.clone(),
+        title: title.clone(),
+        message_id: Some(m.id.clone()),
+        snippet: snippet(if m.message.to_lowercase().contains(&query.to_lowercase()) { &m.message } else { &m.response }, query),
+        created_at: m.created_at.to_chrono(),
+    }));
+    Ok(SearchResults { query: query.into(), hits })
+}
+
+/// Up to ~160 characters around the first match.
+fn snippet(text: &str, query: &str) -> String {
+    let lower = text.to_lowercase();
+    let at = lower.find(&query.to_lowercase()).unwrap_or(0);
+    let chars: Vec<char> = text.chars().collect();
+    // `lower` may differ in byte length from `text`; fall back to the start if so.
+    let at_char = text.get(..at).map_or(0, |p| p.chars().count());
+    let start = at_char.saturating_sub(60);
+    let end = (at_char + 100).min(chars.len());
+    let mut s: String = chars[start..end].iter().collect();
+    if start > 0 {
+        s.insert(0, '…');
+    }
+    if end < chars.len() {
+        s.push('…');
+    }
+    s
+}
+
+pub async fn export(state: &AppState, user_id: &str, session_id: &str) -> AppResult<(SessionDoc, Vec<MessageDoc>)> {
+    parse_session_id(session_id)?;
+    let session = repo::active_session(&state.db, user_id, session_id).await?;
+    let messages = repo::all_messages(&state.db, &session).await?;
+    Ok((session, messages))
+}

@@ -1,0 +1,324 @@
+//! The `/chat/ws` protocol over real sockets.
+
+use std::time::Duration;
+
+use app::wire::chat::{ClientFrame, ControlFrame, ServerFrame};
+use futures::SinkExt;
+use mongodb::bson::doc;
+use reqwest::StatusCode;
+use server::testkit::Script;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::helpers::{deltas_text, final_response, spawn_app};
+
+fn slow(words: usize, delay_ms: u64) -> Script {
+    let text: Vec<String> = (0..words).map(|i| format!("word{i} ")).collect();
+    Script::Answer { words: text, delay_ms_between: delay_ms, first_token_delay_ms: 0 }
+}
+
+#[tokio::test]
+async fn the_upgrade_needs_a_valid_token() {
+    let app = spawn_app().await;
+    for url in [format!("ws://{}/chat/ws", app.addr), format!("ws://{}/chat/ws?token=bad", app.addr)] {
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), StatusCode::UNAUTHORIZED),
+            other => panic!("expected 401, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_message_streams_deltas_then_the_seed_response_and_is_stored() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send_text(r#"{"message":"How do I start running?","message_type":"fitness_plan"}"#).await;
+
+    let frames = ws.until_response().await;
+    assert!(matches!(frames[0], ServerFrame::SessionCreated { .. }), "{:?}", frames[0]);
+    assert!(matches!(frames[1], ServerFrame::Typing { .. }), "{:?}", frames[1]);
+    let deltas: Vec<u64> = frames
+        .iter()
+        .filter_map(|f| if let ServerFrame::Delta { seq, .. } = f { Some(*seq) } else { None })
+        .collect();
+    assert!(deltas.len() > 3, "one frame per token");
+    assert_eq!(deltas, (1..=deltas.len() as u64).collect::<Vec<_>>(), "seq counts up from 1");
+    let (message, session_id, data) = final_response(&frames);
+    assert_eq!(message, server::testkit::fake_llm::DEFAULT_ANSWER);
+    assert_eq!(deltas_text(&frames), message, "deltas carry only new text");
+    assert_eq!(data.status, "complete");
+    assert_eq!(data.title, "How do I start running?");
+    assert!(!data.raw_events.is_empty());
+    let last = data.raw_events.last().unwrap();
+    assert!(last.turn_complete && last.usage_metadata.is_some() && last.timings.is_some());
+
+    // The raw JSON keeps the seed's shape.
+    let stored = app.db.messages.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
+    assert_eq!(stored.session_id, session_id);
+    assert_eq!(stored.user_id, user.id);
+    assert_eq!(stored.message, "How do I start running?");
+    assert_eq!(stored.response, message);
+    assert_eq!(stored.message_type, "fitness_plan");
+    assert_eq!(stored.status, "complete");
+    let session = app.db.sessions.find_one(doc! { "session_id": &session_id }).await.unwrap().unwrap();
+    assert!(session.is_active);
+}
+
+#[tokio::test]
+async fn the_profile_goes_to_the_model_and_into_the_message_context() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    app.send_as(
+        reqwest::Method::PUT,
+        "/users/me/profile",
+        &user.access,
+        Some(serde_json::json!({ "age": 41, "fitness_level": "beginner", "goals": ["lose 5 kg"], "units": "metric" })),
+    )
+    .await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send("Plan my week", None).await;
+    let frames = ws.until_response().await;
+    let (_, _, data) = final_response(&frames);
+    let prompt = app.llm.requests().into_iter().find(|r| r.is_stream()).unwrap().system_prompt().unwrap().to_string();
+    assert!(prompt.contains("41") && prompt.contains("lose 5 kg"), "{prompt}");
+    let stored = app.db.messages.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
+    assert_eq!(stored.context.user_profile.age, Some(41));
+}
+
+#[tokio::test]
+async fn a_follow_up_in_the_same_session_sends_history() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send("First question", None).await;
+    let (_, session_id, _) = final_response(&ws.until_response().await);
+    ws.send("Second question", Some(&session_id)).await;
+    let frames = ws.until_response().await;
+    assert!(matches!(frames[0], ServerFrame::SessionUpdated { .. }));
+    let (_, same, _) = final_response(&frames);
+    assert_eq!(same, session_id);
+    let req = app.llm.requests().into_iter().filter(|r| r.is_stream()).last().unwrap();
+    assert!(req.body.to_string().contains("First question"));
+    assert_eq!(app.db.messages.count_documents(doc! { "session_id": &session_id }).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn bad_frames_get_error_frames_and_the_socket_stays_open() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    let cases: Vec<(String, &str)> = vec![
+        ("not json".into(), "invalid_frame"),
+        ("[1,2]".into(), "invalid_frame"),
+        (r#"{"msg":"wrong field"}"#.into(), "invalid_frame"),
+        (r#"{"type":"dance"}"#.into(), "invalid_frame"),
+        (r#"{"message":"   "}"#.into(), "empty_message"),
+        (format!(r#"{{"message":"{}"}}"#, "x".repeat(8001)), "message_too_long"),
+        (r#"{"message":"hi","message_type":"astrology"}"#.into(), "invalid_message_type"),
+        (r#"{"message":"hi","session_id":"not-a-uuid"}"#.into(), "session_not_found"),
+        (format!(r#"{{"message":"hi","session_id":"{}"}}"#, uuid::Uuid::new_v4()), "session_not_found"),
+        (r#"{"type":"stop"}"#.into(), "nothing_to_stop"),
+        (r#"{"type":"resume","message_id":"nope","after_seq":0}"#.into(), "message_not_found"),
+    ];
+    for (text, code) in cases {
+        ws.send_text(&text).await;
+        match ws.next().await {
+            ServerFrame::Error { code: got, message, .. } => {
+                assert_eq!(got, code, "for {text:.60}");
+                assert!(!message.is_empty());
+            }
+            other => panic!("expected an error for {text:.60}, got {other:?}"),
+        }
+    }
+    ws.stream.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    assert!(matches!(ws.next().await, ServerFrame::Error { code, .. } if code == "binary_not_supported"));
+    ws.send_text(r#"{"type":"ping"}"#).await;
+    assert_eq!(ws.next().await, ServerFrame::Pong);
+    // Still usable after all that.
+    ws.send("Still there?", None).await;
+    let (_, _, data) = final_response(&ws.until_response().await);
+    assert_eq!(data.status, "complete");
+}
+
+#[tokio::test]
+async fn an_over_size_frame_closes_with_1009() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send_text(&"x".repeat(200 * 1024)).await;
+    assert_eq!(ws.close_code().await, Some(1009));
+}
+
+#[tokio::test]
+async fn a_second_message_while_answering_is_busy() {
+    let app = spawn_app().await;
+    app.llm.set_script(slow(5, 10));
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send("first", None).await;
+    let (_, session_id, _) = final_response(&ws.until_response().await);
+    app.llm.set_script(slow(40, 50));
+    ws.send("long one", Some(&session_id)).await;
+    ws.send("impatient", Some(&session_id)).await;
+    let mut saw_busy = false;
+    loop {
+        match ws.next().await {
+            ServerFrame::Error { code, .. } if code == "busy" => saw_busy = true,
+            ServerFrame::Response { .. } => break,
+            _ => {}
+        }
+    }
+    assert!(saw_busy);
+    assert_eq!(app.db.messages.count_documents(doc! { "session_id": &session_id }).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn stop_keeps_the_partial_answer_marked_stopped() {
+    let app = spawn_app().await;
+    app.llm.set_script(slow(60, 40));
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send("tell me a lot", None).await;
+    // Wait for a few deltas, then stop.
+    let mut seen = 0;
+    while seen < 3 {
+        if let ServerFrame::Delta { .. } = ws.next().await {
+            seen += 1;
+        }
+    }
+    ws.send_text(&ClientFrame::Control(ControlFrame::Stop { session_id: None }).to_text()).await;
+    let frames = ws.until_response().await;
+    let (message, _, data) = final_response(&frames);
+    assert_eq!(data.status, "stopped");
+    assert!(!message.is_empty() && message.split_whitespace().count() < 60, "partial: {message}");
+    let stored = app.db.messages.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
+    assert_eq!(stored.status, "stopped");
+    assert_eq!(stored.response, message);
+}
+
+#[tokio::test]
+async fn a_dropped_socket_leaves_the_question_and_answer_stored_and_resume_replays_the_rest() {
+    let app = spawn_app().await;
+    app.llm.set_script(slow(30, 30));
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send("long answer please", None).await;
+    let mut message_id = String::new();
+    let mut session_id = String::new();
+    let mut got = String::new();
+    let mut last_seq = 0;
+    while last_seq < 5 {
+        if let ServerFrame::Delta { message_id: m, session_id: s, seq, text } = ws.next().await {
+            message_id = m;
+            session_id = s;
+            last_seq = seq;
+            got.push_str(&text);
+        }
+    }
+    drop(ws); // the connection drops mid-answer
+
+    // The question is stored at once (on the session, until the answer lands).
+    let session = app.db.sessions.find_one(doc! { "session_id": &session_id }).await.unwrap().unwrap();
+    assert_eq!(session.pending.as_ref().unwrap().message, "long answer please");
+
+    let mut ws = app.ws(&user.access).await;
+    ws.send_text(&ClientFrame::Control(ControlFrame::Resume { message_id: message_id.clone(), after_seq: last_seq }).to_text()).await;
+    let frames = ws.until_response().await;
+    let first_seq = frames.iter().find_map(|f| if let ServerFrame::Delta { seq, .. } = f { Some(*seq) } else { None });
+    assert_eq!(first_seq, Some(last_seq + 1), "no duplicated text");
+    got.push_str(&deltas_text(&frames));
+    let (message, _, data) = final_response(&frames);
+    assert_eq!(got, message, "missed text replayed exactly once");
+    assert_eq!(data.status, "complete");
+    let stored = app.db.messages.find_one(doc! { "_id": &message_id }).await.unwrap().unwrap();
+    assert_eq!(stored.response, message);
+    assert_eq!(stored.message, "long answer please");
+
+    // Resuming a finished answer replays it too.
+    ws.send_text(&ClientFrame::Control(ControlFrame::Resume { message_id, after_seq: 0 }).to_text()).await;
+    let replay = ws.until_response().await;
+    assert_eq!(deltas_text(&replay), message);
+}
+
+#[tokio::test]
+async fn another_socket_of_the_same_user_sees_session_events() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let mut tab1 = app.ws(&user.access).await;
+    let mut tab2 = app.ws(&user.access).await;
+    tab1.send("hello from tab one", None).await;
+    let (_, session_id, _) = final_response(&tab1.until_response().await);
+    match tab2.next().await {
+        ServerFrame::SessionCreated { session } => assert_eq!(session.session_id, session_id),
+        other => panic!("{other:?}"),
+    }
+    // Renames and deletes over REST reach the socket too.
+    app.send_as(reqwest::Method::PATCH, &format!("/chat/sessions/{session_id}"), &user.access, Some(serde_json::json!({"title": "Renamed"}))).await;
+    loop {
+        match tab2.next().await {
+            ServerFrame::SessionUpdated { session } if session.title == "Renamed" => break,
+            ServerFrame::SessionUpdated { .. } => continue, // the model-made title may come first
+            other => panic!("{other:?}"),
+        }
+    }
+    app.send_as(reqwest::Method::DELETE, &format!("/chat/sessions/{session_id}"), &user.access, None).await;
+    assert_eq!(tab2.next().await, ServerFrame::SessionDeleted { session_id });
+}
+
+#[tokio::test]
+async fn model_failures_end_the_turn_with_an_error_frame_and_keep_the_question() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    for (script, code) in [
+        (Script::Http500, "provider_http_error"),
+        (Script::MalformedJson, "provider_malformed"),
+        (Script::DisconnectMidStream, "provider_disconnected"),
+    ] {
+        app.llm.set_script(script);
+        let mut ws = app.ws(&user.access).await;
+        ws.send("this will fail", None).await;
+        let frames = ws.until_response().await;
+        let error = frames.iter().find_map(|f| if let ServerFrame::Error { code, .. } = f { Some(code.clone()) } else { None });
+        assert_eq!(error.as_deref(), Some(code));
+        let (_, _, data) = final_response(&frames);
+        assert_eq!(data.status, "failed");
+        let stored = app.db.messages.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
+        assert_eq!(stored.message, "this will fail");
+        assert_eq!(stored.status, "failed");
+        // The socket is still open.
+        ws.send_text(r#"{"type":"ping"}"#).await;
+        assert_eq!(ws.next().await, ServerFrame::Pong);
+    }
+}
+
+#[tokio::test]
+async fn red_flag_messages_get_the_fixed_safe_answer_without_the_model() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    let before = app.llm.request_count();
+    ws.send("I have crushing chest pain and my left arm is numb", None).await;
+    let (message, _, data) = final_response(&ws.until_response().await);
+    assert!(message.contains("911") || message.to_lowercase().contains("emergency"), "{message}");
+    assert_eq!(data.status, "complete");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let streamed = app.llm.requests().into_iter().skip(before).filter(|r| r.is_stream()).count();
+    assert_eq!(streamed, 0, "the model was not asked");
+}
+
+#[tokio::test]
+async fn a_model_made_title_replaces_the_first_message_title() {
+    let app = spawn_app().await;
+    app.llm.set_title("Beginner Running Plan");
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send("I would like to start running but I have never done it before at all", None).await;
+    let (_, session_id, data) = final_response(&ws.until_response().await);
+    assert!(data.title.starts_with("I would like to start running"));
+    match ws.next().await {
+        ServerFrame::SessionUpdated { session } => assert_eq!(session.title, "Beginner Running Plan"),
+        other => panic!("{other:?}"),
+    }
+    let session = app.db.sessions.find_one(doc! { "session_id": &session_id }).await.unwrap().unwrap();
+    assert_eq!(session.title, "Beginner Running Plan");
+}

@@ -1,0 +1,286 @@
+//! `spawn_app()` and the typed helpers every test uses.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::OnceLock,
+    time::Duration,
+};
+
+use app::wire::{
+    auth::TokenResponse,
+    chat::{ClientFrame, SendMessage, ServerFrame},
+};
+use futures::{SinkExt, StreamExt};
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use server::{
+    config::Config,
+    db::{embedded::EmbeddedDb, Db},
+    startup::Application,
+    testkit::{smtp_sink::SmtpSink, FakeLlm, Script},
+};
+use tokio_tungstenite::tungstenite::{self, Message};
+
+/// One SecantusDB for the whole test binary, started from a thread that lives as long as
+/// the process (the kernel stops the database when the process ends).
+fn test_database_uri() -> &'static str {
+    static URI: OnceLock<String> = OnceLock::new();
+    URI.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let run_dir = std::env::temp_dir().join(format!("healthchat-tests-{}", std::process::id()));
+            let bin = server::config::default_cache_dir().join("venv/bin/secantusd-py");
+            let db = runtime.block_on(EmbeddedDb::start(&bin, None, &run_dir)).expect("start SecantusDB for tests");
+            tx.send(db.uri.clone()).unwrap();
+            // Keep the database (and this thread) alive until the process exits.
+            let _keep = db;
+            loop {
+                std::thread::park();
+            }
+        });
+        rx.recv().expect("test database URI")
+    })
+}
+
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub http: reqwest::Client,
+    pub smtp: SmtpSink,
+    pub llm: FakeLlm,
+    pub db: Db,
+    /// The server's own handle, whose write counter sees every write it sends.
+    pub server_db: Db,
+    pub data_dir: PathBuf,
+    pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+pub struct Options {
+    pub rate_limits: bool,
+    pub script: Script,
+    pub extra: Vec<(&'static str, String)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { rate_limits: false, script: Script::default(), extra: Vec::new() }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let uri = test_database_uri().to_string();
+    let smtp = SmtpSink::start().await.unwrap();
+    let llm = FakeLlm::start(options.script).await.unwrap();
+    let data_dir = std::env::temp_dir().join(format!("healthchat-test-{}", uuid::Uuid::new_v4()));
+    let database = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut vars: HashMap<String, String> = [
+        ("BIND_ADDR", "127.0.0.1:0".to_string()),
+        ("MONGODB_URI", uri.clone()),
+        ("MONGODB_DATABASE", database.clone()),
+        ("JWT_SECRET", "test-secret-that-is-long-enough-0123456789".to_string()),
+        ("DATA_DIR", data_dir.display().to_string()),
+        ("SMTP_URL", smtp.url()),
+        ("MAIL_FROM", "Coach <coach@example.com>".to_string()),
+        ("LLM_BASE_URL", llm.base_url.clone()),
+        ("LLM_MODEL", "scripted".to_string()),
+        ("DISABLE_RATE_LIMITS", (!options.rate_limits).to_string()),
+        ("RUST_LOG", "warn".to_string()),
+        ("DB_COUNT_WRITES", "true".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in options.extra {
+        vars.insert(k.to_string(), v);
+    }
+    let config = Config::from_vars(&vars).unwrap();
+    let app = Application::build(config).await.unwrap();
+    let addr = app.local_addr();
+    let server_db = app.state().db.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async {
+        let _ = rx.await;
+    }));
+    let db = Db::connect(&uri, &database).await.unwrap();
+    TestApp {
+        addr,
+        http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        smtp,
+        llm,
+        db,
+        server_db,
+        data_dir,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+/// A signed-in user, as API clients hold it.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub email: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+    pub id: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.http.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
+    pub async fn get_as(&self, path: &str, token: &str) -> Response {
+        self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap()
+    }
+
+    pub async fn send_as(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> Response {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// The code in the newest mail to `email` that arrived after `seen` earlier mails.
+    pub async fn code_for(&self, email: &str, seen: usize) -> String {
+        let mail = self.smtp.wait_for(email, seen, Duration::from_secs(10)).await.expect("a mail with a code");
+        mail.code().expect("a 6-digit code in the mail")
+    }
+
+    /// Signs up and confirms a new user with a unique email.
+    pub async fn new_user(&self) -> User {
+        let email = format!("user-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.signup_verified(&email, "correct horse battery").await
+    }
+
+    pub async fn signup_verified(&self, email: &str, password: &str) -> User {
+        let seen = self.smtp.count_to(email);
+        let r = self.post("/auth/signup", json!({ "email": email, "password": password, "name": "Sam" })).await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let code = self.code_for(email, seen).await;
+        let r = self.post("/auth/verify-email", json!({ "email": email, "code": code })).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let t: TokenResponse = r.json().await.unwrap();
+        User { email: email.into(), password: password.into(), access: t.access_token, refresh: t.refresh_token, id: t.user.id }
+    }
+
+    pub async fn ws(&self, token: &str) -> Ws {
+        let url = format!("ws://{}/chat/ws?token={token}", self.addr);
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("socket opens");
+        let mut ws = Ws { stream };
+        let connected = ws.next().await;
+        assert!(matches!(connected, ServerFrame::Connected { .. }), "{connected:?}");
+        ws
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+pub struct Ws {
+    pub stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl Ws {
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream.send(Message::Text(text.into())).await.unwrap();
+    }
+
+    pub async fn send(&mut self, message: &str, session_id: Option<&str>) {
+        let frame = ClientFrame::Send(SendMessage {
+            message: message.into(),
+            session_id: session_id.map(str::to_string),
+            message_type: None,
+        });
+        self.send_text(&frame.to_text()).await;
+    }
+
+    /// The next JSON frame (pings are skipped); panics after 10 s.
+    pub async fn next(&mut self) -> ServerFrame {
+        self.try_next(Duration::from_secs(10)).await.expect("a frame within 10 s")
+    }
+
+    pub async fn try_next(&mut self, wait: Duration) -> Option<ServerFrame> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??.ok()?;
+            match msg {
+                Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    /// Reads frames until the final `response`, returning everything seen.
+    pub async fn until_response(&mut self) -> Vec<ServerFrame> {
+        let mut frames = Vec::new();
+        loop {
+            let f = self.next().await;
+            let done = matches!(f, ServerFrame::Response { .. });
+            frames.push(f);
+            if done {
+                return frames;
+            }
+        }
+    }
+
+    /// The close code, when the server closes the socket.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), self.stream.next()).await.ok()?? {
+                Ok(Message::Close(Some(frame))) => return Some(frame.code.into()),
+                Ok(Message::Close(None)) => return None,
+                Ok(_) => continue,
+                Err(tungstenite::Error::ConnectionClosed) | Err(_) => return None,
+            }
+        }
+    }
+}
+
+pub fn deltas_text(frames: &[ServerFrame]) -> String {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            ServerFrame::Delta { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn final_response(frames: &[ServerFrame]) -> (String, String, app::wire::chat::ResponseData) {
+    match frames.last() {
+        Some(ServerFrame::Response { message, session_id, data, .. }) => (message.clone(), session_id.clone(), data.clone()),
+        other => panic!("expected a response frame, got {other:?}"),
+    }
+}
+
+pub async fn error_body(r: Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].is_string() && body["message"].is_string(), "error shape: {body}");
+    (status, body)
+}

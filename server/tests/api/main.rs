@@ -1,0 +1,11 @@
+//! Integration tests: the real server on port 0, a real SecantusDB over the wire (a fresh
+//! database per test), a real SMTP listener and a scripted OpenAI-compatible model.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod auth;
+mod chat_rest;
+mod chat_ws;
+mod foundation;
+mod isolation;
