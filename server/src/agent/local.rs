@@ -52,7 +52,11 @@ pub struct LocalAgent {
 
 impl LocalAgent {
     /// Loads the gguf at `path` on a new worker thread and waits until it is ready.
+    /// Blocks while loading (a fraction of a second for the demo model): call it at start-up.
     pub fn load(path: &Path, max_tokens: u32) -> Result<Self, LocalLoadError> {
+        if !cfg!(feature = "local-model") {
+            return Err(LocalLoadError::FeatureOff);
+        }
         if !path.is_file() {
             return Err(LocalLoadError::Missing(path.display().to_string()));
         }
@@ -417,7 +421,11 @@ mod tests {
     #[test]
     fn a_missing_model_file_is_a_clear_error() {
         let err = LocalAgent::load(Path::new("/nonexistent/model.gguf"), 64).err().unwrap();
-        assert!(err.to_string().contains("/nonexistent/model.gguf"));
+        if cfg!(feature = "local-model") {
+            assert!(err.to_string().contains("/nonexistent/model.gguf"));
+        } else {
+            assert!(err.to_string().contains("`local-model` feature"));
+        }
     }
 
     fn model_path() -> std::path::PathBuf {

@@ -241,14 +241,12 @@ fn negated(before: &str) -> bool {
 pub fn red_flag(message: &str) -> Option<RedFlag> {
     let text = normalise(message);
     RULES.iter().find_map(|(kind, re)| {
-        re.find_iter(&text).any(|m| !negated(&text[..m.start()])).then(|| RedFlag {
-            kind: *kind,
-            answer: match kind {
-                RedFlagKind::Crisis => CRISIS_ANSWER,
-                RedFlagKind::Overdose => OVERDOSE_ANSWER,
-                _ => EMERGENCY_ANSWER,
-            },
-        })
+        let answer = match kind {
+            RedFlagKind::Crisis => CRISIS_ANSWER,
+            RedFlagKind::Overdose => OVERDOSE_ANSWER,
+            _ => EMERGENCY_ANSWER,
+        };
+        re.find_iter(&text).any(|m| !negated(&text[..m.start()])).then_some(RedFlag { kind: *kind, answer })
     })
 }
 

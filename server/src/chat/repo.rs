@@ -234,7 +234,7 @@ pub async fn search(
     limit: i64,
 ) -> AppResult<(Vec<SessionDoc>, Vec<(MessageDoc, String)>)> {
     let pattern = regex_escape(query);
-    let regex = mongodb::bson::Regex { pattern, options: "i".into() };
+    let regex = doc! { "$regex": pattern, "$options": "i" };
     let sessions: Vec<SessionDoc> = db
         .sessions
         .find(doc! { "user_id": user_id, "is_active": true, "title": &regex })

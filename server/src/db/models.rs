@@ -48,7 +48,10 @@ pub struct SessionDoc {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MessageContext {
+    #[serde(default)]
     pub user_profile: Profile,
+    /// Left out by queries that do not need it (history for the model).
+    #[serde(default)]
     pub raw_events: Vec<RawEvent>,
 }
 

@@ -21,16 +21,24 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
-    /// The first run of six digits in the mail's subject or body.
+    /// The six-digit code: from the Subject line when there is one, else the body (never
+    /// from other headers, whose ids and dates may hold digit runs too).
     pub fn code(&self) -> Option<String> {
-        let bytes = self.data.as_bytes();
-        (0..bytes.len().saturating_sub(5)).find_map(|i| {
-            let window = &bytes[i..i + 6];
-            let bounded = (i == 0 || !bytes[i - 1].is_ascii_digit())
-                && bytes.get(i + 6).is_none_or(|b| !b.is_ascii_digit());
-            (bounded && window.iter().all(u8::is_ascii_digit)).then(|| String::from_utf8_lossy(window).into_owned())
-        })
+        let subject = self.data.lines().find(|l| l.to_ascii_lowercase().starts_with("subject:"));
+        let body = self.data.split_once("\r\n\r\n").or_else(|| self.data.split_once("\n\n")).map(|(_, b)| b);
+        subject.and_then(six_digits).or_else(|| body.and_then(six_digits))
     }
+}
+
+/// The first run of exactly six digits in `text`.
+fn six_digits(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    (0..bytes.len().saturating_sub(5)).find_map(|i| {
+        let window = &bytes[i..i + 6];
+        let bounded =
+            (i == 0 || !bytes[i - 1].is_ascii_digit()) && bytes.get(i + 6).is_none_or(|b| !b.is_ascii_digit());
+        (bounded && window.iter().all(u8::is_ascii_digit)).then(|| String::from_utf8_lossy(window).into_owned())
+    })
 }
 
 #[derive(Clone, Default)]

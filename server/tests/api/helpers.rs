@@ -74,6 +74,8 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
+    // TEST_LOG=debug shows the server's logs for a failing test.
+    server::telemetry::init(&std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()));
     let uri = test_database_uri().to_string();
     let smtp = SmtpSink::start().await.unwrap();
     let llm = FakeLlm::start(options.script).await.unwrap();
@@ -228,7 +230,9 @@ impl Ws {
         loop {
             let msg = tokio::time::timeout_at(deadline, self.stream.next()).await.ok()??.ok()?;
             match msg {
-                Message::Text(t) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+                Message::Text(t) => {
+                    return Some(serde_json::from_str(t.as_str()).unwrap_or_else(|e| panic!("bad frame {t}: {e}")))
+                }
                 Message::Close(_) => return None,
                 _ => continue,
             }

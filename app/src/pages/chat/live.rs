@@ -326,6 +326,8 @@ impl ChatCtx {
                     }
                 }
             }
+            // Stop raced the answer's end: the answer is already complete.
+            ServerFrame::Error { code, .. } if code == "nothing_to_stop" => {}
             ServerFrame::Error { code, message, session_id, message_id } => {
                 let turn = message_id
                     .as_deref()
