@@ -1,0 +1,455 @@
+//! `loadgen`: measures the server against its targets and writes `BENCHMARKS.md`.
+//!
+//! It runs the server in this process (release build) on the embedded SecantusDB with an
+//! instant scripted OpenAI-compatible model, drives it over real WebSockets, and prints
+//! every figure. `--soak-secs N` adds an N-second run at 50 clients checking that nothing
+//! is lost. `--idle-clients N --addr A --token T` is the helper mode that holds idle sockets.
+//!
+//! Usage: `cargo run --release -p server --bin loadgen -- [--secs 10] [--soak-secs 600]`
+
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use app::wire::chat::{ClientFrame, SendMessage, ServerFrame};
+use futures::{SinkExt, StreamExt};
+use mongodb::bson::{doc, oid::ObjectId, DateTime};
+use server::{
+    config::Config,
+    db::models::{MessageContext, MessageDoc, SessionDoc, UserDoc},
+    startup::Application,
+    state::AppState,
+    testkit::{FakeLlm, Script},
+};
+use tokio_tungstenite::tungstenite::Message;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+}
+
+fn words(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("w{i} ")).collect()
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn raise_file_limit() -> u64 {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        limit.rlim_cur = limit.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+    }
+    limit.rlim_cur
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Bench {
+    state: AppState,
+    addr: std::net::SocketAddr,
+    llm: FakeLlm,
+    report: Vec<(String, String, String)>,
+}
+
+impl Bench {
+    fn row(&mut self, what: &str, value: String, target: &str) {
+        println!("{what:<58} {value:<28} target: {target}");
+        self.report.push((what.into(), value, target.into()));
+    }
+
+    async fn user(&self) -> Result<(String, String), Error> {
+        let id = ObjectId::new();
+        self.state
+            .db
+            .users
+            .insert_one(UserDoc {
+                id,
+                email: format!("bench-{}@example.com", id.to_hex()),
+                password_hash: "unused".into(),
+                name: None,
+                email_verified: true,
+                profile: Default::default(),
+                created_at: DateTime::now(),
+            })
+            .await?;
+        Ok((id.to_hex(), self.state.keys.issue(&id.to_hex())?))
+    }
+
+    async fn connect(&self, token: &str) -> Result<Socket, Error> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/chat/ws?token={token}", self.addr)).await?;
+        next_frame(&mut ws).await?; // connected
+        Ok(ws)
+    }
+}
+
+async fn next_frame(ws: &mut Socket) -> Result<(ServerFrame, usize), Error> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), ws.next()).await?.ok_or("socket closed")?? {
+            Message::Text(t) => return Ok((serde_json::from_str(t.as_str())?, t.len())),
+            Message::Close(_) => return Err("socket closed".into()),
+            _ => continue,
+        }
+    }
+}
+
+/// One turn: returns (latency, session id, bytes received, error frames, delta times).
+async fn turn(ws: &mut Socket, session: Option<&str>, text: &str) -> Result<(Duration, String, usize, usize, Vec<Instant>), Error> {
+    let frame = ClientFrame::Send(SendMessage { message: text.into(), session_id: session.map(str::to_string), message_type: None });
+    let started = Instant::now();
+    ws.send(Message::Text(frame.to_text().into())).await?;
+    let (mut bytes, mut errors, mut deltas) = (0, 0, Vec::new());
+    loop {
+        let (f, n) = next_frame(ws).await?;
+        bytes += n;
+        match f {
+            ServerFrame::Delta { .. } => deltas.push(Instant::now()),
+            ServerFrame::Error { .. } => errors += 1,
+            ServerFrame::Response { session_id, .. } => return Ok((started.elapsed(), session_id, bytes, errors, deltas)),
+            _ => {}
+        }
+    }
+}
+
+async fn insert_rate(state: &AppState, secs: f64) -> Result<f64, Error> {
+    let coll = state.db.database.collection::<mongodb::bson::Document>("bench_inserts");
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed().as_secs_f64() < secs {
+        coll.insert_one(doc! { "n": n as i64, "at": DateTime::now(), "pad": "x".repeat(200) }).await?;
+        n += 1;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+async fn load_level(b: &mut Bench, clients: usize, secs: u64) -> Result<(), Error> {
+    let mut users = Vec::new();
+    for _ in 0..clients {
+        users.push(b.user().await?);
+    }
+    let inserts = insert_rate(&b.state, 3.0).await?;
+    let writes_before = b.state.db.write_count();
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for (_, token) in users {
+        let mut ws = b.connect(&token).await?;
+        let (done, errors) = (done.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut session: Option<String> = None;
+            let mut i = 0;
+            while Instant::now() < deadline {
+                match turn(&mut ws, session.as_deref(), &format!("question {i}")).await {
+                    Ok((lat, sid, _, errs, _)) => {
+                        latencies.push(lat.as_secs_f64() * 1000.0);
+                        session = Some(sid);
+                        done.fetch_add(1, Ordering::Relaxed);
+                        errors.fetch_add(errs as u64, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+                i += 1;
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(|a, b| a.total_cmp(b));
+    let turns = done.load(Ordering::Relaxed);
+    let rate = turns as f64 / elapsed;
+    let writes = b.state.db.write_count() - writes_before;
+    b.row(
+        &format!("{clients} clients: turns/s, p50 / p99 latency"),
+        format!("{rate:.0}/s, {:.1} / {:.1} ms", percentile(&all, 0.5), percentile(&all, 0.99)),
+        if clients == 200 { "server-added p99 < 5 ms" } else { "-" },
+    );
+    b.row(
+        &format!("{clients} clients: raw single inserts/s; turns ÷ inserts"),
+        format!("{inserts:.0}/s; {:.0}%", 100.0 * rate / inserts),
+        ">= 45%",
+    );
+    b.row(
+        &format!("{clients} clients: writes per turn (incl. first-turn title)"),
+        format!("{:.2} ({writes} / {turns})", writes as f64 / turns.max(1) as f64),
+        "<= 2",
+    );
+    b.row(&format!("{clients} clients: error frames"), errors.load(Ordering::Relaxed).to_string(), "0");
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    if let Some(n) = arg("--idle-clients") {
+        return idle_clients(n.parse()?, &arg("--addr").ok_or("--addr")?, &arg("--token").ok_or("--token")?).await;
+    }
+    let secs: u64 = arg("--secs").and_then(|s| s.parse().ok()).unwrap_or(10);
+    let soak: u64 = arg("--soak-secs").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let file_limit = raise_file_limit();
+
+    let llm = FakeLlm::start(Script::Answer { words: words(20), delay_ms_between: 0, first_token_delay_ms: 0 }).await?;
+    let data_dir = std::env::temp_dir().join(format!("healthchat-bench-{}", std::process::id()));
+    let vars: HashMap<String, String> = [
+        ("BIND_ADDR", "127.0.0.1:0".to_string()),
+        ("DATA_DIR", data_dir.display().to_string()),
+        ("LLM_BASE_URL", llm.base_url.clone()),
+        ("LLM_MODEL", "scripted".into()),
+        ("DISABLE_RATE_LIMITS", "true".into()),
+        ("DB_COUNT_WRITES", "true".into()),
+        ("RUST_LOG", "warn".into()),
+        ("LEPTOS_SITE_ROOT", std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let app = Application::build(Config::from_vars(&vars)?).await?;
+    let state = app.state().clone();
+    let addr = app.local_addr();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let mut b = Bench { state, addr, llm, report: Vec::new() };
+    println!("machine: {} cores; file limit {file_limit}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+
+    for clients in [1, 50, 200] {
+        load_level(&mut b, clients, secs).await?;
+    }
+
+    // Steady-state writes of a follow-up turn, without the first turn's title write.
+    let (_, token) = b.user().await?;
+    let mut ws = b.connect(&token).await?;
+    let (_, sid, ..) = turn(&mut ws, None, "first").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = b.state.db.write_count();
+    for i in 0..20 {
+        turn(&mut ws, Some(&sid), &format!("follow-up {i}")).await?;
+    }
+    let per = (b.state.db.write_count() - before) as f64 / 20.0;
+    b.row("writes per follow-up turn (command monitoring)", format!("{per:.2}"), "<= 2");
+
+    // Delta relay and bytes on the wire, by answer length.
+    for n in [10usize, 100, 1000] {
+        b.llm.set_script(Script::Answer { words: words(n), delay_ms_between: 0, first_token_delay_ms: 0 });
+        let (_, _, bytes, _, deltas) = turn(&mut ws, Some(&sid), "bytes").await?;
+        let spread = deltas.last().zip(deltas.first()).map(|(l, f)| l.duration_since(*f)).unwrap_or_default();
+        let per_delta_us = spread.as_secs_f64() * 1e6 / (deltas.len().max(2) - 1) as f64;
+        b.row(
+            &format!("answer of {n} deltas: bytes on the wire; µs per delta"),
+            format!("{bytes} B ({:.0} B/delta); {per_delta_us:.0} µs", bytes as f64 / n as f64),
+            "linear; relay < 1 ms",
+        );
+    }
+    b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: 0, first_token_delay_ms: 0 });
+
+    // Opening a session: 20 vs 10,000 messages (first page).
+    for n in [20usize, 10_000] {
+        let (uid, token) = b.user().await?;
+        let sid = uuid::Uuid::new_v4().to_string();
+        let now = DateTime::now();
+        b.state.db.sessions.insert_one(SessionDoc {
+            user_id: uid.clone(), session_id: sid.clone(), title: "bench".into(), created_at: now, updated_at: now,
+            is_active: true, title_generated: true, pending: None,
+        }).await?;
+        let docs: Vec<MessageDoc> = (0..n)
+            .map(|i| MessageDoc {
+                id: uuid::Uuid::new_v4().to_string(), session_id: sid.clone(), user_id: uid.clone(),
+                message: format!("question {i}"), response: "answer ".repeat(40), message_type: "general".into(),
+                context: MessageContext::default(), created_at: DateTime::from_millis(now.timestamp_millis() - (n - i) as i64 * 1000),
+                response_time_ms: 5, status: "complete".into(),
+            })
+            .collect();
+        for chunk in docs.chunks(1000) {
+            b.state.db.messages.insert_many(chunk).await?;
+        }
+        let http = reqwest::Client::new();
+        let mut times = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            let r = http.get(format!("http://{}/chat/sessions/{sid}?limit=50", b.addr)).bearer_auth(&token).send().await?;
+            r.bytes().await?;
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(|a, c| a.total_cmp(c));
+        b.row(&format!("open a {n}-message session (first page), median"), format!("{:.1} ms", percentile(&times, 0.5)), "10,000 ≈ 20");
+    }
+
+    // Server-side render of /chat for a user with 50 sessions.
+    let (uid, token) = b.user().await?;
+    let now = DateTime::now();
+    let sessions: Vec<SessionDoc> = (0..50)
+        .map(|i| SessionDoc {
+            user_id: uid.clone(), session_id: uuid::Uuid::new_v4().to_string(), title: format!("Session {i}"),
+            created_at: now, updated_at: DateTime::from_millis(now.timestamp_millis() - i * 1000), is_active: true,
+            title_generated: true, pending: None,
+        })
+        .collect();
+    b.state.db.sessions.insert_many(sessions).await?;
+    let http = reqwest::Client::new();
+    let mut times = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let r = http.get(format!("http://{}/chat", b.addr)).header("cookie", format!("hc_access={token}")).send().await?;
+        r.bytes().await?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, c| a.total_cmp(c));
+    b.row("SSR of /chat with 50 sessions, median", format!("{:.1} ms", percentile(&times, 0.5)), "-");
+    bundle_sizes(&mut b);
+
+    // Idle sockets held by a child process; memory measured on this (the server's) process.
+    let target: usize = arg("--idle").and_then(|s| s.parse().ok()).unwrap_or(20_000).min(file_limit.saturating_sub(500) as usize);
+    let (_, token) = b.user().await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = rss_kb(std::process::id());
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args(["--idle-clients", &target.to_string(), "--addr", &b.addr.to_string(), "--token", &token])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let mut out = tokio::io::BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    let mut line = String::new();
+    tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line).await?;
+    let opened: usize = line.trim().parse().unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = rss_kb(std::process::id());
+    let per = (after.saturating_sub(before)) as f64 * 1024.0 / opened.max(1) as f64;
+    b.row("idle sockets opened; server memory per socket", format!("{opened}; {:.1} KB", per / 1024.0), "20,000 at < 20 KB");
+    let _ = child.kill().await;
+
+    if soak > 0 {
+        soak_run(&mut b, soak).await?;
+    }
+    write_report(&b, secs, soak)?;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    std::process::exit(0);
+}
+
+async fn idle_clients(n: usize, addr: &str, token: &str) -> Result<(), Error> {
+    raise_file_limit();
+    let mut sockets = Vec::with_capacity(n);
+    for _ in 0..n {
+        match tokio_tungstenite::connect_async(format!("ws://{addr}/chat/ws?token={token}")).await {
+            Ok((ws, _)) => sockets.push(ws),
+            Err(_) => break,
+        }
+    }
+    println!("{}", sockets.len());
+    // Hold them (answering pings) until killed.
+    let mut streams = futures::stream::select_all(sockets.into_iter().map(|s| s.split().1));
+    while streams.next().await.is_some() {}
+    Ok(())
+}
+
+fn bundle_sizes(b: &mut Bench) {
+    let root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
+    let mut raw = 0u64;
+    let mut gz = 0u64;
+    for f in ["healthchat.wasm", "healthchat.js"] {
+        let path = format!("{root}/pkg/{f}");
+        raw += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        gz += std::process::Command::new("sh")
+            .args(["-c", &format!("gzip -9 -c '{path}' | wc -c")])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(0);
+    }
+    b.row("release WASM + JS: raw / gzip", format!("{} KB / {} KB", raw / 1024, gz / 1024), "<= 350 KB gzip");
+    b.row(
+        "this process RSS (server + bench client, no local model)",
+        format!("{} MB", rss_kb(std::process::id()) / 1024),
+        "idle server < 40 MB",
+    );
+}
+
+async fn soak_run(b: &mut Bench, secs: u64) -> Result<(), Error> {
+    let mut users = Vec::new();
+    for _ in 0..50 {
+        users.push(b.user().await?);
+    }
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let sent = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (_, token) in users.iter().cloned() {
+        let mut ws = b.connect(&token).await?;
+        let (sent, errors) = (sent.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut session: Option<String> = None;
+            let mut i = 0;
+            while Instant::now() < deadline {
+                sent.fetch_add(1, Ordering::Relaxed);
+                match turn(&mut ws, session.as_deref(), &format!("soak {i}")).await {
+                    Ok((_, sid, _, errs, _)) => {
+                        session = Some(sid);
+                        errors.fetch_add(errs as u64, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+                i += 1;
+            }
+        }));
+    }
+    let mut samples = Vec::new();
+    while Instant::now() < deadline {
+        samples.push(rss_kb(std::process::id()) / 1024);
+        tokio::time::sleep(Duration::from_secs(30).min(deadline.saturating_duration_since(Instant::now()))).await;
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let ids: Vec<String> = users.iter().map(|(id, _)| id.clone()).collect();
+    let stored = b.state.db.messages.count_documents(doc! { "user_id": { "$in": &ids } }).await?;
+    b.row(&format!("soak {secs} s at 50 clients: sent / stored / error frames"),
+        format!("{} / {stored} / {}", sent.load(Ordering::Relaxed), errors.load(Ordering::Relaxed)), "equal / 0");
+    b.row("soak RSS samples (MB, every 30 s)", format!("{samples:?}"), "flat");
+    Ok(())
+}
+
+fn write_report(b: &Bench, secs: u64, soak: u64) -> Result<(), Error> {
+    let mut md = String::from("# Benchmarks\n\nWritten by `cargo run --release -p server --bin loadgen`");
+    md.push_str(&format!(
+        " on {} ({} cores, {}), {secs} s per load level{}.\nServer in-process on the embedded SecantusDB, instant scripted OpenAI-compatible model (20 deltas per answer).\n\n| Measure | Result | Target |\n|---|---|---|\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_default(),
+        if soak > 0 { format!(", soak {soak} s") } else { String::new() }
+    ));
+    for (what, value, target) in &b.report {
+        md.push_str(&format!("| {what} | {value} | {target} |\n"));
+    }
+    std::fs::write("BENCHMARKS.md", md)?;
+    println!("wrote BENCHMARKS.md");
+    Ok(())
+}
