@@ -25,7 +25,7 @@ pub struct SendMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ControlFrame {
-    /// Stop the answer in flight (in `session_id`, or any of this socket's).
+    /// Stop the answer in flight in `session_id`, or every running answer of this user.
     Stop {
         #[serde(default)]
         session_id: Option<String>,
