@@ -10,11 +10,16 @@ const target = process.env.CARGO_TARGET_DIR || "/root/.cache/healthchat/target";
 const bin = path.join(target, "release");
 
 // A fresh data directory per run. Worker processes load this file again; the variable
-// they inherit keeps them from wiping what the server is using.
+// they inherit keeps them from making another. Older runs' directories are removed, but
+// not recent ones: another run may still be using its own.
 if (!process.env.HC_E2E_DATA_DIR) {
   const base = path.join(__dirname, ".e2e-data");
-  fs.rmSync(base, { recursive: true, force: true });
-  const dir = path.join(base, `run-${Date.now()}`);
+  fs.mkdirSync(base, { recursive: true });
+  for (const entry of fs.readdirSync(base)) {
+    const old = path.join(base, entry);
+    if (Date.now() - fs.statSync(old).mtimeMs > 15 * 60_000) fs.rmSync(old, { recursive: true, force: true });
+  }
+  const dir = path.join(base, `run-${Date.now()}-${process.pid}`);
   fs.mkdirSync(dir, { recursive: true });
   process.env.HC_E2E_DATA_DIR = dir;
 }

@@ -47,6 +47,7 @@ pub fn AppHeader(
             </nav>
         </header>
     }
+    .into_any()
 }
 
 /// POSTs `/auth/signout` (the server clears the cookies), then loads `/signin` afresh.

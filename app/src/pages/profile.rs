@@ -280,6 +280,7 @@ fn ProfileForm(profile: Profile) -> impl IntoView {
             </form>
         </section>
     }
+    .into_any()
 }
 
 fn focus_first(errors: &[FieldError]) {

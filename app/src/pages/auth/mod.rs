@@ -142,6 +142,7 @@ pub fn SignupPage() -> impl IntoView {
             </section>
         </main>
     }
+    .into_any()
 }
 
 #[component]
@@ -215,6 +216,7 @@ pub fn SigninPage() -> impl IntoView {
             </section>
         </main>
     }
+    .into_any()
 }
 
 /// Which code a verify page checks.
@@ -379,6 +381,7 @@ fn VerifyForm(purpose: Purpose) -> impl IntoView {
             </section>
         </main>
     }
+    .into_any()
 }
 
 #[cfg(test)]

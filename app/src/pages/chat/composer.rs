@@ -113,4 +113,5 @@ pub fn Composer(
             </div>
         </form>
     }
+    .into_any()
 }

@@ -149,6 +149,7 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
             <Composer on_send=move || pinned.set_value(true)/>
         </section>
     }
+    .into_any()
 }
 
 #[component]
@@ -194,6 +195,7 @@ fn StoredTurn(message: MessageView, hidden: Memo<bool>) -> impl IntoView {
             </div>
         </article>
     }
+    .into_any()
 }
 
 /// A question asked on this page and its answer as it streams in.
@@ -271,4 +273,5 @@ fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
             </div>
         </article>
     }
+    .into_any()
 }

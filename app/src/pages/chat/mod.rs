@@ -100,6 +100,7 @@ fn ChatLayout(
             <sidebar::ToastView/>
         </div>
     }
+    .into_any()
 }
 
 /// The page's state; present under `ChatPage`, so a miss is a programming error shown as

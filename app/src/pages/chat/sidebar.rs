@@ -80,6 +80,7 @@ pub fn Sidebar() -> impl IntoView {
             </Transition>
         </aside>
     }
+    .into_any()
 }
 
 #[component]
@@ -241,6 +242,7 @@ fn SessionItem(session: SessionSummary) -> impl IntoView {
             </Show>
         </li>
     }
+    .into_any()
 }
 
 /// The toast region ("Deleted … Undo").
