@@ -1,5 +1,5 @@
 import { expect, test } from "@playwright/test";
-import { ANSWER, ChatPage, Mailbox, gotoHydrated, screenshot, signUpByApi } from "./support/app";
+import { ANSWER, ChatPage, Mailbox, STUBS_API, gotoHydrated, screenshot, signUpByApi } from "./support/app";
 
 test.describe("chat", () => {
   test.beforeEach(async ({ context, request }) => {
@@ -68,6 +68,11 @@ test.describe("chat", () => {
     await page.getByTestId("undo-delete").click();
     await expect(chat.session(secondId)).toBeVisible();
     await expect(chat.session(secondId)).toContainText("Pre-run snacks");
+
+    await page.emulateMedia({ colorScheme: "dark" });
+    await chat.session(secondId).getByRole("link").click();
+    await expect(chat.userTexts.first()).toHaveText("And what should I eat before a run?");
+    await screenshot(page, "chat-dark");
   });
 
   test("the history is readable with JavaScript turned off", async ({ page, context, browser }) => {
@@ -144,6 +149,25 @@ test.describe("chat", () => {
     await screenshot(page, "chat-after-reconnect");
   });
 
+  test("a failed answer shows an error with Retry, and Retry answers in the same chat", async ({ page, request }) => {
+    const chat = new ChatPage(page);
+    await chat.open();
+    expect((await request.post(`${STUBS_API}/llm/fail-next`)).ok()).toBeTruthy();
+    await chat.send("Plan my week");
+    const error = chat.lastAnswer().getByTestId("turn-error");
+    await expect(error).toBeVisible();
+    await expect(error).toHaveAttribute("role", "alert");
+    await screenshot(page, "chat-error-retry");
+    await expect(page).toHaveURL(/\/chat\/[0-9a-f-]{36}$/);
+    const sessionId = chat.currentSessionId();
+
+    await error.getByTestId("retry").click();
+    expect(await chat.waitForAnswer()).toBe(ANSWER);
+    await expect(chat.lastAnswer().getByTestId("turn-error")).toHaveCount(0);
+    expect(chat.currentSessionId()).toBe(sessionId);
+    await expect(chat.sessions).toHaveCount(1);
+  });
+
   test("Stop ends the answer early", async ({ page }) => {
     const chat = new ChatPage(page);
     await chat.open();
@@ -162,10 +186,15 @@ test.describe("chat", () => {
     await expect(page.locator("#sidebar")).not.toBeInViewport();
     await chat.send("Quick tip for today?");
     await chat.waitForAnswer();
+    await screenshot(page, "chat-mobile");
     await page.getByTestId("sidebar-toggle").click();
-    await expect(page.locator("#sidebar")).toBeInViewport();
+    await expect(page.getByTestId("sidebar-toggle")).toHaveAttribute("aria-expanded", "true");
     await expect(chat.sessions).toHaveCount(1);
+    // Wait for the slide-in to finish before looking.
+    await expect.poll(async () => (await page.locator("#sidebar").boundingBox())?.x).toBe(0);
     await screenshot(page, "chat-mobile-sidebar");
+    await chat.sessions.first().getByRole("link").click();
+    await expect(page.getByTestId("sidebar-toggle")).toHaveAttribute("aria-expanded", "false");
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(375);
   });

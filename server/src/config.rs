@@ -214,6 +214,7 @@ fn parse_bool(get: &impl Fn(&str) -> Option<String>, var: &'static str, default:
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -248,6 +248,7 @@ pub struct ModelInfo {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -269,6 +269,7 @@ mod engine {
             return;
         }
         let mut cached = Vec::new();
+        warm_up(&model, &mut ctx, &mut cached, &template, max_tokens);
         // Ends when the agent (the only sender) is dropped.
         while let Some(job) = jobs.blocking_recv() {
             if job.events.is_closed() {
@@ -335,6 +336,35 @@ mod engine {
         ctx.decode(&mut batch).map_err(engine_failure)?;
         cached.extend_from_slice(&prompt[keep..]);
         Ok(())
+    }
+
+    /// Puts the coach rules (the start of every prompt) in the context before the first
+    /// question, which would otherwise wait for them: they are most of a new prompt (seconds
+    /// on a small CPU). Runs after `load` has returned, so start-up does not wait.
+    fn warm_up(
+        model: &LlamaModel,
+        ctx: &mut LlamaContext<'_>,
+        cached: &mut Vec<LlamaToken>,
+        template: &LlamaChatTemplate,
+        max_tokens: u32,
+    ) {
+        let started = std::time::Instant::now();
+        let request = AgentRequest {
+            profile: Default::default(),
+            history: Vec::new(),
+            message: String::new(),
+            message_type: "general".into(),
+        };
+        let room = (ctx.n_ctx() as usize).saturating_sub(max_tokens as usize);
+        let result = prompt_tokens(model, template, &request, room).and_then(|prompt| load_prompt(ctx, cached, &prompt));
+        match result {
+            Ok(()) => tracing::debug!(tokens = cached.len(), elapsed = ?started.elapsed(), "local model warmed up"),
+            Err((_, message)) => {
+                tracing::warn!(%message, "local model warm-up failed");
+                ctx.clear_kv_cache();
+                cached.clear();
+            }
+        }
     }
 
     fn generate(
@@ -446,15 +476,20 @@ mod tests {
             assert!(matches!(LocalAgent::load(&path, 64), Err(LocalLoadError::FeatureOff)));
             return;
         }
-        let agent = LocalAgent::load(&path, 128).unwrap();
+        let agent = LocalAgent::load(&path, 96).unwrap();
         eprintln!("local model: loaded in {} ms", agent.load_time().as_millis());
 
-        // The second question shares the coach rules and profile with the first, as
-        // consecutive questions do, so it measures the cached-prefix path.
-        let questions = [("How many days a week should I lift weights?", "fitness_plan"), ("What should I eat after a workout?", "general")];
-        for (round, (message, message_type)) in questions.into_iter().enumerate() {
+        // Round 0 waits for the warm-up (as a question sent right at start-up would); round 1
+        // reuses its profile (a follow-up); round 2 is another user, sharing only the rules.
+        let profile = |age| app::wire::profile::Profile { age: Some(age), units: "metric".into(), ..Default::default() };
+        let questions = [
+            ("How many days a week should I lift weights?", "fitness_plan", profile(30)),
+            ("What should I eat after a workout?", "general", profile(30)),
+            ("How can I sleep better before a race?", "sleep", profile(52)),
+        ];
+        for (round, (message, message_type, profile)) in questions.into_iter().enumerate() {
             let request = AgentRequest {
-                profile: app::wire::profile::Profile { age: Some(30), units: "metric".into(), ..Default::default() },
+                profile,
                 history: vec![],
                 message: message.into(),
                 message_type: message_type.into(),

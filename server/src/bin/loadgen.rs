@@ -315,14 +315,28 @@ async fn main() -> Result<(), Error> {
     b.state.db.sessions.insert_many(sessions).await?;
     let http = reqwest::Client::new();
     let mut times = Vec::new();
+    let mut failure = None;
     for _ in 0..20 {
         let t = Instant::now();
-        let r = http.get(format!("http://{}/chat", b.addr)).header("cookie", format!("hc_access={token}")).send().await?;
-        r.bytes().await?;
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        let sent = http.get(format!("http://{}/chat", b.addr)).header("cookie", format!("hc_access={token}")).send().await;
+        match sent {
+            Ok(r) if r.status().is_success() => {
+                let html = r.text().await.unwrap_or_default();
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+                if !html.contains("Session 0") {
+                    failure = Some("page lacks the newest session".to_string());
+                }
+            }
+            Ok(r) => failure = Some(format!("HTTP {}", r.status())),
+            Err(e) => failure = Some(e.to_string()),
+        }
     }
     times.sort_by(|a, c| a.total_cmp(c));
-    b.row("SSR of /chat with 50 sessions, median", format!("{:.1} ms", percentile(&times, 0.5)), "-");
+    let value = match failure {
+        None => format!("{:.1} ms", percentile(&times, 0.5)),
+        Some(why) => format!("failed: {why}"),
+    };
+    b.row("SSR of /chat with 50 sessions, median", value, "-");
     bundle_sizes(&mut b);
 
     // Idle sockets held by a child process; memory measured on this (the server's) process.

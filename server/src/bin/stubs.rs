@@ -7,7 +7,8 @@
 //!
 //! API: `GET /health`; `GET /mail/latest?to=EMAIL[&after=N&wait_ms=MS]` answers
 //! `{"code", "data", "count"}` for the newest mail to EMAIL (waiting up to MS for more than
-//! N mails to that address), or 404.
+//! N mails to that address), or 404; `POST /llm/fail-next` makes the model's next streamed
+//! answer an HTTP 500 (then it answers normally again), for the Retry path.
 
 use std::{sync::Arc, time::Duration};
 
@@ -55,22 +56,55 @@ async fn run() -> Result<(), String> {
     let sink = SmtpSink::start_on(&format!("127.0.0.1:{smtp_port}"))
         .await
         .map_err(|e| format!("SMTP sink on port {smtp_port}: {e}"))?;
-    let llm = FakeLlm::start(Script::Answer { words: split_words(ANSWER), delay_ms_between: delay_ms, first_token_delay_ms: 0 })
+    let llm = FakeLlm::start(llm_script(delay_ms))
         .await
         .map_err(|e| format!("fake LLM: {e}"))?;
+    let llm = Arc::new(llm);
     let llm_proxy = serve_llm_proxy(llm_port, llm.base_url.clone()).await?;
+    let stubs = Arc::new(Stubs { sink, llm: llm.clone(), normal: llm_script(delay_ms) });
     let api = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/mail/latest", get(latest_mail))
-        .with_state(Arc::new(sink));
+        .route("/llm/fail-next", post(fail_next))
+        .with_state(stubs);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port))
         .await
         .map_err(|e| format!("API on port {api_port}: {e}"))?;
     println!("stubs: SMTP 127.0.0.1:{smtp_port}, LLM http://127.0.0.1:{llm_port}/v1, API http://127.0.0.1:{api_port}");
     let served = axum::serve(listener, api).with_graceful_shutdown(shutdown()).await;
     llm_proxy.abort();
-    drop(llm);
     served.map_err(|e| e.to_string())
+}
+
+/// What the API handlers share.
+struct Stubs {
+    sink: SmtpSink,
+    llm: Arc<FakeLlm>,
+    /// The script to go back to after a one-off failure.
+    normal: Script,
+}
+
+fn llm_script(delay_ms: u64) -> Script {
+    Script::Answer { words: split_words(ANSWER), delay_ms_between: delay_ms, first_token_delay_ms: 0 }
+}
+
+/// Fails the next streamed request, then restores the normal script.
+async fn fail_next(State(stubs): State<Arc<Stubs>>) -> Json<serde_json::Value> {
+    let streamed = |llm: &FakeLlm| llm.requests().iter().filter(|r| r.is_stream()).count();
+    let before = streamed(&stubs.llm);
+    stubs.llm.set_script(Script::Http500);
+    let stubs_for_reset = stubs.clone();
+    tokio::spawn(async move {
+        // Give up after a minute, so a test that never sends leaves the model working.
+        for _ in 0..3000 {
+            if streamed(&stubs_for_reset.llm) > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stubs_for_reset.llm.set_script(stubs_for_reset.normal.clone());
+    });
+    Json(json!({"armed": true}))
 }
 
 async fn shutdown() {
@@ -94,7 +128,8 @@ struct MailQuery {
     wait_ms: u64,
 }
 
-async fn latest_mail(State(sink): State<Arc<SmtpSink>>, Query(q): Query<MailQuery>) -> Response {
+async fn latest_mail(State(stubs): State<Arc<Stubs>>, Query(q): Query<MailQuery>) -> Response {
+    let sink = &stubs.sink;
     let wait = Duration::from_millis(q.wait_ms.min(30_000));
     let mail = if wait.is_zero() {
         (sink.count_to(&q.to) > q.after).then(|| sink.latest_to(&q.to)).flatten()

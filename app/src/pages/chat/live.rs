@@ -10,8 +10,10 @@ use std::rc::Rc;
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
 
+#[cfg(feature = "hydrate")]
+use super::socket::ChatSocket;
 use super::{
-    socket::{ChatSocket, SocketEvent},
+    socket::SocketEvent,
     state::{LiveTurn, Phase},
 };
 use super::state::merge_sessions;
@@ -63,7 +65,11 @@ pub struct ChatCtx {
     pub toast: RwSignal<Option<Toast>>,
     /// The sidebar on narrow screens.
     pub sidebar_open: RwSignal<bool>,
+    // Browser-only values (not `Send`). On the server a page is rendered and dropped on
+    // whichever thread the runtime picks, so thread-local storage must not exist there.
+    #[cfg(feature = "hydrate")]
     socket: StoredValue<Option<ChatSocket>, LocalStorage>,
+    #[cfg(feature = "hydrate")]
     navigate: StoredValue<Option<Navigate>, LocalStorage>,
 }
 
@@ -82,36 +88,52 @@ impl ChatCtx {
             deleted: RwSignal::new(Vec::new()),
             toast: RwSignal::new(None),
             sidebar_open: RwSignal::new(false),
+            #[cfg(feature = "hydrate")]
             socket: StoredValue::new_local(None),
+            #[cfg(feature = "hydrate")]
             navigate: StoredValue::new_local(None),
         }
     }
 
     /// Opens the socket (browser only).
     pub fn start(self, navigate: impl Fn(&str, NavigateOptions) + 'static) {
-        self.navigate.set_value(Some(Rc::new(navigate)));
         #[cfg(feature = "hydrate")]
-        if self.socket.with_value(|s| s.is_none()) {
-            let socket = ChatSocket::open(move |event| self.on_socket(event));
-            self.socket.set_value(Some(socket));
+        {
+            self.navigate.set_value(Some(Rc::new(navigate)));
+            if self.socket.with_value(|s| s.is_none()) {
+                let socket = ChatSocket::open(move |event| self.on_socket(event));
+                self.socket.set_value(Some(socket));
+            }
         }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = navigate;
     }
 
     /// Closes the socket for good (the page is going away).
     pub fn shutdown(self) {
+        #[cfg(feature = "hydrate")]
         if let Some(socket) = self.socket.try_update_value(|s| s.take()).flatten() {
             socket.close();
         }
     }
 
     fn send_text(&self, text: String) -> bool {
-        self.socket.with_value(|s| s.as_ref().map(|s| s.send(text)).unwrap_or(false))
+        #[cfg(feature = "hydrate")]
+        return self.socket.with_value(|s| s.as_ref().map(|s| s.send(text)).unwrap_or(false));
+        #[cfg(not(feature = "hydrate"))]
+        {
+            let _ = text;
+            false
+        }
     }
 
     fn go(&self, path: &str, replace: bool) {
+        #[cfg(feature = "hydrate")]
         if let Some(nav) = self.navigate.get_value() {
             nav(path, NavigateOptions { replace, scroll: false, ..Default::default() });
         }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (path, replace);
     }
 
     fn next_local_id(&self) -> u64 {

@@ -18,7 +18,7 @@ const UNDO_FOR: Duration = Duration::from_secs(8);
 pub fn Sidebar() -> impl IntoView {
     let ctx = expect_ctx();
     let loading_more = RwSignal::new(false);
-    let load_more = move |_| {
+    let load_more = move |_: ()| {
         let Some(cursor) = untrack(|| ctx.next_cursor()) else { return };
         loading_more.set(true);
         leptos::task::spawn_local(async move {
@@ -32,12 +32,21 @@ pub fn Sidebar() -> impl IntoView {
             loading_more.set(false);
         });
     };
+    // Reaching the end of the list loads the next page, like the button does.
+    let on_scroll = move |ev: leptos::ev::Event| {
+        use leptos::wasm_bindgen::JsCast;
+        let Some(el) = ev.target().and_then(|t| t.dyn_into::<leptos::web_sys::Element>().ok()) else { return };
+        let near_end = el.scroll_top() + el.client_height() >= el.scroll_height() - 40;
+        if near_end && !loading_more.get_untracked() && untrack(|| ctx.next_cursor()).is_some() {
+            load_more(());
+        }
+    };
     let new_chat = move |_| {
         ctx.sidebar_open.set(false);
         ctx.notice.set(None);
     };
     view! {
-        <aside id="sidebar" class="sidebar" aria-label="Chats">
+        <aside id="sidebar" class="sidebar" aria-label="Chats" on:scroll=on_scroll>
             <a class="button primary new-chat" href="/chat" on:click=new_chat data-testid="new-chat">
                 "+ New chat"
             </a>
@@ -65,7 +74,7 @@ pub fn Sidebar() -> impl IntoView {
                                         <button
                                             type="button"
                                             class="button small load-more"
-                                            on:click=load_more
+                                            on:click=move |_| load_more(())
                                             disabled=move || loading_more.get()
                                             data-testid="load-more-sessions"
                                         >

@@ -2,7 +2,7 @@
 //! drop, queues what is sent while it is down, and keeps the connection alive with pings.
 //! Frames are handed to a callback; what they mean is decided in `live.rs`.
 //!
-//! Only the browser has a socket; the server build gets a stub with the same methods.
+//! Only the browser has a socket.
 
 use crate::wire::chat::ServerFrame;
 
@@ -18,18 +18,6 @@ pub enum SocketEvent {
 
 #[cfg(feature = "hydrate")]
 pub use browser::ChatSocket;
-
-#[cfg(not(feature = "hydrate"))]
-pub struct ChatSocket;
-
-#[cfg(not(feature = "hydrate"))]
-impl ChatSocket {
-    pub fn send(&self, _text: String) -> bool {
-        false
-    }
-
-    pub fn close(&self) {}
-}
 
 /// Delay before reconnect attempt `attempt` (0-based): 250 ms doubling up to 8 s, plus
 /// up to 250 ms of jitter so many tabs do not reconnect in lockstep after a restart.
