@@ -45,10 +45,7 @@ fn escape_attr(value: &str) -> String {
 
 fn anchor_open(url: &str, title: &str) -> String {
     let title = if title.is_empty() { String::new() } else { format!(" title=\"{}\"", escape_attr(title)) };
-    format!(
-        "<a href=\"{}\"{title} rel=\"noopener noreferrer nofollow\" target=\"_blank\">",
-        escape_attr(url)
-    )
+    format!("<a href=\"{}\"{title} rel=\"noopener noreferrer nofollow\" target=\"_blank\">", escape_attr(url))
 }
 
 /// Rewrites one event at a time; remembers, for each open link or image, whether its

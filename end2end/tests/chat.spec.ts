@@ -7,6 +7,10 @@ test.describe("chat", () => {
   });
 
   test("an answer streams in, survives a reload, and sessions sync across tabs", async ({ page, context }) => {
+    // Hydration mismatches and panics show up as console errors.
+    const problems: string[] = [];
+    page.on("console", (m) => m.type() === "error" && problems.push(m.text()));
+    page.on("pageerror", (e) => problems.push(e.message));
     const chat = new ChatPage(page);
     await chat.open();
     await chat.recordAnswerGrowth();
@@ -73,6 +77,7 @@ test.describe("chat", () => {
     await chat.session(secondId).getByRole("link").click();
     await expect(chat.userTexts.first()).toHaveText("And what should I eat before a run?");
     await screenshot(page, "chat-dark");
+    expect(problems).toEqual([]);
   });
 
   test("the history is readable with JavaScript turned off", async ({ page, context, browser }) => {
@@ -164,8 +169,15 @@ test.describe("chat", () => {
     await error.getByTestId("retry").click();
     expect(await chat.waitForAnswer()).toBe(ANSWER);
     await expect(chat.lastAnswer().getByTestId("turn-error")).toHaveCount(0);
+    await expect(page.getByTestId("retry")).toHaveCount(0);
     expect(chat.currentSessionId()).toBe(sessionId);
     await expect(chat.sessions).toHaveCount(1);
+
+    // The history keeps both: the failed try (which can be retried) and the answer.
+    await page.reload();
+    await expect(chat.userTexts).toHaveText(["Plan my week", "Plan my week"]);
+    await expect(chat.answers.first().getByTestId("retry")).toBeVisible();
+    await expect(chat.answers.last().locator(".markdown")).toHaveText(ANSWER);
   });
 
   test("Stop ends the answer early", async ({ page }) => {

@@ -10,10 +10,10 @@ pub fn NotFound() -> impl IntoView {
     }
     view! {
         <main class="page-center">
-        <section class="card narrow">
-            <h1>"Page not found"</h1>
-            <p><a href="/">"Back to the start"</a></p>
-        </section>
+            <section class="card narrow">
+                <h1>"Page not found"</h1>
+                <p><a href="/">"Back to the start"</a></p>
+            </section>
         </main>
     }
 }

@@ -5,7 +5,7 @@ use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_router::components::Redirect;
 
 use crate::{
-    api::{current_user, get_profile, coach_model, save_profile},
+    api::{coach_model, current_user, get_profile, save_profile},
     components::{
         field::{focus_by_id, FieldErrorText, TextField},
         header::{AppHeader, Here},
@@ -141,7 +141,8 @@ fn ProfileForm(profile: Profile) -> impl IntoView {
     let error_for = move |field: &'static str| {
         Signal::derive(move || errors.with(|es| es.iter().find(|e| e.field == field).map(|e| e.message.clone())))
     };
-    let invalid = move |field: &'static str| move || errors.with(|es| es.iter().any(|e| e.field == field)).then_some("true");
+    let invalid =
+        move |field: &'static str| move || errors.with(|es| es.iter().any(|e| e.field == field)).then_some("true");
     let described = move |field: &'static str| {
         move || errors.with(|es| es.iter().any(|e| e.field == field)).then(|| format!("{field}-error"))
     };

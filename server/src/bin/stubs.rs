@@ -7,8 +7,9 @@
 //!
 //! API: `GET /health`; `GET /mail/latest?to=EMAIL[&after=N&wait_ms=MS]` answers
 //! `{"code", "data", "count"}` for the newest mail to EMAIL (waiting up to MS for more than
-//! N mails to that address), or 404; `POST /llm/fail-next` makes the model's next streamed
-//! answer an HTTP 500 (then it answers normally again), for the Retry path.
+//! N mails to that address), or 404; `POST /llm/fail-next[?times=N]` makes the model's next
+//! N streamed requests (default 3: the server's provider client retries a 5xx twice) fail
+//! with HTTP 500, then it answers normally again; for the Retry path.
 
 use std::{sync::Arc, time::Duration};
 
@@ -30,7 +31,9 @@ conversational, and add five minutes each week if you feel fresh.";
 
 fn port(var: &str, default: u16) -> Result<u16, String> {
     match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => v.trim().parse().map_err(|_| format!("{var} must be a port number, got {v:?}")),
+        Ok(v) if !v.trim().is_empty() => {
+            v.trim().parse().map_err(|_| format!("{var} must be a port number, got {v:?}"))
+        }
         _ => Ok(default),
     }
 }
@@ -56,9 +59,7 @@ async fn run() -> Result<(), String> {
     let sink = SmtpSink::start_on(&format!("127.0.0.1:{smtp_port}"))
         .await
         .map_err(|e| format!("SMTP sink on port {smtp_port}: {e}"))?;
-    let llm = FakeLlm::start(llm_script(delay_ms))
-        .await
-        .map_err(|e| format!("fake LLM: {e}"))?;
+    let llm = FakeLlm::start(llm_script(delay_ms)).await.map_err(|e| format!("fake LLM: {e}"))?;
     let llm = Arc::new(llm);
     let llm_proxy = serve_llm_proxy(llm_port, llm.base_url.clone()).await?;
     let stubs = Arc::new(Stubs { sink, llm: llm.clone(), normal: llm_script(delay_ms) });
@@ -88,23 +89,34 @@ fn llm_script(delay_ms: u64) -> Script {
     Script::Answer { words: split_words(ANSWER), delay_ms_between: delay_ms, first_token_delay_ms: 0 }
 }
 
-/// Fails the next streamed request, then restores the normal script.
-async fn fail_next(State(stubs): State<Arc<Stubs>>) -> Json<serde_json::Value> {
+#[derive(Deserialize)]
+struct FailQuery {
+    #[serde(default = "default_fail_times")]
+    times: usize,
+}
+
+fn default_fail_times() -> usize {
+    3
+}
+
+/// Fails the next `times` streamed requests, then restores the normal script.
+async fn fail_next(State(stubs): State<Arc<Stubs>>, Query(q): Query<FailQuery>) -> Json<serde_json::Value> {
     let streamed = |llm: &FakeLlm| llm.requests().iter().filter(|r| r.is_stream()).count();
     let before = streamed(&stubs.llm);
+    let times = q.times.clamp(1, 20);
     stubs.llm.set_script(Script::Http500);
     let stubs_for_reset = stubs.clone();
     tokio::spawn(async move {
         // Give up after a minute, so a test that never sends leaves the model working.
         for _ in 0..3000 {
-            if streamed(&stubs_for_reset.llm) > before {
+            if streamed(&stubs_for_reset.llm) >= before + times {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         stubs_for_reset.llm.set_script(stubs_for_reset.normal.clone());
     });
-    Json(json!({"armed": true}))
+    Json(json!({"armed": true, "times": times}))
 }
 
 async fn shutdown() {
@@ -137,8 +149,12 @@ async fn latest_mail(State(stubs): State<Arc<Stubs>>, Query(q): Query<MailQuery>
         sink.wait_for(&q.to, q.after, wait).await
     };
     match mail {
-        Some(mail) => Json(json!({"code": mail.code(), "data": mail.data, "count": sink.count_to(&q.to)})).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": "no such mail yet"}))).into_response(),
+        Some(mail) => {
+            Json(json!({"code": mail.code(), "data": mail.data, "count": sink.count_to(&q.to)})).into_response()
+        }
+        None => {
+            (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": "no such mail yet"}))).into_response()
+        }
     }
 }
 
@@ -150,9 +166,8 @@ async fn serve_llm_proxy(port: u16, upstream: String) -> Result<tokio::task::Joi
         .route("/v1/chat/completions", post(forward))
         .route("/chat/completions", post(forward))
         .with_state((client, upstream));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("LLM on port {port}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(("127.0.0.1", port)).await.map_err(|e| format!("LLM on port {port}: {e}"))?;
     Ok(tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::warn!(error = %e, "LLM proxy stopped");
@@ -160,11 +175,13 @@ async fn serve_llm_proxy(port: u16, upstream: String) -> Result<tokio::task::Joi
     }))
 }
 
-async fn forward(State((client, upstream)): State<(reqwest::Client, String)>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut request = client
-        .post(format!("{upstream}/chat/completions"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(body);
+async fn forward(
+    State((client, upstream)): State<(reqwest::Client, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut request =
+        client.post(format!("{upstream}/chat/completions")).header(header::CONTENT_TYPE, "application/json").body(body);
     if let Some(auth) = headers.get(header::AUTHORIZATION) {
         request = request.header(header::AUTHORIZATION, auth);
     }

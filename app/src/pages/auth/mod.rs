@@ -169,7 +169,8 @@ pub fn SigninPage() -> impl IntoView {
         if password_error.get_untracked().is_some() {
             return focus_by_id("password");
         }
-        let body = SigninRequest { email: email.get_untracked().trim().to_string(), password: password.get_untracked() };
+        let body =
+            SigninRequest { email: email.get_untracked().trim().to_string(), password: password.get_untracked() };
         pending.set(true);
         let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
@@ -313,7 +314,8 @@ fn VerifyForm(purpose: Purpose) -> impl IntoView {
         if email_error.get_untracked().is_some() {
             return focus_by_id("email");
         }
-        let body = ResendCodeRequest { email: email.get_untracked().trim().to_string(), purpose: purpose.name().into() };
+        let body =
+            ResendCodeRequest { email: email.get_untracked().trim().to_string(), purpose: purpose.name().into() };
         resending.set(true);
         leptos::task::spawn_local(async move {
             match post_json::<_, serde_json::Value>("/auth/resend-code", &body).await {

@@ -36,7 +36,8 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
     let pinned = StoredValue::new(true);
 
     // What the stored history must leave out; changes when ids do, not on every delta.
-    let live_keys = Memo::new(move |_| ctx.turns.with(|ts| ts.iter().map(|t| t.with(LiveTurn::key)).collect::<Vec<LiveKey>>()));
+    let live_keys =
+        Memo::new(move |_| ctx.turns.with(|ts| ts.iter().map(|t| t.with(LiveTurn::key)).collect::<Vec<LiveKey>>()));
     let here_turns = move || {
         let current = ctx.current.get();
         ctx.turns.with(|ts| ts.iter().filter(|t| t.with(|t| t.session_id == current)).cloned().collect::<Vec<_>>())
@@ -64,7 +65,9 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
         let Some(session_id) = ctx.current.get_untracked() else { return };
         let cursor = match older.get_untracked() {
             Some((s, _, cursor)) if s == session_id => cursor,
-            _ => detail.with_untracked(|d| d.as_ref().and_then(|r| r.as_ref().ok()).flatten().and_then(|d| d.next_before.clone())),
+            _ => detail.with_untracked(|d| {
+                d.as_ref().and_then(|r| r.as_ref().ok()).flatten().and_then(|d| d.next_before.clone())
+            }),
         };
         let Some(before) = cursor else { return };
         loading_older.set(true);
@@ -122,7 +125,7 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
                                             .map(|m| {
                                                 let key = m.clone();
                                                 let hidden = Memo::new(move |_| live_keys.with(|k| shown_live(&key, k)));
-                                                view! { <StoredTurn message=m hidden=hidden/> }
+                                                view! { <StoredTurn message=m hidden=hidden ctx=ctx/> }
                                             })
                                             .collect_view()}
                                     }
@@ -167,14 +170,18 @@ fn EmptyState(ctx: ChatCtx) -> impl IntoView {
 
 /// One stored turn: the question, then the answer as Markdown.
 #[component]
-fn StoredTurn(message: MessageView, hidden: Memo<bool>) -> impl IntoView {
+fn StoredTurn(message: MessageView, hidden: Memo<bool>, ctx: ChatCtx) -> impl IntoView {
     let note = match message.status.as_str() {
         "complete" => None,
         "pending" => Some("The answer is still being written — reload to see it."),
         "stopped" => Some("Stopped"),
-        "interrupted" => Some("Interrupted"),
-        "failed" => Some("The answer failed"),
         _ => None,
+    };
+    let can_retry = matches!(message.status.as_str(), "failed" | "interrupted");
+    let retry = {
+        let (session_id, text, kind) =
+            (message.session_id.clone(), message.message.clone(), message.message_type.clone());
+        move |_| ctx.resend(Some(session_id.clone()), text.clone(), kind.clone())
     };
     let answer_html = markdown::render(&message.response);
     let has_answer = !message.response.is_empty();
@@ -192,6 +199,15 @@ fn StoredTurn(message: MessageView, hidden: Memo<bool>) -> impl IntoView {
                         .map(|ms| view! { <span class="response-time" data-testid="response-time">{format_response_time(ms)}</span> })}
                     {note.map(|n| view! { <span class="status-note">{n}</span> })}
                 </p>
+                {can_retry
+                    .then(|| {
+                        view! {
+                            <div class="turn-error">
+                                <span>"This answer did not finish."</span>
+                                <button type="button" class="button small" on:click=retry data-testid="retry">"Retry"</button>
+                            </div>
+                        }
+                    })}
             </div>
         </article>
     }
@@ -208,8 +224,11 @@ fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
     let t = turn.clone();
     let message_id = Memo::new(move |_| t.with(|t| t.message_id.clone()));
     let (message, message_type) = turn.with_untracked(|t| (t.message.clone(), t.message_type.clone()));
+    let t = turn.clone();
+    let retried = Memo::new(move |_| t.with(|t| t.retried));
     let streaming = move || matches!(phase.get(), Phase::Sending | Phase::Streaming);
-    let typing = move || phase.get() == Phase::Sending || (phase.get() == Phase::Streaming && text.with(String::is_empty));
+    let typing =
+        move || phase.get() == Phase::Sending || (phase.get() == Phase::Streaming && text.with(String::is_empty));
     let retry = {
         let turn = turn.clone();
         move |_| ctx.retry(&turn)
@@ -260,10 +279,21 @@ fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
                             .into_any()
                     }
                     Phase::Failed { message, .. } => {
+                        let retry = retry.clone();
+                        let button = move || {
+                            (!retried.get())
+                                .then(|| {
+                                    view! {
+                                        <button type="button" class="button small" on:click=retry.clone() data-testid="retry">
+                                            "Retry"
+                                        </button>
+                                    }
+                                })
+                        };
                         view! {
                             <div class="turn-error" role="alert" data-testid="turn-error">
                                 <span>{message}</span>
-                                <button type="button" class="button small" on:click=retry.clone() data-testid="retry">"Retry"</button>
+                                {button}
                             </div>
                         }
                             .into_any()

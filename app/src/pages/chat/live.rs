@@ -12,11 +12,11 @@ use leptos_router::NavigateOptions;
 
 #[cfg(feature = "hydrate")]
 use super::socket::ChatSocket;
+use super::state::merge_sessions;
 use super::{
     socket::SocketEvent,
     state::{LiveTurn, Phase},
 };
-use super::state::merge_sessions;
 use crate::wire::{
     chat::{ClientFrame, ControlFrame, SendMessage, ServerFrame, SessionPage, SessionSummary},
     ApiError,
@@ -157,10 +157,21 @@ impl ChatCtx {
         self.deliver(&turn);
     }
 
-    /// Sends the same message again, into the same session.
+    /// Asks a question again, in its session (`None`: a new chat).
+    pub fn resend(&self, session_id: Option<String>, message: String, message_type: String) {
+        let turn = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
+        let turn = ArcRwSignal::new(turn);
+        self.turns.update(|t| t.push(turn.clone()));
+        self.deliver(&turn);
+    }
+
+    /// Sends a failed turn's message again, into the same session, as a new turn (the
+    /// failed one stays, as it does in the stored history).
     pub fn retry(&self, turn: &ArcRwSignal<LiveTurn>) {
-        turn.update(LiveTurn::reset_for_retry);
-        self.deliver(turn);
+        let (session_id, message, message_type) =
+            turn.with_untracked(|t| (t.session_id.clone(), t.message.clone(), t.message_type.clone()));
+        turn.update(|t| t.retried = true);
+        self.resend(session_id, message, message_type);
     }
 
     fn deliver(&self, turn: &ArcRwSignal<LiveTurn>) {
@@ -212,8 +223,9 @@ impl ChatCtx {
 
     /// The sidebar's list: server pages plus live changes, newest first (tracked).
     pub fn sessions(&self) -> Vec<SessionSummary> {
-        let mut pages: Vec<SessionSummary> =
-            self.first_page.with(|p| p.as_ref().and_then(|r| r.as_ref().ok()).map(|p| p.sessions.clone()).unwrap_or_default());
+        let mut pages: Vec<SessionSummary> = self
+            .first_page
+            .with(|p| p.as_ref().and_then(|r| r.as_ref().ok()).map(|p| p.sessions.clone()).unwrap_or_default());
         self.more.with(|m| pages.extend(m.iter().cloned()));
         self.upserts.with(|u| self.deleted.with(|d| merge_sessions(&pages, u, d)))
     }
@@ -222,7 +234,9 @@ impl ChatCtx {
     pub fn next_cursor(&self) -> Option<String> {
         match self.more_cursor.get() {
             Some(cursor) => cursor,
-            None => self.first_page.with(|p| p.as_ref().and_then(|r| r.as_ref().ok()).and_then(|p| p.next_cursor.clone())),
+            None => {
+                self.first_page.with(|p| p.as_ref().and_then(|r| r.as_ref().ok()).and_then(|p| p.next_cursor.clone()))
+            }
         }
     }
 
@@ -298,7 +312,13 @@ impl ChatCtx {
                         .filter_map(|t| {
                             t.with_untracked(|t| {
                                 let id = t.message_id.clone().filter(|_| t.in_flight())?;
-                                Some(ClientFrame::Control(ControlFrame::Resume { message_id: id, after_seq: t.resume_after() }).to_text())
+                                Some(
+                                    ClientFrame::Control(ControlFrame::Resume {
+                                        message_id: id,
+                                        after_seq: t.resume_after(),
+                                    })
+                                    .to_text(),
+                                )
                             })
                         })
                         .collect()
@@ -335,7 +355,20 @@ impl ChatCtx {
                         t.message_id = Some(data.message_id.clone());
                         t.session_id.get_or_insert_with(|| session_id.clone());
                         t.text = message;
-                        t.phase = Phase::Done { status: data.status.clone(), response_time_ms: data.response_time_ms };
+                        match data.status.as_str() {
+                            // The error frame before this one said why; keep it (and Retry).
+                            _ if matches!(t.phase, Phase::Failed { .. }) => {}
+                            "failed" | "interrupted" => {
+                                t.phase = Phase::Failed {
+                                    code: data.status.clone(),
+                                    message: "The coach could not finish this answer.".into(),
+                                }
+                            }
+                            _ => {
+                                t.phase =
+                                    Phase::Done { status: data.status.clone(), response_time_ms: data.response_time_ms }
+                            }
+                        }
                     });
                 }
                 // The first answer names the chat: show the title without waiting.

@@ -16,7 +16,7 @@ use leptos_router::{
 };
 
 use crate::{
-    api::{current_user, get_session, list_sessions, coach_model},
+    api::{coach_model, current_user, get_session, list_sessions},
     components::header::{AppHeader, Here},
 };
 use live::ChatCtx;

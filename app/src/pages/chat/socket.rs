@@ -234,10 +234,8 @@ mod browser {
             if inner.stopped || inner.retry.is_some() {
                 return;
             }
-            let jitter = web_sys::window()
-                .and_then(|w| w.performance())
-                .map(|p| (p.now() * 1000.0) as u32)
-                .unwrap_or(0);
+            let jitter =
+                web_sys::window().and_then(|w| w.performance()).map(|p| (p.now() * 1000.0) as u32).unwrap_or(0);
             let delay = backoff_ms(inner.attempt, jitter);
             inner.attempt = inner.attempt.saturating_add(1);
             let weak = Rc::downgrade(&self.0);

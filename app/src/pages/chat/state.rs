@@ -14,8 +14,14 @@ pub enum Phase {
     /// Answer text is arriving.
     Streaming,
     /// The final `response` frame arrived.
-    Done { status: String, response_time_ms: u64 },
-    Failed { code: String, message: String },
+    Done {
+        status: String,
+        response_time_ms: u64,
+    },
+    Failed {
+        code: String,
+        message: String,
+    },
 }
 
 /// One question asked from this page and its answer as it arrives.
@@ -34,6 +40,8 @@ pub struct LiveTurn {
     pub last_seq: Option<u64>,
     /// Whether the message left on a socket (false while queued for a reconnect).
     pub delivered: bool,
+    /// A failed turn that was asked again (its Retry is spent).
+    pub retried: bool,
     pub phase: Phase,
 }
 
@@ -48,6 +56,7 @@ impl LiveTurn {
             text: String::new(),
             last_seq: None,
             delivered: false,
+            retried: false,
             phase: Phase::Sending,
         }
     }
@@ -71,15 +80,6 @@ impl LiveTurn {
     pub fn resume_after(&self) -> u64 {
         self.last_seq.unwrap_or(0)
     }
-
-    /// Back to the start, for a retry of the same message.
-    pub fn reset_for_retry(&mut self) {
-        self.message_id = None;
-        self.text.clear();
-        self.last_seq = None;
-        self.delivered = false;
-        self.phase = Phase::Sending;
-    }
 }
 
 /// "1.2 s" (or "850 ms" under a second).
@@ -93,11 +93,7 @@ pub fn format_response_time(ms: u64) -> String {
 
 /// The list the sidebar shows: the server's pages, then live changes on top (newer
 /// versions of a session replace older ones; deleted ones go), newest first.
-pub fn merge_sessions(
-    pages: &[SessionSummary],
-    upserts: &[SessionSummary],
-    deleted: &[String],
-) -> Vec<SessionSummary> {
+pub fn merge_sessions(pages: &[SessionSummary], upserts: &[SessionSummary], deleted: &[String]) -> Vec<SessionSummary> {
     let mut out: Vec<SessionSummary> = Vec::with_capacity(pages.len() + upserts.len());
     for s in pages.iter().chain(upserts) {
         match out.iter_mut().find(|o| o.session_id == s.session_id) {
@@ -107,7 +103,7 @@ pub fn merge_sessions(
     }
     let deleted: HashSet<&str> = deleted.iter().map(String::as_str).collect();
     out.retain(|s| s.is_active && !deleted.contains(s.session_id.as_str()));
-    out.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    out.sort_by_key(|s| std::cmp::Reverse(s.updated_at));
     out
 }
 
