@@ -116,6 +116,10 @@ impl Application {
             // Sockets close themselves when this fires; HTTP requests drain.
             shutdown.cancel();
         };
+        // Without TCP_NODELAY, small frames (one delta each) wait on delayed ACKs (~40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(stop)
             .await;

@@ -99,7 +99,8 @@ impl Bench {
     }
 
     async fn connect(&self, token: &str) -> Result<Socket, Error> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/chat/ws?token={token}", self.addr)).await?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(format!("ws://{}/chat/ws?token={token}", self.addr), None, true).await?;
         next_frame(&mut ws).await?; // connected
         Ok(ws)
     }

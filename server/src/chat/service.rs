@@ -175,15 +175,18 @@ pub async fn generate_title(state: AppState, turn: Arc<Turn>, message: MessageDo
     let Ok(title) = parse_title(&title) else {
         return;
     };
-    let updated = repo::update_session(
-        &state.db,
-        &turn.user_id,
-        &turn.session_id,
-        true,
-        doc! { "title": &title, "title_generated": true },
-    )
-    .await;
-    if let Ok(session) = updated {
+    // Only while the title is still the automatic one: a rename by the user wins.
+    let updated = state
+        .db
+        .sessions
+        .find_one_and_update(
+            doc! { "session_id": &turn.session_id, "user_id": &turn.user_id, "is_active": true, "title_generated": false },
+            doc! { "$set": { "title": &title, "title_generated": true } },
+        )
+        .return_document(mongodb::options::ReturnDocument::After)
+        .projection(doc! { "pending": 0 })
+        .await;
+    if let Ok(Some(session)) = updated {
         state.hub.publish(&turn.user_id, ServerFrame::SessionUpdated { session: repo::summary(&session) });
     }
 }

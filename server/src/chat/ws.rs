@@ -35,8 +35,11 @@ pub fn router() -> Router<AppState> {
 
 /// Authenticates before upgrading: a missing or bad token is a plain 401.
 async fn upgrade(State(state): State<AppState>, user: AuthUser, ws: WebSocketUpgrade) -> Response {
+    // Small buffers: an idle socket should cost kilobytes, not tungstenite's 128 KiB default.
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(4 * 1024)
         .on_upgrade(move |socket| run(state, user.user_id, socket))
 }
 
