@@ -48,6 +48,27 @@ async fn limit_email(state: &AppState, scope: &str, email: &Email, limit: rate_l
     rate_limit::check(&state.db, state.config.disable_rate_limits, scope, email.as_str(), limit).await
 }
 
+/// Issues a fresh code (subject to the resend cooldown) and mails it.
+async fn send_code(state: &AppState, email: &Email, purpose: CodePurpose) -> AppResult<()> {
+    let code = codes::issue(&state.db, &state.keys, email.as_str(), purpose).await?;
+    state.mailer.send_code(email.as_str(), purpose, &code).await
+}
+
+/// The checks both verify endpoints share: limits, input shape, and the code itself.
+async fn check_code(
+    state: &AppState,
+    addr: &SocketAddr,
+    body: &VerifyCodeRequest,
+    purpose: CodePurpose,
+) -> AppResult<Email> {
+    limit_ip(state, "verify", addr).await?;
+    let email = Email::parse(&body.email)?;
+    let code = parse_code(&body.code)?;
+    limit_email(state, "verify", &email, rate_limit::VERIFY_PER_EMAIL).await?;
+    codes::verify(&state.db, &state.keys, email.as_str(), purpose, &code).await?;
+    Ok(email)
+}
+
 fn code_sent(email: &Email, message: &str) -> Json<CodeSent> {
     Json(CodeSent { message: message.into(), email: email.as_str().into(), expires_in: codes::CODE_TTL_SECS as u64 })
 }
@@ -97,8 +118,7 @@ async fn signup(
             })?;
         }
     }
-    let code = codes::issue(&state.db, &state.keys, email.as_str(), CodePurpose::Signup).await?;
-    state.mailer.send_code(email.as_str(), CodePurpose::Signup, &code).await?;
+    send_code(&state, &email, CodePurpose::Signup).await?;
     Ok(code_sent(&email, "We emailed you a 6-digit code to confirm your address."))
 }
 
@@ -108,11 +128,7 @@ async fn verify_email(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     AppJson(body): AppJson<VerifyCodeRequest>,
 ) -> AppResult<Response> {
-    limit_ip(&state, "verify", &addr).await?;
-    let email = Email::parse(&body.email)?;
-    let code = parse_code(&body.code)?;
-    limit_email(&state, "verify", &email, rate_limit::VERIFY_PER_EMAIL).await?;
-    codes::verify(&state.db, &state.keys, email.as_str(), CodePurpose::Signup, &code).await?;
+    let email = check_code(&state, &addr, &body, CodePurpose::Signup).await?;
     let user = state
         .db
         .users
@@ -141,8 +157,7 @@ async fn signin(
     let answer = code_sent(&email, "If the email and password are right, a 6-digit sign-in code is on its way.");
     match user {
         Some(user) if verified && user.email_verified => {
-            let code = codes::issue(&state.db, &state.keys, email.as_str(), CodePurpose::Signin).await?;
-            state.mailer.send_code(email.as_str(), CodePurpose::Signin, &code).await?;
+            send_code(&state, &email, CodePurpose::Signin).await?;
         }
         _ => {}
     }
@@ -155,11 +170,7 @@ async fn verify_signin(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     AppJson(body): AppJson<VerifyCodeRequest>,
 ) -> AppResult<Response> {
-    limit_ip(&state, "verify", &addr).await?;
-    let email = Email::parse(&body.email)?;
-    let code = parse_code(&body.code)?;
-    limit_email(&state, "verify", &email, rate_limit::VERIFY_PER_EMAIL).await?;
-    codes::verify(&state.db, &state.keys, email.as_str(), CodePurpose::Signin, &code).await?;
+    let email = check_code(&state, &addr, &body, CodePurpose::Signin).await?;
     let user = state
         .db
         .users
@@ -193,8 +204,7 @@ async fn resend_code(
         CodePurpose::Signin => codes::exists(&state.db, email.as_str(), purpose).await?,
     };
     if eligible {
-        let code = codes::issue(&state.db, &state.keys, email.as_str(), purpose).await?;
-        state.mailer.send_code(email.as_str(), purpose, &code).await?;
+        send_code(&state, &email, purpose).await?;
     }
     Ok(answer)
 }
