@@ -54,7 +54,7 @@ impl Backend for ServerBackend {
     }
 
     async fn save_profile(&self, user_id: &str, profile: Profile) -> Result<Profile, ApiError> {
-        users::save_profile(&self.0.db, user_id, profile).await.map_err(|e| {
+        users::save_profile(&self.0, user_id, profile).await.map_err(|e| {
             let mut api = e.to_api();
             if let crate::error::AppError::Validation { fields, .. } = &e {
                 // The form shows each field's problem; carry them in the message as JSON.

@@ -84,6 +84,7 @@ impl Application {
             agent,
             hub: Default::default(),
             turns: Default::default(),
+            profiles: Default::default(),
             shutdown: CancellationToken::new(),
         };
         let router = build_router(state.clone());

@@ -14,6 +14,7 @@ use crate::{
     config::Config,
     db::Db,
     mail::Mailer,
+    users::ProfileCache,
 };
 
 #[derive(Clone)]
@@ -28,6 +29,8 @@ pub struct AppState {
     pub hub: Hub,
     /// Answers in flight, for busy checks, stop and resume.
     pub turns: Turns,
+    /// Health profiles read by every turn.
+    pub profiles: ProfileCache,
     /// Cancelled at shutdown: sockets close and turns store what they have.
     pub shutdown: CancellationToken,
 }

@@ -1,5 +1,11 @@
 //! `/users/me` and the health profile the coach uses.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
 use app::wire::{auth::UserView, profile::Profile};
 use axum::{extract::State, routing::get, Json, Router};
 use mongodb::bson::{doc, oid::ObjectId};
@@ -39,7 +45,7 @@ pub async fn load_profile(db: &Db, user_id: &str) -> AppResult<Profile> {
     Ok(find_user(db, user_id).await?.profile)
 }
 
-pub async fn save_profile(db: &Db, user_id: &str, profile: Profile) -> AppResult<Profile> {
+pub async fn save_profile(state: &AppState, user_id: &str, profile: Profile) -> AppResult<Profile> {
     let mut profile = profile;
     profile.goals = profile.goals.iter().map(|g| g.trim().to_string()).collect();
     profile.health_notes = profile.health_notes.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
@@ -49,11 +55,50 @@ pub async fn save_profile(db: &Db, user_id: &str, profile: Profile) -> AppResult
     }
     let oid = ObjectId::parse_str(user_id).map_err(|_| AppError::Unauthorized("Unknown user.".into()))?;
     let bson = mongodb::bson::to_bson(&profile).map_err(AppError::internal)?;
-    let result = db.users.update_one(doc! { "_id": oid }, doc! { "$set": { "profile": bson } }).await?;
+    let result = state.db.users.update_one(doc! { "_id": oid }, doc! { "$set": { "profile": bson } }).await?;
     if result.matched_count == 0 {
         return Err(AppError::Unauthorized("The account no longer exists.".into()));
     }
+    state.profiles.put(user_id, profile.clone());
     Ok(profile)
+}
+
+/// The profiles the coach reads on every turn, kept in memory so that a turn does not read
+/// the user document. A save on this server updates its entry at once; entries expire, so
+/// a save made through another server instance shows within `PROFILE_TTL`.
+#[derive(Clone, Default)]
+pub struct ProfileCache {
+    inner: Arc<Mutex<HashMap<String, (Instant, Profile)>>>,
+}
+
+const PROFILE_TTL: Duration = Duration::from_secs(60);
+/// Past this many users the cache starts over rather than grow without bound.
+const PROFILE_CACHE_MAX: usize = 50_000;
+
+impl ProfileCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Profile)>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub async fn get(&self, db: &Db, user_id: &str) -> AppResult<Profile> {
+        let cached = self.lock().get(user_id).filter(|(at, _)| at.elapsed() < PROFILE_TTL).map(|(_, p)| p.clone());
+        match cached {
+            Some(profile) => Ok(profile),
+            None => {
+                let profile = load_profile(db, user_id).await?;
+                self.put(user_id, profile.clone());
+                Ok(profile)
+            }
+        }
+    }
+
+    pub fn put(&self, user_id: &str, profile: Profile) {
+        let mut cache = self.lock();
+        if cache.len() >= PROFILE_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(user_id.to_string(), (Instant::now(), profile));
+    }
 }
 
 async fn me(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<UserView>> {
@@ -69,5 +114,5 @@ async fn put_profile(
     user: AuthUser,
     AppJson(profile): AppJson<Profile>,
 ) -> AppResult<Json<Profile>> {
-    Ok(Json(save_profile(&state.db, &user.user_id, profile).await?))
+    Ok(Json(save_profile(&state, &user.user_id, profile).await?))
 }

@@ -278,11 +278,11 @@ async fn main() -> Result<(), Error> {
         let now = DateTime::now();
         b.state.db.sessions.insert_one(SessionDoc {
             user_id: uid.clone(), session_id: sid.clone(), title: "bench".into(), created_at: now, updated_at: now,
-            is_active: true, title_generated: true, pending: None,
+            is_active: true, title_generated: true, pending: None, last_seq: n as i64,
         }).await?;
         let docs: Vec<MessageDoc> = (0..n)
             .map(|i| MessageDoc {
-                id: uuid::Uuid::new_v4().to_string(), session_id: sid.clone(), user_id: uid.clone(),
+                id: uuid::Uuid::new_v4().to_string(), session_id: sid.clone(), user_id: uid.clone(), seq: i as i64 + 1,
                 message: format!("question {i}"), response: "answer ".repeat(40), message_type: "general".into(),
                 context: MessageContext::default(), created_at: DateTime::from_millis(now.timestamp_millis() - (n - i) as i64 * 1000),
                 response_time_ms: 5, status: "complete".into(),
@@ -310,7 +310,7 @@ async fn main() -> Result<(), Error> {
         .map(|i| SessionDoc {
             user_id: uid.clone(), session_id: uuid::Uuid::new_v4().to_string(), title: format!("Session {i}"),
             created_at: now, updated_at: DateTime::from_millis(now.timestamp_millis() - i * 1000), is_active: true,
-            title_generated: true, pending: None,
+            title_generated: true, pending: None, last_seq: 0,
         })
         .collect();
     b.state.db.sessions.insert_many(sessions).await?;

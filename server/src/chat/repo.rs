@@ -65,7 +65,7 @@ pub async fn active_session(db: &Db, user_id: &str, session_id: &str) -> AppResu
         .ok_or_else(not_found)
 }
 
-/// Cursor over (updated_at, session_id), newest first: `<millis>_<session_id>`.
+/// Session-list cursor over (updated_at, session_id), newest first: `<millis>_<session_id>`.
 fn parse_cursor(cursor: &str) -> AppResult<(i64, String)> {
     let (millis, id) = cursor.split_once('_').ok_or_else(|| AppError::BadRequest("Invalid cursor.".into()))?;
     let millis = millis.parse().map_err(|_| AppError::BadRequest("Invalid cursor.".into()))?;
@@ -106,46 +106,60 @@ pub async fn list_sessions(
     Ok((sessions, next))
 }
 
-/// Cursor over (created_at, message id): `<millis>_<message_id>`.
+/// Newest first, by `seq`: the cursor is the `seq` of the oldest message on the page, and
+/// each page is an index range, so page 1 of a 10,000-message session costs what page 1
+/// of a 20-message one does.
 pub async fn messages_page(
     db: &Db,
     session: &SessionDoc,
     before: Option<&str>,
     limit: u32,
 ) -> AppResult<(Vec<MessageView>, Option<String>)> {
-    let limit = limit.clamp(1, 200) as i64;
-    let mut filter = doc! { "session_id": &session.session_id, "user_id": &session.user_id };
-    if let Some(before) = before {
-        let (millis, id) = parse_cursor(before)?;
-        let at = DateTime::from_millis(millis);
-        filter.insert("$or", vec![doc! { "created_at": { "$lt": at } }, doc! { "created_at": at, "_id": { "$lt": id } }]);
-    }
-    let mut docs: Vec<MessageDoc> = db
-        .messages
-        .find(filter)
-        .sort(doc! { "created_at": -1, "_id": -1 })
-        .limit(limit + 1)
-        .await?
-        .try_collect()
-        .await?;
-    let next = if docs.len() as i64 > limit {
-        docs.truncate(limit as usize);
-        docs.last().map(|m| format!("{}_{}", m.created_at.timestamp_millis(), m.id))
-    } else {
-        None
+    let limit = i64::from(limit.clamp(1, 200));
+    let below = match before {
+        Some(b) => b
+            .parse::<i64>()
+            .ok()
+            .filter(|b| *b >= 1)
+            .ok_or_else(|| AppError::BadRequest("Invalid cursor.".into()))?,
+        None => session.last_seq + 1,
     };
-    docs.reverse();
+    let low = (below - limit).max(1);
+    let docs = seq_range(db, &session.user_id, &session.session_id, low, below, true).await?;
+    // A turn whose answer could not be stored leaves a gap, so a page may hold fewer than
+    // `limit` messages; the cursor still moves by whole ranges.
+    let next = (low > 1).then(|| low.to_string());
     let mut views: Vec<MessageView> = docs.iter().map(message_view).collect();
     // The question of a turn still running (or cut off) lives on the session until its
     // answer is stored; show it at the end of the newest page.
     if let (None, Some(p)) = (before, &session.pending) {
-        let stored = views.iter().any(|v| v.message_id == p.message_id);
-        let newest = views.last().is_none_or(|v| v.created_at <= p.created_at.to_chrono());
-        if !stored && newest {
+        if !views.iter().any(|v| v.message_id == p.message_id) {
             views.push(pending_view(&session.session_id, p));
         }
     }
     Ok((views, next))
+}
+
+/// Messages with `low <= seq < below`, oldest first.
+async fn seq_range(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+    low: i64,
+    below: i64,
+    with_events: bool,
+) -> AppResult<Vec<MessageDoc>> {
+    if below <= low {
+        return Ok(Vec::new());
+    }
+    let mut find = db
+        .messages
+        .find(doc! { "session_id": session_id, "user_id": user_id, "seq": { "$gte": low, "$lt": below } })
+        .sort(doc! { "seq": 1 });
+    if !with_events {
+        find = find.projection(doc! { "context.raw_events": 0 });
+    }
+    Ok(find.await?.try_collect().await?)
 }
 
 /// All messages of a session, oldest first (export).
@@ -153,25 +167,15 @@ pub async fn all_messages(db: &Db, session: &SessionDoc) -> AppResult<Vec<Messag
     Ok(db
         .messages
         .find(doc! { "session_id": &session.session_id, "user_id": &session.user_id })
-        .sort(doc! { "created_at": 1, "_id": 1 })
+        .sort(doc! { "seq": 1, "created_at": 1 })
         .await?
         .try_collect()
         .await?)
 }
 
-/// The last `n` exchanges, oldest first, for the model's context.
-pub async fn recent_messages(db: &Db, user_id: &str, session_id: &str, n: i64) -> AppResult<Vec<MessageDoc>> {
-    let mut docs: Vec<MessageDoc> = db
-        .messages
-        .find(doc! { "session_id": session_id, "user_id": user_id })
-        .sort(doc! { "created_at": -1, "_id": -1 })
-        .limit(n)
-        .projection(doc! { "context.raw_events": 0 })
-        .await?
-        .try_collect()
-        .await?;
-    docs.reverse();
-    Ok(docs)
+/// Up to `n` exchanges before turn `seq`, oldest first, for the model's context.
+pub async fn recent_messages(db: &Db, user_id: &str, session_id: &str, seq: i64, n: i64) -> AppResult<Vec<MessageDoc>> {
+    seq_range(db, user_id, session_id, (seq - n).max(1), seq, false).await
 }
 
 /// Write 1 of a turn for a new session: the session with the question in `pending`.
@@ -180,21 +184,20 @@ pub async fn create_session_with_pending(db: &Db, session: &SessionDoc) -> AppRe
     Ok(())
 }
 
-/// Write 1 of a turn for an existing session: touch it and park the question.
-/// Matches only an active session of this user, so a race with a delete is caught.
-pub async fn touch_with_pending(db: &Db, user_id: &str, session_id: &str, pending: &PendingTurn) -> AppResult<()> {
+/// Write 1 of a turn for an existing session: touch it, park the question and take the
+/// next `seq`, all in one command. Matches only an active session of this user, so a
+/// missing, deleted or foreign session is a 404 and nothing is written.
+pub async fn begin_in_session(db: &Db, user_id: &str, session_id: &str, pending: &PendingTurn) -> AppResult<SessionDoc> {
     let pending = mongodb::bson::to_bson(pending).map_err(AppError::internal)?;
-    let result = db
-        .sessions
-        .update_one(
+    db.sessions
+        .find_one_and_update(
             doc! { "session_id": session_id, "user_id": user_id, "is_active": true },
-            doc! { "$set": { "updated_at": DateTime::now(), "pending": pending } },
+            doc! { "$set": { "updated_at": DateTime::now(), "pending": pending }, "$inc": { "last_seq": 1 } },
         )
-        .await?;
-    if result.matched_count == 0 {
-        return Err(not_found());
-    }
-    Ok(())
+        .return_document(mongodb::options::ReturnDocument::After)
+        .projection(doc! { "pending": 0 })
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// Write 2 of a turn: the finished exchange.

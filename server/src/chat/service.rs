@@ -14,12 +14,11 @@ use crate::{
     chat::{
         repo,
         title::{auto_title, parse_title},
-        turns::{self, Turn, TurnInput},
+        turns::{self, BeginError, Turn, TurnInput},
     },
     db::models::{MessageDoc, PendingTurn, SessionDoc},
     error::{AppError, AppResult},
     state::AppState,
-    users,
 };
 
 /// How many earlier exchanges go to the model (it trims further to its token budget).
@@ -88,8 +87,13 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         }
     }
 
-    let profile = users::load_profile(&state.db, user_id).await?;
+    let profile = state.profiles.get(&state.db, user_id).await?;
     let message_id = uuid::Uuid::new_v4().to_string();
+    let session_id = sid.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
+    let turn = state.turns.begin(&message_id, &session_id, user_id).map_err(|e| match e {
+        BeginError::Busy => Refusal::new("busy", "The coach is still answering in this chat; wait or stop it.", sid),
+        BeginError::NotYours => Refusal::new("session_not_found", "No such chat session.", sid),
+    })?;
     let now = DateTime::now();
     let pending = PendingTurn {
         message_id: message_id.clone(),
@@ -99,55 +103,50 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         created_at: now,
     };
 
-    let (session_id, title, history) = match sid {
-        Some(id) => {
-            let session = repo::active_session(&state.db, user_id, id)
-                .await
-                .map_err(|_| Refusal::new("session_not_found", "No such chat session.", sid))?;
-            if state.turns.is_busy(id) {
-                return Err(Refusal::new("busy", "The coach is still answering in this chat; wait or stop it.", sid));
-            }
-            let history = repo::recent_messages(&state.db, user_id, id, HISTORY_TURNS).await?;
-            (session.session_id, session.title, history)
-        }
-        None => (uuid::Uuid::new_v4().to_string(), auto_title(&text), Vec::new()),
-    };
-
-    let Some(turn) = state.turns.begin(&message_id, &session_id, user_id) else {
-        return Err(Refusal::new("busy", "The coach is still answering in this chat; wait or stop it.", sid));
-    };
-    let write = if sid.is_some() {
-        repo::touch_with_pending(&state.db, user_id, &session_id, &pending).await
-    } else {
-        repo::create_session_with_pending(
-            &state.db,
-            &SessionDoc {
+    // Write 1: the question is stored before the model is asked.
+    let write = match sid {
+        Some(id) => repo::begin_in_session(&state.db, user_id, id, &pending).await,
+        None => {
+            let session = SessionDoc {
                 user_id: user_id.into(),
                 session_id: session_id.clone(),
-                title: title.clone(),
+                title: auto_title(&text),
                 created_at: now,
                 updated_at: now,
                 is_active: true,
                 title_generated: false,
                 pending: Some(pending.clone()),
-            },
-        )
-        .await
+                last_seq: 1,
+            };
+            repo::create_session_with_pending(&state.db, &session).await.map(|()| session)
+        }
     };
-    if let Err(e) = write {
-        // Nothing was acknowledged: release the session and refuse.
-        turn.cancel(turns::CancelReason::Stopped);
-        state.turns.abandon(&message_id);
-        return Err(Refusal { session_id: Some(session_id), ..Refusal::from(e) });
-    }
+    let session = match write {
+        Ok(session) => session,
+        Err(e) => {
+            // Nothing was stored: release the session and refuse.
+            state.turns.abandon(&turn);
+            return Err(match e {
+                AppError::NotFound(_) => Refusal::new("session_not_found", "No such chat session.", sid),
+                e => Refusal { session_id: Some(session_id), ..Refusal::from(e) },
+            });
+        }
+    };
+    let seq = session.last_seq;
+    let history = if seq > 1 {
+        match repo::recent_messages(&state.db, user_id, &session_id, seq, HISTORY_TURNS).await {
+            Ok(history) => history,
+            // The question is stored; answer it without the earlier context rather than not at all.
+            Err(e) => {
+                tracing::warn!(error = ?e, "could not read the history; answering without it");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
 
-    let summary = SessionSummary {
-        session_id: session_id.clone(),
-        title: title.clone(),
-        created_at: now.to_chrono(),
-        updated_at: now.to_chrono(),
-        is_active: true,
-    };
+    let summary = SessionSummary { updated_at: now.to_chrono(), ..repo::summary(&session) };
     let frame = if sid.is_some() {
         ServerFrame::SessionUpdated { session: summary }
     } else {
@@ -161,7 +160,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         message: text,
         message_type,
     };
-    let input = TurnInput { pending, title, first_in_session: history.is_empty(), started };
+    let input = TurnInput { pending, seq, title: session.title, started };
     tokio::spawn(turns::run(state.clone(), turn.clone(), request, input));
     Ok(turn)
 }

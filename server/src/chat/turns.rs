@@ -38,9 +38,55 @@ pub enum CancelReason {
 
 #[derive(Default)]
 struct Log {
-    /// Every frame of the turn so far, in order (deltas, then error and response).
+    /// The turn's frames in order: deltas, then any error, then the response.
     frames: Vec<ServerFrame>,
+    /// Once finished: where each delta ended in the response text. The deltas themselves
+    /// are dropped then (the response repeats their text) and rebuilt for a `resume`.
+    delta_ends: Option<Vec<usize>>,
     finished: bool,
+}
+
+impl Log {
+    /// The turn's frames as sent, rebuilding compacted deltas.
+    fn replay(&self, turn: &Turn) -> Vec<ServerFrame> {
+        let (Some(ends), Some(ServerFrame::Response { message, .. })) = (&self.delta_ends, self.frames.last()) else {
+            return self.frames.clone();
+        };
+        let mut start = 0;
+        let mut frames: Vec<ServerFrame> = ends
+            .iter()
+            .zip(1..)
+            .map(|(&end, seq)| {
+                let text = message.get(start..end).unwrap_or_default().to_string();
+                start = end;
+                ServerFrame::Delta { session_id: turn.session_id.clone(), message_id: turn.message_id.clone(), seq, text }
+            })
+            .collect();
+        frames.extend(self.frames.iter().cloned());
+        frames
+    }
+
+    /// Drops the deltas of a finished turn when the response holds exactly their text.
+    fn compact(&mut self) {
+        let Some(ServerFrame::Response { message, .. }) = self.frames.last() else { return };
+        let mut ends = Vec::new();
+        let mut at = 0;
+        for frame in &self.frames {
+            if let ServerFrame::Delta { text, .. } = frame {
+                if message.get(at..at + text.len()) != Some(text.as_str()) {
+                    return;
+                }
+                at += text.len();
+                ends.push(at);
+            }
+        }
+        if at != message.len() {
+            return;
+        }
+        self.frames.retain(|f| !matches!(f, ServerFrame::Delta { .. }));
+        self.frames.shrink_to_fit();
+        self.delta_ends = Some(ends);
+    }
 }
 
 pub struct Turn {
@@ -64,8 +110,12 @@ impl Turn {
         let mut log = self.lock();
         let last = matches!(frame, ServerFrame::Response { .. });
         log.frames.push(frame.clone());
-        log.finished |= last;
         let _ = self.live.send(frame);
+        if last {
+            // Kept for `resume` a while, at the cost of the response alone.
+            log.compact();
+            log.finished = true;
+        }
     }
 
     pub fn is_finished(&self) -> bool {
@@ -81,71 +131,102 @@ impl Turn {
     pub async fn follow(self: Arc<Self>, after_seq: u64, out: mpsc::Sender<ServerFrame>) {
         let (replay, mut live) = {
             let log = self.lock();
-            (log.frames.clone(), self.live.subscribe())
+            (log.replay(&self), self.live.subscribe())
         };
-        let mut last_seq = after_seq;
-        let mut sent = 0usize;
-        for frame in replay {
-            sent += 1;
-            if !forward(&frame, &mut last_seq, &out).await {
+        let mut follower = Follower { last_seq: after_seq, others_sent: 0, out };
+        for frame in &replay {
+            if !follower.forward(frame).await {
                 return;
             }
         }
         loop {
-            match live.recv().await {
-                Ok(frame) => {
-                    sent += 1;
-                    if !forward(&frame, &mut last_seq, &out).await {
-                        return;
-                    }
-                }
+            let frames = match live.recv().await {
+                Ok(frame) => vec![frame],
                 // A slow socket fell behind the channel: catch up from the log.
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let frames = self.lock().frames.clone();
-                    for frame in frames.into_iter().skip(sent) {
-                        sent += 1;
-                        if !forward(&frame, &mut last_seq, &out).await {
-                            return;
-                        }
-                    }
-                }
+                Err(broadcast::error::RecvError::Lagged(_)) => follower.unsent(&self.lock().replay(&self)),
                 Err(broadcast::error::RecvError::Closed) => return,
+            };
+            for frame in &frames {
+                if !follower.forward(frame).await {
+                    return;
+                }
             }
         }
     }
 }
 
-/// Sends one frame unless it is a delta the follower already has; false once the turn
-/// ended or the socket is gone.
-async fn forward(frame: &ServerFrame, last_seq: &mut u64, out: &mpsc::Sender<ServerFrame>) -> bool {
-    if let ServerFrame::Delta { seq, .. } = frame {
-        if *seq <= *last_seq {
-            return true;
-        }
-        *last_seq = *seq;
-    }
-    if out.send(frame.clone()).await.is_err() {
-        return false;
-    }
-    !matches!(frame, ServerFrame::Response { .. })
+/// One socket's place in a turn: deltas are counted by `seq`, the few other frames by
+/// number, so catching up from the log works even after the deltas were dropped.
+struct Follower {
+    last_seq: u64,
+    others_sent: usize,
+    out: mpsc::Sender<ServerFrame>,
 }
 
-/// All turns of this process, by message id.
+impl Follower {
+    /// The frames of `log` this follower has not sent yet.
+    fn unsent(&self, log: &[ServerFrame]) -> Vec<ServerFrame> {
+        let mut others = 0;
+        log.iter()
+            .filter(|f| match f {
+                ServerFrame::Delta { seq, .. } => *seq > self.last_seq,
+                _ => {
+                    others += 1;
+                    others > self.others_sent
+                }
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Sends one frame unless it is a delta already sent; false once the turn ended or
+    /// the socket is gone.
+    async fn forward(&mut self, frame: &ServerFrame) -> bool {
+        match frame {
+            ServerFrame::Delta { seq, .. } if *seq <= self.last_seq => return true,
+            ServerFrame::Delta { seq, .. } => self.last_seq = *seq,
+            _ => self.others_sent += 1,
+        }
+        if self.out.send(frame.clone()).await.is_err() {
+            return false;
+        }
+        !matches!(frame, ServerFrame::Response { .. })
+    }
+}
+
+/// Why a turn could not begin.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BeginError {
+    /// This user's session already has an answer running.
+    Busy,
+    /// Another user's session: answered like a missing one.
+    NotYours,
+}
+
+#[derive(Default)]
+struct Registry {
+    /// Running and recently finished turns, by message id.
+    by_message: HashMap<String, Arc<Turn>>,
+    /// The running turn of each busy session, by session id.
+    running: HashMap<String, Arc<Turn>>,
+}
+
+/// All turns of this process.
 #[derive(Clone, Default)]
 pub struct Turns {
-    inner: Arc<Mutex<HashMap<String, Arc<Turn>>>>,
+    inner: Arc<Mutex<Registry>>,
 }
 
 impl Turns {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Turn>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Registry> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a new turn, or `None` if the session already has one running.
-    pub fn begin(&self, message_id: &str, session_id: &str, user_id: &str) -> Option<Arc<Turn>> {
+    /// Registers a new turn unless the session already has one running.
+    pub fn begin(&self, message_id: &str, session_id: &str, user_id: &str) -> Result<Arc<Turn>, BeginError> {
         let mut turns = self.lock();
-        if turns.values().any(|t| t.session_id == session_id && !t.is_finished()) {
-            return None;
+        if let Some(running) = turns.running.get(session_id).filter(|t| !t.is_finished()) {
+            return Err(if running.user_id == user_id { BeginError::Busy } else { BeginError::NotYours });
         }
         let turn = Arc::new(Turn {
             message_id: message_id.into(),
@@ -156,46 +237,53 @@ impl Turns {
             cancel: CancellationToken::new(),
             reason: Mutex::new(None),
         });
-        turns.insert(message_id.into(), turn.clone());
-        Some(turn)
+        turns.by_message.insert(message_id.into(), turn.clone());
+        turns.running.insert(session_id.into(), turn.clone());
+        Ok(turn)
     }
 
     /// Removes a turn that never started (its first write failed).
-    pub fn abandon(&self, message_id: &str) {
-        if let Some(turn) = self.lock().remove(message_id) {
-            turn.lock().finished = true;
-        }
-    }
-
-    pub fn is_busy(&self, session_id: &str) -> bool {
-        self.lock().values().any(|t| t.session_id == session_id && !t.is_finished())
+    pub fn abandon(&self, turn: &Turn) {
+        let mut turns = self.lock();
+        turns.by_message.remove(&turn.message_id);
+        turns.running.remove(&turn.session_id);
+        turn.lock().finished = true;
     }
 
     /// This user's turn with this id (running or recently finished).
     pub fn get(&self, user_id: &str, message_id: &str) -> Option<Arc<Turn>> {
-        self.lock().get(message_id).filter(|t| t.user_id == user_id).cloned()
+        self.lock().by_message.get(message_id).filter(|t| t.user_id == user_id).cloned()
     }
 
     /// This user's running turns, optionally only in one session.
     pub fn running(&self, user_id: &str, session_id: Option<&str>) -> Vec<Arc<Turn>> {
         self.lock()
+            .running
             .values()
             .filter(|t| t.user_id == user_id && !t.is_finished() && session_id.is_none_or(|s| t.session_id == s))
             .cloned()
             .collect()
     }
 
-    fn forget_later(&self, message_id: String) {
+    /// Frees the session for its next turn now, and forgets the turn after a while.
+    fn finished(&self, turn: &Arc<Turn>) {
+        {
+            let mut turns = self.lock();
+            if turns.running.get(&turn.session_id).is_some_and(|t| Arc::ptr_eq(t, turn)) {
+                turns.running.remove(&turn.session_id);
+            }
+        }
         let turns = self.clone();
+        let message_id = turn.message_id.clone();
         tokio::spawn(async move {
             tokio::time::sleep(KEEP_FINISHED).await;
-            turns.lock().remove(&message_id);
+            turns.lock().by_message.remove(&message_id);
         });
     }
 
     /// Cancels every running turn (shutdown) and waits until they are stored, up to `limit`.
     pub async fn shutdown(&self, limit: Duration) {
-        let running: Vec<Arc<Turn>> = self.lock().values().filter(|t| !t.is_finished()).cloned().collect();
+        let running: Vec<Arc<Turn>> = self.lock().running.values().filter(|t| !t.is_finished()).cloned().collect();
         for turn in &running {
             turn.cancel(CancelReason::Shutdown);
         }
@@ -209,9 +297,9 @@ impl Turns {
 /// Everything a turn needs besides the agent request.
 pub struct TurnInput {
     pub pending: PendingTurn,
+    /// The turn's position in its session.
+    pub seq: i64,
     pub title: String,
-    /// True when the session has no earlier answers: a model-made title may follow.
-    pub first_in_session: bool,
     pub started: Instant,
 }
 
@@ -265,6 +353,7 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         id: turn.message_id.clone(),
         session_id: turn.session_id.clone(),
         user_id: turn.user_id.clone(),
+        seq: input.seq,
         message: input.pending.message.clone(),
         response: text.clone(),
         message_type: input.pending.message_type.clone(),
@@ -294,8 +383,9 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
             raw_events,
         },
     });
-    state.turns.forget_later(turn.message_id.clone());
-    if input.first_in_session && outcome == Outcome::Complete {
+    state.turns.finished(&turn);
+    // The session's first answer: a model-made title may follow.
+    if input.seq == 1 && outcome == Outcome::Complete {
         tokio::spawn(crate::chat::service::generate_title(state.clone(), turn.clone(), message));
     }
 }
@@ -323,5 +413,63 @@ async fn store_with_retry(state: &AppState, message: &MessageDoc) -> crate::erro
                 tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(turn: &Turn, text: &str) -> ServerFrame {
+        ServerFrame::Response {
+            message: text.into(),
+            session_id: turn.session_id.clone(),
+            user_id: turn.user_id.clone(),
+            timestamp: DateTime::now().to_chrono(),
+            data: ResponseData {
+                response_time_ms: 1,
+                message_id: turn.message_id.clone(),
+                title: String::new(),
+                status: "complete".into(),
+                raw_events: Vec::new(),
+            },
+        }
+    }
+
+    fn delta(turn: &Turn, seq: u64, text: &str) -> ServerFrame {
+        ServerFrame::Delta { session_id: turn.session_id.clone(), message_id: turn.message_id.clone(), seq, text: text.into() }
+    }
+
+    #[test]
+    fn a_finished_turn_keeps_only_its_response_and_replays_the_same_frames() {
+        let turns = Turns::default();
+        let Ok(turn) = turns.begin("m1", "s1", "u1") else { panic!("not busy") };
+        let sent = vec![delta(&turn, 1, "Héllo, "), delta(&turn, 2, ""), delta(&turn, 3, "wörld."), response(&turn, "Héllo, wörld.")];
+        for f in &sent {
+            turn.emit(f.clone());
+        }
+        assert_eq!(turn.lock().frames.len(), 1, "deltas dropped once finished");
+        assert_eq!(turn.lock().replay(&turn), sent);
+    }
+
+    #[test]
+    fn deltas_that_do_not_spell_the_response_are_kept() {
+        let turns = Turns::default();
+        let Ok(turn) = turns.begin("m1", "s1", "u1") else { panic!("not busy") };
+        let sent = vec![delta(&turn, 1, "Hello"), response(&turn, "Something else")];
+        for f in &sent {
+            turn.emit(f.clone());
+        }
+        assert_eq!(turn.lock().replay(&turn), sent);
+    }
+
+    #[test]
+    fn a_busy_session_refuses_its_owner_and_hides_from_others() {
+        let turns = Turns::default();
+        let Ok(turn) = turns.begin("m1", "s1", "u1") else { panic!("not busy") };
+        assert_eq!(turns.begin("m2", "s1", "u1").err(), Some(BeginError::Busy));
+        assert_eq!(turns.begin("m3", "s1", "u2").err(), Some(BeginError::NotYours));
+        turns.abandon(&turn);
+        assert!(turns.begin("m4", "s1", "u1").is_ok(), "free again");
     }
 }

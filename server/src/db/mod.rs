@@ -107,9 +107,9 @@ impl Db {
             .create_index(IndexModel::builder().keys(doc! { "user_id": 1, "is_active": 1, "updated_at": -1 }).build())
             .await?;
         self.messages
-            // With `_id` last the newest-first page (sorted by created_at, _id) is read from the
-            // index instead of sorting the whole session.
-            .create_index(IndexModel::builder().keys(doc! { "session_id": 1, "created_at": 1, "_id": 1 }).build())
+            // Pages and the model's history are `seq` ranges within one session: the index
+            // reads only the page, however long the session (MongoDB and SecantusDB alike).
+            .create_index(IndexModel::builder().keys(doc! { "session_id": 1, "user_id": 1, "seq": 1 }).build())
             .await?;
         self.messages
             .create_index(IndexModel::builder().keys(doc! { "user_id": 1, "created_at": -1 }).build())

@@ -44,6 +44,10 @@ pub struct SessionDoc {
     pub title_generated: bool,
     #[serde(default)]
     pub pending: Option<PendingTurn>,
+    /// The `seq` of the newest turn. Incremented by each turn's first write, so message
+    /// pages are index ranges, whatever the session's length.
+    #[serde(default)]
+    pub last_seq: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -62,6 +66,9 @@ pub struct MessageDoc {
     pub id: String,
     pub session_id: String,
     pub user_id: String,
+    /// Position in the session, from 1 (the session's `last_seq` when the turn began).
+    #[serde(default)]
+    pub seq: i64,
     pub message: String,
     pub response: String,
     pub message_type: String,
