@@ -85,6 +85,7 @@ impl Application {
             hub: Default::default(),
             turns: Default::default(),
             profiles: Default::default(),
+            recent: crate::chat::recent::RecentCache::new(crate::chat::service::HISTORY_TURNS as usize),
             shutdown: CancellationToken::new(),
         };
         let router = build_router(state.clone());

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     agent::SharedAgent,
     auth::tokens::JwtKeys,
-    chat::{hub::Hub, turns::Turns},
+    chat::{hub::Hub, recent::RecentCache, turns::Turns},
     config::Config,
     db::Db,
     mail::Mailer,
@@ -31,6 +31,8 @@ pub struct AppState {
     pub turns: Turns,
     /// Health profiles read by every turn.
     pub profiles: ProfileCache,
+    /// Title, `seq` and recent exchanges of the sessions this server answered in.
+    pub recent: RecentCache,
     /// Cancelled at shutdown: sockets close and turns store what they have.
     pub shutdown: CancellationToken,
 }

@@ -20,7 +20,7 @@ pub use safety::{red_flag, GuardedAgent, RedFlag};
 use crate::config::{Config, LlmConfig};
 
 /// One earlier exchange in the session, oldest first.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PastTurn {
     pub user: String,
     pub assistant: String,

@@ -5,7 +5,7 @@
 //! every figure. `--soak-secs N` adds an N-second run at 50 clients checking that nothing
 //! is lost. `--idle-clients N --addr A --token T` is the helper mode that holds idle sockets.
 //!
-//! Usage: `cargo run --release -p server --bin loadgen -- [--secs 10] [--soak-secs 600]`
+//! Usage: `cargo run --release -p server --bin loadgen -- [--secs 10] [--levels 1,50,200] [--soak-secs 600]`
 
 use std::{
     collections::HashMap,
@@ -241,7 +241,10 @@ async fn main() -> Result<(), Error> {
     let mut b = Bench { state, addr, llm, report: Vec::new() };
     println!("machine: {} cores; file limit {file_limit}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
 
-    for clients in [1, 50, 200] {
+    let levels: Vec<usize> = arg("--levels")
+        .map(|l| l.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 50, 200]);
+    for clients in levels {
         load_level(&mut b, clients, secs).await?;
     }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::{
     chat::repo,
-    db::models::{MessageDoc, SessionDoc},
+    db::models::{MessageRow, SessionDoc},
 };
 
 #[derive(Serialize)]
@@ -14,11 +14,11 @@ pub struct Export {
     pub messages: Vec<MessageView>,
 }
 
-pub fn json(session: &SessionDoc, messages: &[MessageDoc]) -> Export {
+pub fn json(session: &SessionDoc, messages: &[MessageRow]) -> Export {
     Export { session: repo::summary(session), messages: messages.iter().map(repo::message_view).collect() }
 }
 
-pub fn markdown(session: &SessionDoc, messages: &[MessageDoc]) -> String {
+pub fn markdown(session: &SessionDoc, messages: &[MessageRow]) -> String {
     let mut out = format!("# {}\n\n_Started {}_\n", session.title, session.created_at.to_chrono().format("%Y-%m-%d %H:%M UTC"));
     for m in messages {
         out.push_str(&format!(

@@ -3,6 +3,7 @@
 
 pub mod export;
 pub mod hub;
+pub mod recent;
 pub mod repo;
 pub mod routes;
 pub mod service;

@@ -7,7 +7,7 @@ use mongodb::bson::{doc, DateTime, Document};
 
 use crate::{
     db::{
-        models::{MessageDoc, PendingTurn, SessionDoc},
+        models::{MessageDoc, MessageRow, PendingTurn, SessionDoc},
         Db,
     },
     error::{AppError, AppResult},
@@ -26,7 +26,7 @@ pub fn summary(s: &SessionDoc) -> SessionSummary {
     }
 }
 
-pub fn message_view(m: &MessageDoc) -> MessageView {
+pub fn message_view(m: &MessageRow) -> MessageView {
     MessageView {
         message_id: m.id.clone(),
         session_id: m.session_id.clone(),
@@ -50,6 +50,15 @@ fn pending_view(session_id: &str, p: &PendingTurn) -> MessageView {
         created_at: p.created_at.to_chrono(),
         response_time_ms: None,
         status: if stale { "interrupted" } else { "pending" }.into(),
+    }
+}
+
+/// A session without its `pending` turn. Listed field by field: an inclusion projection
+/// is the cheap kind on SecantusDB (an exclusion copies the whole document first).
+pub fn session_fields() -> Document {
+    doc! {
+        "_id": 0, "user_id": 1, "session_id": 1, "title": 1, "created_at": 1, "updated_at": 1,
+        "is_active": 1, "title_generated": 1, "last_seq": 1,
     }
 }
 
@@ -93,7 +102,7 @@ pub async fn list_sessions(
         .find(filter)
         .sort(doc! { "updated_at": -1, "session_id": -1 })
         .limit(limit + 1)
-        .projection(doc! { "pending": 0 })
+        .projection(session_fields())
         .await?
         .try_collect()
         .await?;
@@ -125,7 +134,7 @@ pub async fn messages_page(
         None => session.last_seq + 1,
     };
     let low = (below - limit).max(1);
-    let docs = seq_range(db, &session.user_id, &session.session_id, low, below, true).await?;
+    let docs = seq_range(db, &session.user_id, &session.session_id, low, below).await?;
     // A turn whose answer could not be stored leaves a gap, so a page may hold fewer than
     // `limit` messages; the cursor still moves by whole ranges.
     let next = (low > 1).then(|| low.to_string());
@@ -141,41 +150,37 @@ pub async fn messages_page(
 }
 
 /// Messages with `low <= seq < below`, oldest first.
-async fn seq_range(
-    db: &Db,
-    user_id: &str,
-    session_id: &str,
-    low: i64,
-    below: i64,
-    with_events: bool,
-) -> AppResult<Vec<MessageDoc>> {
+async fn seq_range(db: &Db, user_id: &str, session_id: &str, low: i64, below: i64) -> AppResult<Vec<MessageRow>> {
     if below <= low {
         return Ok(Vec::new());
     }
-    let mut find = db
+    Ok(db
         .messages
+        .clone_with_type::<MessageRow>()
         .find(doc! { "session_id": session_id, "user_id": user_id, "seq": { "$gte": low, "$lt": below } })
-        .sort(doc! { "seq": 1 });
-    if !with_events {
-        find = find.projection(doc! { "context.raw_events": 0 });
-    }
-    Ok(find.await?.try_collect().await?)
+        .sort(doc! { "seq": 1 })
+        .projection(MessageRow::projection())
+        .await?
+        .try_collect()
+        .await?)
 }
 
 /// All messages of a session, oldest first (export).
-pub async fn all_messages(db: &Db, session: &SessionDoc) -> AppResult<Vec<MessageDoc>> {
+pub async fn all_messages(db: &Db, session: &SessionDoc) -> AppResult<Vec<MessageRow>> {
     Ok(db
         .messages
+        .clone_with_type::<MessageRow>()
         .find(doc! { "session_id": &session.session_id, "user_id": &session.user_id })
         .sort(doc! { "seq": 1, "created_at": 1 })
+        .projection(MessageRow::projection())
         .await?
         .try_collect()
         .await?)
 }
 
 /// Up to `n` exchanges before turn `seq`, oldest first, for the model's context.
-pub async fn recent_messages(db: &Db, user_id: &str, session_id: &str, seq: i64, n: i64) -> AppResult<Vec<MessageDoc>> {
-    seq_range(db, user_id, session_id, (seq - n).max(1), seq, false).await
+pub async fn recent_messages(db: &Db, user_id: &str, session_id: &str, seq: i64, n: i64) -> AppResult<Vec<MessageRow>> {
+    seq_range(db, user_id, session_id, (seq - n).max(1), seq).await
 }
 
 /// Write 1 of a turn for a new session: the session with the question in `pending`.
@@ -195,9 +200,24 @@ pub async fn begin_in_session(db: &Db, user_id: &str, session_id: &str, pending:
             doc! { "$set": { "updated_at": DateTime::now(), "pending": pending }, "$inc": { "last_seq": 1 } },
         )
         .return_document(mongodb::options::ReturnDocument::After)
-        .projection(doc! { "pending": 0 })
+        .projection(session_fields())
         .await?
         .ok_or_else(not_found)
+}
+
+/// Write 1 of a follow-up turn when this server knows the session's last `seq`: the same
+/// touch, conditional on that `seq`. False if the session changed meanwhile (deleted, or a
+/// turn through another server instance); nothing is written then.
+pub async fn advance_session(db: &Db, user_id: &str, session_id: &str, last_seq: i64, pending: &PendingTurn) -> AppResult<bool> {
+    let pending = mongodb::bson::to_bson(pending).map_err(AppError::internal)?;
+    let result = db
+        .sessions
+        .update_one(
+            doc! { "session_id": session_id, "user_id": user_id, "is_active": true, "last_seq": last_seq },
+            doc! { "$set": { "updated_at": DateTime::now(), "pending": pending }, "$inc": { "last_seq": 1 } },
+        )
+        .await?;
+    Ok(result.matched_count == 1)
 }
 
 /// Write 2 of a turn: the finished exchange.
@@ -222,7 +242,7 @@ pub async fn update_session(
     db.sessions
         .find_one_and_update(doc! { "session_id": session_id, "user_id": user_id, "is_active": active }, doc! { "$set": set })
         .return_document(mongodb::options::ReturnDocument::After)
-        .projection(doc! { "pending": 0 })
+        .projection(session_fields())
         .await?
         .ok_or_else(not_found)
 }
@@ -235,7 +255,7 @@ pub async fn search(
     user_id: &str,
     query: &str,
     limit: i64,
-) -> AppResult<(Vec<SessionDoc>, Vec<(MessageDoc, String)>)> {
+) -> AppResult<(Vec<SessionDoc>, Vec<(MessageRow, String)>)> {
     let pattern = regex_escape(query);
     let regex = doc! { "$regex": pattern, "$options": "i" };
     let sessions: Vec<SessionDoc> = db
@@ -243,16 +263,17 @@ pub async fn search(
         .find(doc! { "user_id": user_id, "is_active": true, "title": &regex })
         .sort(doc! { "updated_at": -1 })
         .limit(limit)
-        .projection(doc! { "pending": 0 })
+        .projection(session_fields())
         .await?
         .try_collect()
         .await?;
-    let messages: Vec<MessageDoc> = db
+    let messages: Vec<MessageRow> = db
         .messages
+        .clone_with_type::<MessageRow>()
         .find(doc! { "user_id": user_id, "$or": [ { "message": &regex }, { "response": &regex } ] })
         .sort(doc! { "created_at": -1 })
         .limit(limit * 2)
-        .projection(doc! { "context.raw_events": 0 })
+        .projection(MessageRow::projection())
         .await?
         .try_collect()
         .await?;
@@ -261,7 +282,7 @@ pub async fn search(
     let active: Vec<SessionDoc> = db
         .sessions
         .find(doc! { "user_id": user_id, "is_active": true, "session_id": { "$in": ids } })
-        .projection(doc! { "pending": 0 })
+        .projection(session_fields())
         .await?
         .try_collect()
         .await?;

@@ -12,17 +12,18 @@ use mongodb::bson::{doc, DateTime};
 use crate::{
     agent::{AgentRequest, PastTurn},
     chat::{
+        recent::Recent,
         repo,
         title::{auto_title, parse_title},
         turns::{self, BeginError, Turn, TurnInput},
     },
-    db::models::{MessageDoc, PendingTurn, SessionDoc},
+    db::models::{MessageDoc, MessageRow, PendingTurn, SessionDoc},
     error::{AppError, AppResult},
     state::AppState,
 };
 
 /// How many earlier exchanges go to the model (it trims further to its token budget).
-const HISTORY_TURNS: i64 = 12;
+pub const HISTORY_TURNS: i64 = 12;
 
 /// A refusal of a sent message, as a socket error frame.
 #[derive(Debug)]
@@ -104,8 +105,8 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     };
 
     // Write 1: the question is stored before the model is asked.
-    let write = match sid {
-        Some(id) => repo::begin_in_session(&state.db, user_id, id, &pending).await,
+    let begun = match sid {
+        Some(id) => begin_existing(state, user_id, id, &pending).await,
         None => {
             let session = SessionDoc {
                 user_id: user_id.into(),
@@ -118,11 +119,15 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
                 pending: Some(pending.clone()),
                 last_seq: 1,
             };
-            repo::create_session_with_pending(&state.db, &session).await.map(|()| session)
+            repo::create_session_with_pending(&state.db, &session).await.map(|()| {
+                let recent = Recent { title: session.title, created_at: now, last_seq: 1, exchanges: Default::default() };
+                state.recent.put(user_id, &session_id, recent.clone());
+                recent
+            })
         }
     };
-    let session = match write {
-        Ok(session) => session,
+    let recent = match begun {
+        Ok(recent) => recent,
         Err(e) => {
             // Nothing was stored: release the session and refuse.
             state.turns.abandon(&turn);
@@ -132,21 +137,14 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             });
         }
     };
-    let seq = session.last_seq;
-    let history = if seq > 1 {
-        match repo::recent_messages(&state.db, user_id, &session_id, seq, HISTORY_TURNS).await {
-            Ok(history) => history,
-            // The question is stored; answer it without the earlier context rather than not at all.
-            Err(e) => {
-                tracing::warn!(error = ?e, "could not read the history; answering without it");
-                Vec::new()
-            }
-        }
-    } else {
-        Vec::new()
-    };
 
-    let summary = SessionSummary { updated_at: now.to_chrono(), ..repo::summary(&session) };
+    let summary = SessionSummary {
+        session_id: session_id.clone(),
+        title: recent.title.clone(),
+        created_at: recent.created_at.to_chrono(),
+        updated_at: now.to_chrono(),
+        is_active: true,
+    };
     let frame = if sid.is_some() {
         ServerFrame::SessionUpdated { session: summary }
     } else {
@@ -154,15 +152,39 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     };
     state.hub.publish(user_id, frame);
 
-    let request = AgentRequest {
-        profile,
-        history: history.iter().map(|m| PastTurn { user: m.message.clone(), assistant: m.response.clone() }).collect(),
-        message: text,
-        message_type,
-    };
-    let input = TurnInput { pending, seq, title: session.title, started };
+    let request = AgentRequest { profile, history: recent.exchanges.into(), message: text, message_type };
+    let input = TurnInput { pending, seq: recent.last_seq, title: recent.title, started };
     tokio::spawn(turns::run(state.clone(), turn.clone(), request, input));
     Ok(turn)
+}
+
+/// Write 1 in an existing session, and what the turn needs from the session: from memory
+/// when this server ran the session's previous turn, else from the database.
+async fn begin_existing(state: &AppState, user_id: &str, session_id: &str, pending: &PendingTurn) -> AppResult<Recent> {
+    if let Some(mut recent) = state.recent.get(user_id, session_id) {
+        if repo::advance_session(&state.db, user_id, session_id, recent.last_seq, pending).await? {
+            recent.last_seq += 1;
+            state.recent.begun(session_id, recent.last_seq);
+            return Ok(recent);
+        }
+        state.recent.forget(session_id);
+    }
+    let session = repo::begin_in_session(&state.db, user_id, session_id, pending).await?;
+    let mut recent =
+        Recent { title: session.title, created_at: session.created_at, last_seq: session.last_seq, exchanges: Default::default() };
+    if session.last_seq > 1 {
+        match repo::recent_messages(&state.db, user_id, session_id, session.last_seq, HISTORY_TURNS).await {
+            Ok(rows) => {
+                recent.exchanges = rows.into_iter().map(|m| PastTurn { user: m.message, assistant: m.response }).collect();
+                state.recent.put(user_id, session_id, recent.clone());
+            }
+            // The question is stored; answer it without the earlier context rather than not at all.
+            Err(e) => tracing::warn!(error = ?e, "could not read the history; answering without it"),
+        }
+    } else {
+        state.recent.put(user_id, session_id, recent.clone());
+    }
+    Ok(recent)
 }
 
 /// After the first answer, a short model-made title replaces the first-message one.
@@ -183,9 +205,10 @@ pub async fn generate_title(state: AppState, turn: Arc<Turn>, message: MessageDo
             doc! { "$set": { "title": &title, "title_generated": true } },
         )
         .return_document(mongodb::options::ReturnDocument::After)
-        .projection(doc! { "pending": 0 })
+        .projection(repo::session_fields())
         .await;
     if let Ok(Some(session)) = updated {
+        state.recent.forget(&session.session_id);
         state.hub.publish(&turn.user_id, ServerFrame::SessionUpdated { session: repo::summary(&session) });
     }
 }
@@ -218,6 +241,7 @@ pub async fn rename(state: &AppState, user_id: &str, session_id: &str, title: &s
     let session =
         repo::update_session(&state.db, user_id, session_id, true, doc! { "title": &title, "title_generated": true })
             .await?;
+    state.recent.forget(session_id);
     let summary = repo::summary(&session);
     state.hub.publish(user_id, ServerFrame::SessionUpdated { session: summary.clone() });
     Ok(summary)
@@ -227,6 +251,7 @@ pub async fn rename(state: &AppState, user_id: &str, session_id: &str, title: &s
 pub async fn delete(state: &AppState, user_id: &str, session_id: &str) -> AppResult<()> {
     parse_session_id(session_id)?;
     repo::update_session(&state.db, user_id, session_id, true, doc! { "is_active": false }).await?;
+    state.recent.forget(session_id);
     for turn in state.turns.running(user_id, Some(session_id)) {
         turn.cancel(turns::CancelReason::Stopped);
     }
@@ -287,7 +312,7 @@ fn snippet(text: &str, query: &str) -> String {
     s
 }
 
-pub async fn export(state: &AppState, user_id: &str, session_id: &str) -> AppResult<(SessionDoc, Vec<MessageDoc>)> {
+pub async fn export(state: &AppState, user_id: &str, session_id: &str) -> AppResult<(SessionDoc, Vec<MessageRow>)> {
     parse_session_id(session_id)?;
     let session = repo::active_session(&state.db, user_id, session_id).await?;
     let messages = repo::all_messages(&state.db, &session).await?;

@@ -79,6 +79,34 @@ pub struct MessageDoc {
     pub status: String,
 }
 
+/// A stored message without its context: what pages, exports, search and the model's
+/// history read. Loading only these fields (an inclusion projection) keeps the raw events
+/// off the wire and, on SecantusDB, out of the per-document copy each read makes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageRow {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub session_id: String,
+    #[serde(default)]
+    pub seq: i64,
+    pub message: String,
+    pub response: String,
+    pub message_type: String,
+    pub created_at: DateTime,
+    pub response_time_ms: u64,
+    pub status: String,
+}
+
+impl MessageRow {
+    /// The projection that loads exactly these fields.
+    pub fn projection() -> mongodb::bson::Document {
+        mongodb::bson::doc! {
+            "_id": 1, "session_id": 1, "seq": 1, "message": 1, "response": 1, "message_type": 1,
+            "created_at": 1, "response_time_ms": 1, "status": 1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AuthCodeDoc {
     pub email: String,

@@ -106,6 +106,36 @@ async fn a_follow_up_in_the_same_session_sends_history() {
 }
 
 #[tokio::test]
+async fn a_session_advanced_by_another_server_is_reloaded_not_guessed() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send("First question", None).await;
+    let (_, session_id, first) = final_response(&ws.until_response().await);
+
+    // Another instance of the server takes turn 2 in the same session.
+    let mut other = app.db.messages.find_one(doc! { "_id": &first.message_id }).await.unwrap().unwrap();
+    assert_eq!(other.seq, 1);
+    other.id = uuid::Uuid::new_v4().to_string();
+    other.seq = 2;
+    other.message = "Question through the other server".into();
+    app.db.messages.insert_one(&other).await.unwrap();
+    app.db.sessions.update_one(doc! { "session_id": &session_id }, doc! { "$inc": { "last_seq": 1 } }).await.unwrap();
+
+    ws.send("Third question", Some(&session_id)).await;
+    let (_, _, third) = final_response(&ws.until_response().await);
+    let req = app.llm.requests().into_iter().filter(|r| r.is_stream()).last().unwrap();
+    assert!(req.body.to_string().contains("Question through the other server"), "history reloaded");
+    let stored = app.db.messages.find_one(doc! { "_id": &third.message_id }).await.unwrap().unwrap();
+    assert_eq!(stored.seq, 3, "the next seq, not a reused one");
+
+    let page: serde_json::Value =
+        app.get_as(&format!("/chat/sessions/{session_id}"), &user.access).await.json().await.unwrap();
+    let texts: Vec<&str> = page["messages"].as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["First question", "Question through the other server", "Third question"]);
+}
+
+#[tokio::test]
 async fn bad_frames_get_error_frames_and_the_socket_stays_open() {
     let app = spawn_app().await;
     let user = app.new_user().await;
