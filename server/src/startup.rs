@@ -100,6 +100,11 @@ impl Application {
         self.local_addr().port()
     }
 
+    /// The address of the database this server started itself, if it did.
+    pub fn embedded_db_uri(&self) -> Option<&str> {
+        self.embedded.as_ref().map(|db| db.uri.as_str())
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }

@@ -24,6 +24,10 @@ use crate::{
     state::AppState,
 };
 
+/// Where a socket's outgoing frames go. Boxed, so the channel's first block of slots
+/// (allocated with the channel, one per open socket) costs pointers, not whole frames.
+pub type FrameSender = mpsc::Sender<Box<ServerFrame>>;
+
 /// How long a finished turn stays replayable for `resume`.
 const KEEP_FINISHED: Duration = Duration::from_secs(120);
 
@@ -128,7 +132,7 @@ impl Turn {
     }
 
     /// Forwards this turn's frames after delta `after_seq` into `out` until its final frame.
-    pub async fn follow(self: Arc<Self>, after_seq: u64, out: mpsc::Sender<ServerFrame>) {
+    pub async fn follow(self: Arc<Self>, after_seq: u64, out: FrameSender) {
         let (replay, mut live) = {
             let log = self.lock();
             (log.replay(&self), self.live.subscribe())
@@ -160,7 +164,7 @@ impl Turn {
 struct Follower {
     last_seq: u64,
     others_sent: usize,
-    out: mpsc::Sender<ServerFrame>,
+    out: FrameSender,
 }
 
 impl Follower {
@@ -187,7 +191,7 @@ impl Follower {
             ServerFrame::Delta { seq, .. } => self.last_seq = *seq,
             _ => self.others_sent += 1,
         }
-        if self.out.send(frame.clone()).await.is_err() {
+        if self.out.send(Box::new(frame.clone())).await.is_err() {
             return false;
         }
         !matches!(frame, ServerFrame::Response { .. })

@@ -15,11 +15,11 @@ use axum::{
     Router,
 };
 use futures::{SinkExt, StreamExt};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
     auth::AuthUser,
-    chat::{repo, service},
+    chat::{repo, service, turns::FrameSender},
     state::AppState,
 };
 
@@ -43,41 +43,32 @@ async fn upgrade(State(state): State<AppState>, user: AuthUser, ws: WebSocketUpg
         .on_upgrade(move |socket| run(state, user.user_id, socket))
 }
 
-enum Out {
-    Frame(ServerFrame),
-    Close(u16, &'static str),
-}
-
 #[tracing::instrument(skip(state, socket))]
 async fn run(state: AppState, user_id: String, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
-    let (frames_tx, mut frames_rx) = mpsc::channel::<ServerFrame>(256);
-    let (close_tx, mut close_rx) = mpsc::channel::<Out>(1);
+    let (frames_tx, mut frames_rx) = mpsc::channel::<Box<ServerFrame>>(256);
+    let (close_tx, mut close_rx) = oneshot::channel::<(u16, &'static str)>();
 
     // Writer: frames from every source, pings, and the final close.
     let writer = tokio::spawn(async move {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {
-            let out = tokio::select! {
-                Some(frame) = frames_rx.recv() => Out::Frame(frame),
-                Some(close) = close_rx.recv() => close,
-                _ = ping.tick() => {
-                    if sink.send(Message::Ping(Default::default())).await.is_err() { break; }
-                    continue;
-                }
-                else => break,
-            };
-            match out {
-                Out::Frame(frame) => {
+            tokio::select! {
+                Some(frame) = frames_rx.recv() => {
                     let Ok(text) = serde_json::to_string(&frame) else { continue };
                     if sink.send(Message::Text(text.into())).await.is_err() {
                         break;
                     }
                 }
-                Out::Close(code, reason) => {
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+                close = &mut close_rx => {
+                    if let Ok((code, reason)) = close {
+                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+                    }
                     break;
+                }
+                _ = ping.tick() => {
+                    if sink.send(Message::Ping(Default::default())).await.is_err() { break; }
                 }
             }
         }
@@ -85,29 +76,23 @@ async fn run(state: AppState, user_id: String, socket: WebSocket) {
 
     // The user's session events from other sockets and the REST routes.
     let mut events = state.hub.subscribe(&user_id);
-    let events_tx = frames_tx.clone();
-    let events_task = tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(frame) => {
-                    if events_tx.send(frame).await.is_err() {
-                        break;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "socket fell behind on session events");
-                }
-                Err(broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
+    let mut events_open = true;
 
-    let _ = frames_tx.send(ServerFrame::Connected { user_id: user_id.clone() }).await;
+    let _ = frames_tx.send(ServerFrame::Connected { user_id: user_id.clone() }.into()).await;
     let mut last_seen = Instant::now();
     let mut idle_check = tokio::time::interval(Duration::from_secs(5));
     let close = loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
+            event = events.recv(), if events_open => match event {
+                Ok(frame) => {
+                    let _ = frames_tx.send(frame.into()).await;
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "socket fell behind on session events");
+                }
+                Err(broadcast::error::RecvError::Closed) => events_open = false,
+            },
             _ = idle_check.tick() => {
                 if last_seen.elapsed() > IDLE_LIMIT {
                     break Some((close_code::AWAY, "idle"));
@@ -126,46 +111,47 @@ async fn run(state: AppState, user_id: String, socket: WebSocket) {
                     }
                     Some(Ok(Message::Text(text))) => handle_text(&state, &user_id, text.as_str(), &frames_tx).await,
                     Some(Ok(Message::Binary(_))) => {
-                        let _ = frames_tx.send(ServerFrame::error("binary_not_supported", "Send JSON text frames.")).await;
+                        let _ = frames_tx.send(ServerFrame::error("binary_not_supported", "Send JSON text frames.").into()).await;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 }
             }
         }
     };
-    events_task.abort();
-    if let Some((code, reason)) = close {
-        let _ = close_tx.send(Out::Close(code, reason)).await;
+    drop(events);
+    match close {
+        Some(close) => {
+            let _ = close_tx.send(close);
+        }
+        None => drop(close_tx),
     }
     drop(frames_tx);
-    drop(close_tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
 }
 
-async fn handle_text(state: &AppState, user_id: &str, text: &str, out: &mpsc::Sender<ServerFrame>) {
+async fn handle_text(state: &AppState, user_id: &str, text: &str, out: &FrameSender) {
     let frame = match ClientFrame::parse(text) {
         Ok(frame) => frame,
         Err(reason) => {
-            let _ = out.send(ServerFrame::error("invalid_frame", format!("Could not read that frame: {reason}"))).await;
+            let _ = out.send(ServerFrame::error("invalid_frame", format!("Could not read that frame: {reason}")).into()).await;
             return;
         }
     };
     match frame {
         ClientFrame::Send(send) => match service::start_turn(state, user_id, send).await {
             Ok(turn) => {
-                let _ = out
-                    .send(ServerFrame::Typing { session_id: turn.session_id.clone(), message_id: turn.message_id.clone() })
-                    .await;
+                let typing = ServerFrame::Typing { session_id: turn.session_id.clone(), message_id: turn.message_id.clone() };
+                let _ = out.send(typing.into()).await;
                 tokio::spawn(turn.follow(0, out.clone()));
             }
             Err(refusal) => {
-                let _ = out.send(refusal.into_frame()).await;
+                let _ = out.send(refusal.into_frame().into()).await;
             }
         },
         ClientFrame::Control(ControlFrame::Stop { session_id }) => {
             let running = state.turns.running(user_id, session_id.as_deref());
             if running.is_empty() {
-                let _ = out.send(ServerFrame::error("nothing_to_stop", "No answer is running.")).await;
+                let _ = out.send(ServerFrame::error("nothing_to_stop", "No answer is running.").into()).await;
             }
             for turn in running {
                 turn.cancel(crate::chat::turns::CancelReason::Stopped);
@@ -175,14 +161,14 @@ async fn handle_text(state: &AppState, user_id: &str, text: &str, out: &mpsc::Se
             resume(state, user_id, &message_id, after_seq, out).await;
         }
         ClientFrame::Control(ControlFrame::Ping) => {
-            let _ = out.send(ServerFrame::Pong).await;
+            let _ = out.send(ServerFrame::Pong.into()).await;
         }
     }
 }
 
 /// Replays an answer after `after_seq`: live from this process if it is still known here,
 /// else its stored final frame.
-async fn resume(state: &AppState, user_id: &str, message_id: &str, after_seq: u64, out: &mpsc::Sender<ServerFrame>) {
+async fn resume(state: &AppState, user_id: &str, message_id: &str, after_seq: u64, out: &FrameSender) {
     if let Some(turn) = state.turns.get(user_id, message_id) {
         tokio::spawn(turn.follow(after_seq, out.clone()));
         return;
@@ -202,10 +188,10 @@ async fn resume(state: &AppState, user_id: &str, message_id: &str, after_seq: u6
                     raw_events: m.context.raw_events,
                 },
             };
-            let _ = out.send(frame).await;
+            let _ = out.send(frame.into()).await;
         }
         _ => {
-            let _ = out.send(ServerFrame::error("message_not_found", "No such answer to resume.")).await;
+            let _ = out.send(ServerFrame::error("message_not_found", "No such answer to resume.").into()).await;
         }
     }
 }

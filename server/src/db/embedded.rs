@@ -73,7 +73,7 @@ impl EmbeddedDb {
 
         let mut db = EmbeddedDb {
             child: Some(child),
-            uri: format!("mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true{}", std::env::var("HC_POOL").map(|p| format!("&maxPoolSize={p}")).unwrap_or_default()),
+            uri: format!("mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true"),
             pid_file,
         };
         db.wait_ready(&log_path).await?;

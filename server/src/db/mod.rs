@@ -38,6 +38,8 @@ pub struct Db {
     pub rate_limits: Collection<RateLimitDoc>,
     /// Write commands sent, when counting is on (tests and the benchmark).
     writes: Arc<AtomicU64>,
+    /// Microseconds spent waiting for command replies, when counting is on.
+    waited_us: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -53,20 +55,33 @@ impl Db {
         options.server_selection_timeout.get_or_insert(Duration::from_secs(5));
         options.connect_timeout.get_or_insert(Duration::from_secs(5));
         let writes = Arc::new(AtomicU64::new(0));
+        let waited_us = Arc::new(AtomicU64::new(0));
         if count_writes {
-            let counter = writes.clone();
-            options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| {
-                if let CommandEvent::Started(started) = event {
-                    if WRITE_COMMANDS.contains(&started.command_name.as_str()) {
-                        counter.fetch_add(1, Ordering::Relaxed);
-                    }
+            let (counter, waited) = (writes.clone(), waited_us.clone());
+            let add_wait = move |d: Duration| waited.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+            options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| match event {
+                CommandEvent::Started(started) if WRITE_COMMANDS.contains(&started.command_name.as_str()) => {
+                    counter.fetch_add(1, Ordering::Relaxed);
                 }
+                CommandEvent::Succeeded(done) => {
+                    add_wait(done.duration);
+                }
+                CommandEvent::Failed(failed) => {
+                    add_wait(failed.duration);
+                }
+                _ => {}
             }));
         }
         let client = Client::with_options(options)?;
         let mut db = Self::from_client(client, database_name);
         db.writes = writes;
+        db.waited_us = waited_us;
         Ok(db)
+    }
+
+    /// Total time spent waiting for the database's replies (0 unless counting is on).
+    pub fn waited(&self) -> Duration {
+        Duration::from_micros(self.waited_us.load(Ordering::Relaxed))
     }
 
     /// Write commands sent so far (always 0 unless connected with `count_writes`).
@@ -78,6 +93,7 @@ impl Db {
         let database = client.database(database_name);
         Db {
             writes: Arc::new(AtomicU64::new(0)),
+            waited_us: Arc::new(AtomicU64::new(0)),
             users: database.collection("users"),
             sessions: database.collection("chat_sessions"),
             messages: database.collection("chat_messages"),
