@@ -29,7 +29,7 @@ use crate::{
 pub type FrameSender = mpsc::Sender<Box<ServerFrame>>;
 
 /// How long a finished turn stays replayable for `resume`.
-const KEEP_FINISHED: Duration = Duration::from_secs(120);
+const KEEP_FINISHED: Duration = Duration::from_secs(30);
 
 /// Why a turn was cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,9 @@ pub struct Turn {
     pub session_id: String,
     pub user_id: String,
     log: Mutex<Log>,
-    live: broadcast::Sender<ServerFrame>,
+    /// Frames for live followers; dropped when the turn finishes (its slots are the
+    /// biggest part of a turn, and a finished turn is replayed from the log alone).
+    live: Mutex<Option<broadcast::Sender<ServerFrame>>>,
     cancel: CancellationToken,
     reason: Mutex<Option<CancelReason>>,
 }
@@ -114,8 +116,13 @@ impl Turn {
         let mut log = self.lock();
         let last = matches!(frame, ServerFrame::Response { .. });
         log.frames.push(frame.clone());
-        let _ = self.live.send(frame);
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = live.as_ref() {
+            let _ = tx.send(frame);
+        }
         if last {
+            // Followers still receive what was sent, then see the channel closed.
+            *live = None;
             // Kept for `resume` a while, at the cost of the response alone.
             log.compact();
             log.finished = true;
@@ -133,9 +140,10 @@ impl Turn {
 
     /// Forwards this turn's frames after delta `after_seq` into `out` until its final frame.
     pub async fn follow(self: Arc<Self>, after_seq: u64, out: FrameSender) {
-        let (replay, mut live) = {
+        let (replay, live) = {
             let log = self.lock();
-            (log.replay(&self), self.live.subscribe())
+            let live = self.live.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|tx| tx.subscribe());
+            (log.replay(&self), live)
         };
         let mut follower = Follower { last_seq: after_seq, others_sent: 0, out };
         for frame in &replay {
@@ -143,6 +151,8 @@ impl Turn {
                 return;
             }
         }
+        // A finished turn's replay ended with its response, which returned above.
+        let Some(mut live) = live else { return };
         loop {
             let frames = match live.recv().await {
                 Ok(frame) => vec![frame],
@@ -237,7 +247,8 @@ impl Turns {
             session_id: session_id.into(),
             user_id: user_id.into(),
             log: Mutex::new(Log::default()),
-            live: broadcast::channel(512).0,
+            // Small: a follower that falls behind catches up from the log.
+            live: Mutex::new(Some(broadcast::channel(32).0)),
             cancel: CancellationToken::new(),
             reason: Mutex::new(None),
         });

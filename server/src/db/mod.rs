@@ -14,7 +14,7 @@ use std::{
 
 use mongodb::{
     bson::doc,
-    event::{command::CommandEvent, EventHandler},
+    event::{cmap::CmapEvent, command::CommandEvent, EventHandler},
     options::{ClientOptions, IndexOptions},
     Client, Collection, Database, IndexModel,
 };
@@ -38,7 +38,8 @@ pub struct Db {
     pub rate_limits: Collection<RateLimitDoc>,
     /// Write commands sent, when counting is on (tests and the benchmark).
     writes: Arc<AtomicU64>,
-    /// Microseconds spent waiting for command replies, when counting is on.
+    /// Microseconds spent waiting for a pooled connection and for command replies, when
+    /// counting is on.
     waited_us: Arc<AtomicU64>,
 }
 
@@ -59,6 +60,13 @@ impl Db {
         if count_writes {
             let (counter, waited) = (writes.clone(), waited_us.clone());
             let add_wait = move |d: Duration| waited.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+            // Waiting for a free pooled connection is waiting for the database too.
+            let checkout_wait = add_wait.clone();
+            options.cmap_event_handler = Some(EventHandler::callback(move |event: CmapEvent| {
+                if let CmapEvent::ConnectionCheckedOut(out) = event {
+                    checkout_wait(out.duration);
+                }
+            }));
             options.command_event_handler = Some(EventHandler::callback(move |event: CommandEvent| match event {
                 CommandEvent::Started(started) if WRITE_COMMANDS.contains(&started.command_name.as_str()) => {
                     counter.fetch_add(1, Ordering::Relaxed);
