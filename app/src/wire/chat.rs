@@ -177,6 +177,10 @@ pub struct Usage {
 pub struct Timings {
     pub time_to_first_token_ms: Option<u64>,
     pub total_ms: u64,
+    /// Microseconds of the turn (up to this event) not spent waiting for the database or the
+    /// model: what the server itself added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_us: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

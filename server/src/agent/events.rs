@@ -40,6 +40,8 @@ pub struct Recorder {
     usage: Option<Usage>,
     /// Set by the first terminal event; later ones are ignored so a turn has one final event.
     outcome: Option<Outcome>,
+    /// Time spent waiting for the database and the model, to tell the server's own share.
+    waited: std::time::Duration,
 }
 
 impl Recorder {
@@ -52,7 +54,13 @@ impl Recorder {
             first_token_ms: None,
             usage: None,
             outcome: None,
+            waited: std::time::Duration::ZERO,
         }
+    }
+
+    /// Counts time spent waiting for the database or the model.
+    pub fn waited(&mut self, d: std::time::Duration) {
+        self.waited += d;
     }
 
     fn now_ms(&self) -> u64 {
@@ -131,7 +139,11 @@ impl Recorder {
             finish_reason,
             usage_metadata: self.usage.clone(),
             model_version: Some(self.model.clone()),
-            timings: Some(Timings { time_to_first_token_ms: self.first_token_ms, total_ms: at_ms }),
+            timings: Some(Timings {
+                time_to_first_token_ms: self.first_token_ms,
+                total_ms: at_ms,
+                server_us: u64::try_from(self.started.elapsed().saturating_sub(self.waited).as_micros()).ok(),
+            }),
             error_code,
             error_message,
             at_ms,

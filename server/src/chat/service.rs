@@ -88,6 +88,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         }
     }
 
+    let db_started = Instant::now();
     let profile = state.profiles.get(&state.db, user_id).await?;
     let message_id = uuid::Uuid::new_v4().to_string();
     let session_id = sid.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
@@ -126,6 +127,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             })
         }
     };
+    let db_wait = db_started.elapsed();
     let recent = match begun {
         Ok(recent) => recent,
         Err(e) => {
@@ -153,7 +155,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     state.hub.publish(user_id, frame);
 
     let request = AgentRequest { profile, history: recent.exchanges.into(), message: text, message_type };
-    let input = TurnInput { pending, seq: recent.last_seq, title: recent.title, started };
+    let input = TurnInput { pending, seq: recent.last_seq, db_wait, title: recent.title, started };
     tokio::spawn(turns::run(state.clone(), turn.clone(), request, input));
     Ok(turn)
 }

@@ -314,6 +314,8 @@ pub struct TurnInput {
     pub pending: PendingTurn,
     /// The turn's position in its session.
     pub seq: i64,
+    /// Time spent waiting for the database before the model was asked.
+    pub db_wait: Duration,
     pub title: String,
     pub started: Instant,
 }
@@ -323,9 +325,13 @@ pub struct TurnInput {
 pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input: TurnInput) {
     let agent = state.agent.clone();
     let mut recorder = Recorder::new(agent.model_name(), input.started);
+    recorder.waited(input.db_wait);
+    let asked = Instant::now();
     let mut stream = agent.answer(request).await;
+    recorder.waited(asked.elapsed());
     let mut seq = 0u64;
     loop {
+        let waiting = Instant::now();
         tokio::select! {
             _ = turn.cancel.cancelled() => {
                 match *turn.reason.lock().unwrap_or_else(|p| p.into_inner()) {
@@ -335,6 +341,7 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
                 break;
             }
             event = stream.next() => {
+                recorder.waited(waiting.elapsed());
                 let Some(event) = event else {
                     recorder.record(&crate::agent::AgentEvent::Error {
                         code: "provider_disconnected".into(),

@@ -54,6 +54,9 @@ async fn a_message_streams_deltas_then_the_seed_response_and_is_stored() {
     assert!(!data.raw_events.is_empty());
     let last = data.raw_events.last().unwrap();
     assert!(last.turn_complete && last.usage_metadata.is_some() && last.timings.is_some());
+    let timings = last.timings.as_ref().unwrap();
+    let server_us = timings.server_us.expect("the server's own share is reported");
+    assert!(server_us <= timings.total_ms * 1000 + 1000, "a share of the whole: {server_us} µs of {} ms", timings.total_ms);
 
     // The raw JSON keeps the seed's shape.
     let stored = app.db.messages.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
@@ -364,4 +367,43 @@ async fn a_model_made_title_replaces_the_first_message_title() {
     }
     let session = app.db.sessions.find_one(doc! { "session_id": &session_id }).await.unwrap().unwrap();
     assert_eq!(session.title, "Beginner Running Plan");
+}
+
+#[tokio::test]
+async fn a_shutdown_stores_the_answer_in_flight_as_interrupted() {
+    let app = spawn_app().await;
+    app.llm.set_script(slow(200, 30));
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send("a long answer, please", None).await;
+    let mut message_id = String::new();
+    let mut deltas = 0;
+    while deltas < 3 {
+        if let ServerFrame::Delta { message_id: m, .. } = ws.next().await {
+            message_id = m;
+            deltas += 1;
+        }
+    }
+    let db = app.db.clone();
+    app.stop().await;
+    let stored = db.messages.find_one(doc! { "_id": &message_id }).await.unwrap().unwrap();
+    assert_eq!(stored.status, "interrupted");
+    assert_eq!(stored.message, "a long answer, please");
+    assert!(!stored.response.is_empty(), "the partial answer is kept");
+    let last = stored.context.raw_events.last().unwrap();
+    assert_eq!(last.finish_reason.as_deref(), Some("interrupted"));
+}
+
+#[tokio::test]
+async fn the_reported_server_share_leaves_out_the_wait_for_the_model() {
+    let app = spawn_app().await;
+    app.llm.set_script(slow(6, 80));
+    let user = app.new_user().await;
+    let mut ws = app.ws(&user.access).await;
+    ws.send("Slow answer please", None).await;
+    let (_, _, data) = final_response(&ws.until_response().await);
+    let timings = data.raw_events.last().and_then(|e| e.timings.clone()).unwrap();
+    assert!(timings.total_ms >= 400, "the model took its time: {timings:?}");
+    let server_us = timings.server_us.unwrap();
+    assert!(server_us < timings.total_ms * 1000 / 2, "model waits are not the server's: {timings:?}");
 }
