@@ -54,6 +54,10 @@ async fn a_session_is_read_with_paginated_messages() {
     assert_eq!(older["messages"][0]["message"], "one");
     assert!(older["next_before"].is_null());
     assert!(older["messages"][0]["response_time_ms"].is_u64());
+    for bad in ["abc", "0", "-3"] {
+        let (status, _) = error_body(app.get_as(&format!("/chat/sessions/{id}?before={bad}"), &user.access).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "before={bad}");
+    }
 }
 
 #[tokio::test]
