@@ -533,28 +533,49 @@ async fn soak_run(b: &mut Bench, secs: u64, addr: std::net::SocketAddr, pid: u32
         let _ = t.await;
     }
     let ids: Vec<String> = users.iter().map(|(id, _)| id.clone()).collect();
-    let stored = b.state.db.messages.count_documents(doc! { "user_id": { "$in": &ids } }).await?;
-    // Every question text is unique per user, so a repeated (user, text) is a double store.
+    // Counted after the load, with retries: a database that was saturated may still be
+    // catching up, and the bench must not fail on its own check.
+    let mut check = None;
+    for attempt in 0..10 {
+        match count_stored(b, &ids).await {
+            Ok(counts) => {
+                check = Some(counts);
+                break;
+            }
+            Err(e) => {
+                println!("counting stored messages failed (attempt {attempt}): {e}");
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+        }
+    }
+    let (stored, doubled) = check.ok_or("could not count the stored messages")?;
+    b.row(
+        &format!("soak {secs} s at 50 clients: sent / stored / stored twice / error frames"),
+        format!("{} / {stored} / {doubled} / {}", sent.load(Ordering::Relaxed), errors.load(Ordering::Relaxed)),
+        "sent = stored, 0, 0",
+    );
+    b.row("soak: server RSS every 30 s (MB)", format!("{samples:?}"), "flat");
+    b.addr = in_process;
+    Ok(())
+}
+
+/// Messages stored for these users, and how many (user, question) pairs were stored twice
+/// (every question text is unique per user).
+async fn count_stored(b: &Bench, ids: &[String]) -> Result<(u64, usize), Error> {
+    let stored = b.state.db.messages.count_documents(doc! { "user_id": { "$in": ids } }).await?;
     let doubled: Vec<mongodb::bson::Document> = b
         .state
         .db
         .messages
         .aggregate(vec![
-            doc! { "$match": { "user_id": { "$in": &ids } } },
+            doc! { "$match": { "user_id": { "$in": ids } } },
             doc! { "$group": { "_id": { "u": "$user_id", "m": "$message" }, "n": { "$sum": 1 } } },
             doc! { "$match": { "n": { "$gt": 1 } } },
         ])
         .await?
         .try_collect()
         .await?;
-    b.row(
-        &format!("soak {secs} s at 50 clients: sent / stored / stored twice / error frames"),
-        format!("{} / {stored} / {} / {}", sent.load(Ordering::Relaxed), doubled.len(), errors.load(Ordering::Relaxed)),
-        "sent = stored, 0, 0",
-    );
-    b.row("soak: server RSS every 30 s (MB)", format!("{samples:?}"), "flat");
-    b.addr = in_process;
-    Ok(())
+    Ok((stored, doubled.len()))
 }
 
 fn write_report(b: &Bench, secs: u64, soak: u64) -> Result<(), Error> {

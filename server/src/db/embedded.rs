@@ -73,7 +73,9 @@ impl EmbeddedDb {
 
         let mut db = EmbeddedDb {
             child: Some(child),
-            uri: format!("mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true"),
+            // A saturated SecantusDB (one Python process) can take seconds to answer the
+            // driver's heartbeat; the default 5 s would clear the connection pool under load.
+            uri: format!("mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true&connectTimeoutMS=20000"),
             pid_file,
         };
         db.wait_ready(&log_path).await?;
