@@ -193,12 +193,8 @@ pub async fn create_session_with_pending(db: &Db, session: &SessionDoc) -> AppRe
 /// next `seq`, all in one command. Matches only an active session of this user, so a
 /// missing, deleted or foreign session is a 404 and nothing is written.
 pub async fn begin_in_session(db: &Db, user_id: &str, session_id: &str, pending: &PendingTurn) -> AppResult<SessionDoc> {
-    let pending = mongodb::bson::to_bson(pending).map_err(AppError::internal)?;
     db.sessions
-        .find_one_and_update(
-            doc! { "session_id": session_id, "user_id": user_id, "is_active": true },
-            doc! { "$set": { "updated_at": DateTime::now(), "pending": pending }, "$inc": { "last_seq": 1 } },
-        )
+        .find_one_and_update(doc! { "session_id": session_id, "user_id": user_id, "is_active": true }, touch(pending)?)
         .return_document(mongodb::options::ReturnDocument::After)
         .projection(session_fields())
         .await?
@@ -209,15 +205,20 @@ pub async fn begin_in_session(db: &Db, user_id: &str, session_id: &str, pending:
 /// touch, conditional on that `seq`. False if the session changed meanwhile (deleted, or a
 /// turn through another server instance); nothing is written then.
 pub async fn advance_session(db: &Db, user_id: &str, session_id: &str, last_seq: i64, pending: &PendingTurn) -> AppResult<bool> {
-    let pending = mongodb::bson::to_bson(pending).map_err(AppError::internal)?;
     let result = db
         .sessions
         .update_one(
             doc! { "session_id": session_id, "user_id": user_id, "is_active": true, "last_seq": last_seq },
-            doc! { "$set": { "updated_at": DateTime::now(), "pending": pending }, "$inc": { "last_seq": 1 } },
+            touch(pending)?,
         )
         .await?;
     Ok(result.matched_count == 1)
+}
+
+/// The update of write 1: touch the session, park the question, take the next `seq`.
+fn touch(pending: &PendingTurn) -> AppResult<Document> {
+    let pending = mongodb::bson::to_bson(pending).map_err(AppError::internal)?;
+    Ok(doc! { "$set": { "updated_at": DateTime::now(), "pending": pending }, "$inc": { "last_seq": 1 } })
 }
 
 /// Write 2 of a turn: the finished exchange.

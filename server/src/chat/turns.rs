@@ -48,6 +48,9 @@ struct Log {
     /// are dropped then (the response repeats their text) and rebuilt for a `resume`.
     delta_ends: Option<Vec<usize>>,
     finished: bool,
+    /// Frames for live followers; dropped when the turn finishes (its slots are the
+    /// biggest part of a turn, and a finished turn is replayed from the log alone).
+    live: Option<broadcast::Sender<ServerFrame>>,
 }
 
 impl Log {
@@ -98,9 +101,6 @@ pub struct Turn {
     pub session_id: String,
     pub user_id: String,
     log: Mutex<Log>,
-    /// Frames for live followers; dropped when the turn finishes (its slots are the
-    /// biggest part of a turn, and a finished turn is replayed from the log alone).
-    live: Mutex<Option<broadcast::Sender<ServerFrame>>>,
     cancel: CancellationToken,
     reason: Mutex<Option<CancelReason>>,
 }
@@ -116,13 +116,12 @@ impl Turn {
         let mut log = self.lock();
         let last = matches!(frame, ServerFrame::Response { .. });
         log.frames.push(frame.clone());
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = live.as_ref() {
+        if let Some(tx) = log.live.as_ref() {
             let _ = tx.send(frame);
         }
         if last {
             // Followers still receive what was sent, then see the channel closed.
-            *live = None;
+            log.live = None;
             // Kept for `resume` a while, at the cost of the response alone.
             log.compact();
             log.finished = true;
@@ -142,8 +141,7 @@ impl Turn {
     pub async fn follow(self: Arc<Self>, after_seq: u64, out: FrameSender) {
         let (replay, live) = {
             let log = self.lock();
-            let live = self.live.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|tx| tx.subscribe());
-            (log.replay(&self), live)
+            (log.replay(&self), log.live.as_ref().map(|tx| tx.subscribe()))
         };
         let mut follower = Follower { last_seq: after_seq, others_sent: 0, out };
         for frame in &replay {
@@ -246,9 +244,8 @@ impl Turns {
             message_id: message_id.into(),
             session_id: session_id.into(),
             user_id: user_id.into(),
-            log: Mutex::new(Log::default()),
             // Small: a follower that falls behind catches up from the log.
-            live: Mutex::new(Some(broadcast::channel(32).0)),
+            log: Mutex::new(Log { live: Some(broadcast::channel(32).0), ..Log::default() }),
             cancel: CancellationToken::new(),
             reason: Mutex::new(None),
         });
