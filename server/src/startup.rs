@@ -78,6 +78,7 @@ impl Application {
         let state = AppState {
             leptos_options,
             config: Arc::new(config),
+            answers: crate::chat::answer_writer::AnswerWriter::start(db.clone()),
             db,
             keys,
             mailer,

@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     agent::SharedAgent,
     auth::tokens::JwtKeys,
-    chat::{hub::Hub, recent::RecentCache, turns::Turns},
+    chat::{answer_writer::AnswerWriter, hub::Hub, recent::RecentCache, turns::Turns},
     config::Config,
     db::Db,
     mail::Mailer,
@@ -22,6 +22,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub db: Db,
+    /// Write 2 of every turn: finished answers, grouped into shared insert commands.
+    pub answers: AnswerWriter,
     pub keys: JwtKeys,
     pub mailer: Mailer,
     pub agent: SharedAgent,

@@ -19,12 +19,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::wire::chat::{ClientFrame, SendMessage, ServerFrame};
+use app::wire::chat::{ClientFrame, RawEvent, SendMessage, ServerFrame};
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId, DateTime};
 use server::{
+    agent::{events::Recorder, AgentEvent},
+    chat::repo,
     config::Config,
-    db::models::{MessageContext, MessageDoc, SessionDoc, UserDoc},
+    db::models::{MessageContext, MessageDoc, PendingTurn, SessionDoc, UserDoc},
     startup::Application,
     state::AppState,
     testkit::{FakeLlm, Script},
@@ -166,12 +168,70 @@ async fn insert_rate(state: &AppState, secs: f64) -> Result<f64, Error> {
     Ok(n as f64 / started.elapsed().as_secs_f64())
 }
 
+/// What the database allows for a turn's two writes with nothing else running: `tasks`
+/// concurrent loops of write 1 (the session touch) and write 2 (the message insert, with a
+/// 20-delta answer's raw events, through the server's grouping answer writer).
+/// Pairs per second: the ceiling for turns per second on this database.
+async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Error> {
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (db, answers, done) = (state.db.clone(), state.answers.clone(), done.clone());
+        handles.push(tokio::spawn(async move {
+            let (user_id, session_id) = (ObjectId::new().to_hex(), uuid::Uuid::new_v4().to_string());
+            let now = DateTime::now();
+            db.sessions
+                .insert_one(SessionDoc {
+                    user_id: user_id.clone(), session_id: session_id.clone(), title: "ceiling".into(), created_at: now,
+                    updated_at: now, is_active: true, title_generated: true, pending: None, last_seq: 0,
+                })
+                .await?;
+            let mut seq = 0;
+            while started.elapsed().as_secs_f64() < secs {
+                let pending = PendingTurn {
+                    message_id: uuid::Uuid::new_v4().to_string(), message: format!("question {seq}"),
+                    message_type: "general".into(), user_profile: Default::default(), created_at: DateTime::now(),
+                };
+                if !repo::advance_session(&db, &user_id, &session_id, seq, &pending).await? {
+                    return Err::<(), Error>("ceiling: session changed under its only writer".into());
+                }
+                seq += 1;
+                answers.insert(MessageDoc {
+                    id: pending.message_id, session_id: session_id.clone(), user_id: user_id.clone(), seq,
+                    message: pending.message, response: words(20).concat(), message_type: pending.message_type,
+                    context: MessageContext { user_profile: Default::default(), raw_events: answer_events(20) },
+                    created_at: DateTime::now(), response_time_ms: 1, status: "complete".into(),
+                })
+                .await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        }));
+    }
+    for h in handles {
+        h.await??;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64())
+}
+
+/// The raw events the server records for an answer of `n` deltas.
+fn answer_events(n: usize) -> Vec<RawEvent> {
+    let mut recorder = Recorder::new("scripted", Instant::now());
+    for w in words(n) {
+        recorder.record(&AgentEvent::Delta(w));
+    }
+    recorder.record(&AgentEvent::Finish { reason: "stop".into() });
+    recorder.into_events()
+}
+
 async fn load_level(b: &mut Bench, clients: usize, secs: u64) -> Result<(), Error> {
     let mut users = Vec::new();
     for _ in 0..clients {
         users.push(b.user().await?);
     }
     let inserts = insert_rate(&b.state, 3.0).await?;
+    let ceiling = db_ceiling(&b.state, clients, 3.0).await?;
     let writes_before = b.state.db.write_count();
     let waited_before = b.state.db.waited();
     let done = Arc::new(AtomicU64::new(0));
@@ -227,6 +287,11 @@ async fn load_level(b: &mut Bench, clients: usize, secs: u64) -> Result<(), Erro
         &format!("{clients} clients: raw single inserts/s; turns ÷ inserts"),
         format!("{inserts:.0}/s; {:.0}%", 100.0 * rate / inserts),
         ">= 45%",
+    );
+    b.row(
+        &format!("{clients} clients: database ceiling for a turn's 2 writes (driver only); turns ÷ ceiling"),
+        format!("{ceiling:.0}/s; {:.0}%", 100.0 * rate / ceiling),
+        "-",
     );
     b.row(
         &format!("{clients} clients: writes per turn (incl. first-turn title)"),

@@ -1,6 +1,7 @@
 //! Live chat: sessions and messages in MongoDB, the `/chat/ws` socket, REST routes, and the
 //! answers in flight.
 
+pub mod answer_writer;
 pub mod export;
 pub mod hub;
 pub mod recent;

@@ -221,12 +221,6 @@ fn touch(pending: &PendingTurn) -> AppResult<Document> {
     Ok(doc! { "$set": { "updated_at": DateTime::now(), "pending": pending }, "$inc": { "last_seq": 1 } })
 }
 
-/// Write 2 of a turn: the finished exchange.
-pub async fn insert_message(db: &Db, message: &MessageDoc) -> AppResult<()> {
-    db.messages.insert_one(message).await?;
-    Ok(())
-}
-
 pub async fn find_message(db: &Db, user_id: &str, message_id: &str) -> AppResult<Option<MessageDoc>> {
     Ok(db.messages.find_one(doc! { "_id": message_id, "user_id": user_id }).await?)
 }

@@ -19,7 +19,6 @@ use crate::{
         events::{Outcome, Recorder},
         AgentRequest,
     },
-    chat::repo,
     db::models::{MessageContext, MessageDoc, PendingTurn},
     state::AppState,
 };
@@ -428,11 +427,11 @@ fn error_frame(turn: &Turn, code: &str, message: &str) -> ServerFrame {
 async fn store_with_retry(state: &AppState, message: &MessageDoc) -> crate::error::AppResult<()> {
     let mut attempt = 0;
     loop {
-        match repo::insert_message(&state.db, message).await {
+        match state.answers.insert(message.clone()).await {
             Ok(()) => return Ok(()),
             // Already stored by an earlier attempt whose reply was lost.
-            Err(crate::error::AppError::Database(e)) if crate::error::is_duplicate_key(&e) => return Ok(()),
-            Err(e) if attempt >= 3 => return Err(e),
+            Err(e) if crate::error::is_duplicate_key(&e) => return Ok(()),
+            Err(e) if attempt >= 3 => return Err(e.into()),
             Err(_) => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100 * attempt)).await;

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod answer_writer;
 mod auth;
 mod chat_rest;
 mod chat_ws;

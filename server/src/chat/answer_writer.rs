@@ -1,0 +1,82 @@
+//! Write 2 of every turn, grouped: answers that finish while an insert is on its way to the
+//! database go together in the next insert command (group commit).
+//!
+//! One insert is in flight at a time. A lone answer goes alone at once, so nothing waits
+//! for a batch to fill; under load, answers queue behind the insert in flight and the next
+//! command carries all of them. Each caller still learns whether *its* answer was stored.
+
+use mongodb::error::{ErrorKind, Result as DbResult};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::db::{models::MessageDoc, Db};
+
+/// The most answers one insert command carries; the driver splits it further if the
+/// documents outgrow a wire message.
+const MAX_BATCH: usize = 64;
+
+struct Job {
+    message: MessageDoc,
+    stored: oneshot::Sender<DbResult<()>>,
+}
+
+/// Stores finished answers; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AnswerWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl AnswerWriter {
+    /// Starts the writer task. It ends once every `AnswerWriter` is dropped and the queue is
+    /// empty, so answers finished during shutdown are still stored.
+    pub fn start(db: Db) -> Self {
+        let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(db, queue));
+        Self { jobs }
+    }
+
+    /// Stores one answer and returns once the database has it (or refused it).
+    pub async fn insert(&self, message: MessageDoc) -> DbResult<()> {
+        let (stored, reply) = oneshot::channel();
+        if self.jobs.send(Job { message, stored }).await.is_err() {
+            return Err(stopped());
+        }
+        reply.await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+fn stopped() -> mongodb::error::Error {
+    mongodb::error::Error::custom("the answer writer has stopped")
+}
+
+async fn run(db: Db, mut queue: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let jobs = std::mem::take(&mut batch);
+        let outcome = db.messages.insert_many(jobs.iter().map(|j| &j.message)).ordered(false).await;
+        match outcome {
+            Ok(_) => jobs.into_iter().for_each(|j| {
+                let _ = j.stored.send(Ok(()));
+            }),
+            Err(e) => answer_failed_batch(&db, jobs, e).await,
+        }
+    }
+}
+
+/// An unordered insert stores every document it can. Those the server named as failed
+/// (a duplicate `_id`, say) are tried alone so their caller gets that document's own
+/// error; on any other failure nobody can tell what was stored, so each is tried alone.
+async fn answer_failed_batch(db: &Db, jobs: Vec<Job>, error: mongodb::error::Error) {
+    let failed: Option<Vec<usize>> = match error.kind.as_ref() {
+        ErrorKind::InsertMany(e) if e.write_concern_error.is_none() => {
+            e.write_errors.as_ref().map(|errors| errors.iter().map(|w| w.index).collect())
+        }
+        _ => None,
+    };
+    for (index, job) in jobs.into_iter().enumerate() {
+        let stored = match &failed {
+            Some(failed) if !failed.contains(&index) => Ok(()),
+            _ => db.messages.insert_one(&job.message).await.map(|_| ()),
+        };
+        let _ = job.stored.send(stored);
+    }
+}
