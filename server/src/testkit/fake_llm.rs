@@ -93,9 +93,15 @@ impl RecordedRequest {
     }
 }
 
+/// Requests kept for tests to inspect: the newest ones only, so a benchmark's hundreds of
+/// thousands of prompts do not pile up in memory.
+const KEEP_REQUESTS: usize = 1_000;
+
 struct Shared {
     script: Mutex<Script>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// Every request received, including those no longer kept.
+    received: std::sync::atomic::AtomicUsize,
     /// Returned for non-streaming requests (titles), whatever the script.
     title: Mutex<String>,
 }
@@ -120,6 +126,7 @@ impl FakeLlm {
         let shared = Arc::new(Shared {
             script: Mutex::new(script),
             requests: Mutex::new(Vec::new()),
+            received: Default::default(),
             title: Mutex::new("Beginner Running Plan".into()),
         });
         let app = Router::new()
@@ -156,9 +163,10 @@ impl FakeLlm {
 
     /// Requests received so far, streaming or not.
     pub fn request_count(&self) -> usize {
-        lock(&self.shared.requests).len()
+        self.shared.received.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The newest requests received (up to 1,000), oldest first.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         lock(&self.shared.requests).clone()
     }
@@ -207,7 +215,14 @@ async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         body,
         authorization: headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_string),
     };
-    lock(&shared.requests).push(request.clone());
+    {
+        let mut kept = lock(&shared.requests);
+        if kept.len() == KEEP_REQUESTS {
+            kept.drain(..KEEP_REQUESTS / 2);
+        }
+        kept.push(request.clone());
+    }
+    shared.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let script = script_for(&shared, &request);
     let model = request.body["model"].as_str().unwrap_or("fake-model").to_string();
     if script == Script::Http500 {
