@@ -56,7 +56,7 @@ pub fn App() -> impl IntoView {
             // (`SsrMode::Async`): a signed-out visitor gets a real 302, and a chat's history
             // is in the HTML itself, readable without JavaScript.
             <Routes fallback=pages::not_found::NotFound>
-                <Route path=path!("/") view=pages::home::HomePage/>
+                <Route path=path!("/") view=pages::home::HomePage ssr=SsrMode::Async/>
                 <Route path=path!("/signup") view=pages::auth::SignupPage ssr=SsrMode::Async/>
                 <Route path=path!("/verify") view=pages::auth::VerifySignupPage ssr=SsrMode::Async/>
                 <Route path=path!("/signin") view=pages::auth::SigninPage ssr=SsrMode::Async/>

@@ -68,8 +68,10 @@ test("sign up, verify, edit the profile, sign out, sign in again", async ({ page
   await expect(page).toHaveURL(/\/chat$/);
   await expect(page.getByTestId("composer-input")).toBeVisible();
 
-  // Signed in, the auth pages send us back to the chat.
+  // Signed in, the home and auth pages send us back to the chat.
   await page.goto("/signin");
+  await expect(page).toHaveURL(/\/chat$/);
+  await page.goto("/");
   await expect(page).toHaveURL(/\/chat$/);
 });
 

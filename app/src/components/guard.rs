@@ -1,4 +1,5 @@
-//! Redirects decided by who is signed in: auth pages send a signed-in visitor to the chat.
+//! Redirects decided by who is signed in: the home and auth pages send a signed-in visitor
+//! to the chat.
 //! (Pages that need a user redirect signed-out visitors themselves, since they need the
 //! user anyway.) The routes render with `SsrMode::Async`, so on the server these become
 //! real 302 responses.

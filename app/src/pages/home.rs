@@ -1,12 +1,15 @@
-//! The landing page: what the coach is, and the way in.
+//! The landing page: what the coach is, and the way in. Signed in, it is the chat.
 
 use leptos::prelude::*;
+
+use crate::components::guard::RedirectIfSignedIn;
 
 #[component]
 pub fn HomePage() -> impl IntoView {
     // A small interactive piece: it only works once the WASM has hydrated the page.
     let (show_tips, set_show_tips) = signal(false);
     view! {
+        <RedirectIfSignedIn/>
         <main class="page-center">
             <section class="card narrow home">
                 <h1>"Your health coach"</h1>
