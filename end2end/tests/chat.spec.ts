@@ -1,5 +1,15 @@
 import { expect, test } from "@playwright/test";
-import { ANSWER, ChatPage, Mailbox, STUBS_API, gotoHydrated, screenshot, signUpByApi } from "./support/app";
+import {
+  ANSWER,
+  ChatPage,
+  Mailbox,
+  STUBS_API,
+  gotoHydrated,
+  screenshot,
+  seedTurns,
+  setModelPace,
+  signUpByApi,
+} from "./support/app";
 
 test.describe("chat", () => {
   test.beforeEach(async ({ context, request }) => {
@@ -209,6 +219,40 @@ test.describe("chat", () => {
     await expect(page.getByTestId("sidebar-toggle")).toHaveAttribute("aria-expanded", "false");
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(375);
+  });
+
+  test("long histories and many chats load page by page", async ({ page, request }) => {
+    const chat = new ChatPage(page);
+    await chat.open();
+    // 35 turns in one chat, then 31 one-turn chats: more than a page (30) of each.
+    await setModelPace(request, 0);
+    let longId = "";
+    try {
+      const questions = Array.from({ length: 35 }, (_, i) => `Seeded question ${i + 1}`);
+      longId = await seedTurns(page, questions);
+      const others = Array.from({ length: 31 }, (_, i) => `Other chat ${i + 1}`);
+      await seedTurns(page, others, { newSessionEach: true });
+    } finally {
+      await setModelPace(request, 60);
+    }
+
+    // The newest 30 turns come with the page; "Load older messages" brings the rest.
+    await chat.open(`/chat/${longId}`);
+    await expect(chat.userTexts).toHaveCount(30);
+    await expect(chat.userTexts.first()).toHaveText("Seeded question 6");
+    await expect(chat.userTexts.last()).toHaveText("Seeded question 35");
+    await page.getByTestId("load-older").click();
+    await expect(chat.userTexts).toHaveCount(35);
+    await expect(chat.userTexts.first()).toHaveText("Seeded question 1");
+    await expect(chat.userTexts.nth(5)).toHaveText("Seeded question 6");
+    await expect(page.getByTestId("load-older")).toHaveCount(0);
+
+    // The sidebar shows the newest 30 chats; "Load more" brings the other 2, none twice.
+    await expect(chat.sessions).toHaveCount(30);
+    await page.getByTestId("load-more-sessions").click();
+    await expect(chat.sessions).toHaveCount(32);
+    await expect(chat.session(longId)).toHaveCount(1);
+    await expect(page.getByTestId("load-more-sessions")).toHaveCount(0);
   });
 });
 

@@ -159,3 +159,46 @@ export class ChatPage {
     return this.page.evaluate(() => (window as unknown as { __lengths: number[] }).__lengths);
   }
 }
+
+/** Sets the scripted model's pause between words (the stubs default is 60 ms; 0 answers at once). */
+export async function setModelPace(request: APIRequestContext, delayMs: number): Promise<void> {
+  const res = await request.post(`${STUBS_API}/llm/pace?delay_ms=${delayMs}`);
+  expect(res.ok(), "the stubs accept a new pace").toBeTruthy();
+}
+
+/**
+ * Asks `questions` over a socket of this page's own (the signed-in browser's cookies), one
+ * after the other, each waiting for its stored answer. `sessionId` null starts a new
+ * session for the first question; `newSessionEach` starts one per question. Returns the
+ * last session id.
+ */
+export async function seedTurns(
+  page: Page,
+  questions: string[],
+  options: { sessionId?: string | null; newSessionEach?: boolean } = {},
+): Promise<string> {
+  return page.evaluate(
+    async ({ questions, sessionId, newSessionEach }) => {
+      const ws = new WebSocket(`${location.origin.replace(/^http/, "ws")}/chat/ws`);
+      await new Promise((ok, fail) => {
+        ws.onopen = ok;
+        ws.onerror = () => fail(new Error("the seeding socket did not open"));
+      });
+      let current: string | null = sessionId;
+      for (const message of questions) {
+        const answered = new Promise<string>((ok, fail) => {
+          ws.onmessage = (event) => {
+            const frame = JSON.parse(event.data);
+            if (frame.type === "response") ok(frame.session_id);
+            if (frame.type === "error") fail(new Error(`${frame.code}: ${frame.message}`));
+          };
+        });
+        ws.send(JSON.stringify({ message, session_id: newSessionEach ? null : current }));
+        current = await answered;
+      }
+      ws.close();
+      return current as string;
+    },
+    { questions, sessionId: options.sessionId ?? null, newSessionEach: options.newSessionEach ?? false },
+  );
+}

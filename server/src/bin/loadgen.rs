@@ -569,8 +569,8 @@ async fn soak_run(b: &mut Bench, secs: u64, addr: std::net::SocketAddr, pid: u32
     let sent = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
-    for (_, token) in users.iter().cloned() {
-        let mut ws = b.connect(&token).await?;
+    for (_, token) in users.iter() {
+        let mut ws = b.connect(token).await?;
         let (sent, errors) = (sent.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut session: Option<String> = None;

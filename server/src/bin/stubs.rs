@@ -10,8 +10,13 @@
 //! N mails to that address), or 404; `POST /llm/fail-next[?times=N]` makes the model's next
 //! N streamed requests (default 3: the server's provider client retries a 5xx twice) fail
 //! with HTTP 500, then it answers normally again; for the Retry path.
+//! `POST /llm/pace?delay_ms=N` sets the pause between streamed words (0: at once), so a
+//! test can seed many stored turns quickly and then put the normal pace back.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{
     body::{Body, Bytes},
@@ -62,11 +67,12 @@ async fn run() -> Result<(), String> {
     let llm = FakeLlm::start(llm_script(delay_ms)).await.map_err(|e| format!("fake LLM: {e}"))?;
     let llm = Arc::new(llm);
     let llm_proxy = serve_llm_proxy(llm_port, llm.base_url.clone()).await?;
-    let stubs = Arc::new(Stubs { sink, llm: llm.clone(), normal: llm_script(delay_ms) });
+    let stubs = Arc::new(Stubs { sink, llm: llm.clone(), normal: Mutex::new(llm_script(delay_ms)) });
     let api = Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/mail/latest", get(latest_mail))
         .route("/llm/fail-next", post(fail_next))
+        .route("/llm/pace", post(pace))
         .with_state(stubs);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", api_port))
         .await
@@ -81,8 +87,27 @@ async fn run() -> Result<(), String> {
 struct Stubs {
     sink: SmtpSink,
     llm: Arc<FakeLlm>,
-    /// The script to go back to after a one-off failure.
-    normal: Script,
+    /// The script to go back to after a one-off failure (its pace set by `/llm/pace`).
+    normal: Mutex<Script>,
+}
+
+fn normal(stubs: &Stubs) -> Script {
+    stubs.normal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+}
+
+#[derive(Deserialize)]
+struct PaceQuery {
+    delay_ms: u64,
+}
+
+/// Sets the pause between the scripted answer's words (`0` answers at once): tests that
+/// need many stored turns seed them quickly, then put the normal pace back.
+async fn pace(State(stubs): State<Arc<Stubs>>, Query(q): Query<PaceQuery>) -> Json<serde_json::Value> {
+    let delay_ms = q.delay_ms.min(5_000);
+    let script = llm_script(delay_ms);
+    *stubs.normal.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = script.clone();
+    stubs.llm.set_script(script);
+    Json(json!({"delay_ms": delay_ms}))
 }
 
 fn llm_script(delay_ms: u64) -> Script {
@@ -101,7 +126,7 @@ fn default_fail_times() -> usize {
 
 /// Fails the next `times` streamed requests, then restores the normal script.
 async fn fail_next(State(stubs): State<Arc<Stubs>>, Query(q): Query<FailQuery>) -> Json<serde_json::Value> {
-    let streamed = |llm: &FakeLlm| llm.requests().iter().filter(|r| r.is_stream()).count();
+    let streamed = |llm: &FakeLlm| llm.streamed_count();
     let before = streamed(&stubs.llm);
     let times = q.times.clamp(1, 20);
     stubs.llm.set_script(Script::Http500);
@@ -114,7 +139,7 @@ async fn fail_next(State(stubs): State<Arc<Stubs>>, Query(q): Query<FailQuery>) 
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        stubs_for_reset.llm.set_script(stubs_for_reset.normal.clone());
+        stubs_for_reset.llm.set_script(normal(&stubs_for_reset));
     });
     Json(json!({"armed": true, "times": times}))
 }

@@ -102,6 +102,8 @@ struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     /// Every request received, including those no longer kept.
     received: std::sync::atomic::AtomicUsize,
+    /// Every streamed (chat answer) request received.
+    streamed: std::sync::atomic::AtomicUsize,
     /// Returned for non-streaming requests (titles), whatever the script.
     title: Mutex<String>,
 }
@@ -127,6 +129,7 @@ impl FakeLlm {
             script: Mutex::new(script),
             requests: Mutex::new(Vec::new()),
             received: Default::default(),
+            streamed: Default::default(),
             title: Mutex::new("Beginner Running Plan".into()),
         });
         let app = Router::new()
@@ -164,6 +167,11 @@ impl FakeLlm {
     /// Requests received so far, streaming or not.
     pub fn request_count(&self) -> usize {
         self.shared.received.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Streamed requests (answers, not titles) received so far.
+    pub fn streamed_count(&self) -> usize {
+        self.shared.streamed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The newest requests received (up to 1,000), oldest first.
@@ -223,6 +231,9 @@ async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
         kept.push(request.clone());
     }
     shared.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if request.is_stream() {
+        shared.streamed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let script = script_for(&shared, &request);
     let model = request.body["model"].as_str().unwrap_or("fake-model").to_string();
     if script == Script::Http500 {

@@ -103,7 +103,7 @@ async fn a_follow_up_in_the_same_session_sends_history() {
     assert!(frames.iter().any(|f| matches!(f, ServerFrame::SessionUpdated { .. })));
     let (_, same, _) = final_response(&frames);
     assert_eq!(same, session_id);
-    let req = app.llm.requests().into_iter().filter(|r| r.is_stream()).last().unwrap();
+    let req = app.llm.requests().into_iter().rfind(|r| r.is_stream()).unwrap();
     assert!(req.body.to_string().contains("First question"));
     assert_eq!(app.db.messages.count_documents(doc! { "session_id": &session_id }).await.unwrap(), 2);
 }
@@ -127,7 +127,7 @@ async fn a_session_advanced_by_another_server_is_reloaded_not_guessed() {
 
     ws.send("Third question", Some(&session_id)).await;
     let (_, _, third) = final_response(&ws.until_response().await);
-    let req = app.llm.requests().into_iter().filter(|r| r.is_stream()).last().unwrap();
+    let req = app.llm.requests().into_iter().rfind(|r| r.is_stream()).unwrap();
     assert!(req.body.to_string().contains("Question through the other server"), "history reloaded");
     let stored = app.db.messages.find_one(doc! { "_id": &third.message_id }).await.unwrap().unwrap();
     assert_eq!(stored.seq, 3, "the next seq, not a reused one");

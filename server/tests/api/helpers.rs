@@ -57,16 +57,11 @@ pub struct TestApp {
     pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+#[derive(Default)]
 pub struct Options {
     pub rate_limits: bool,
     pub script: Script,
     pub extra: Vec<(&'static str, String)>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options { rate_limits: false, script: Script::default(), extra: Vec::new() }
-    }
 }
 
 pub async fn spawn_app() -> TestApp {
