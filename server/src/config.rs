@@ -49,6 +49,9 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Turn off rate limits (load tests only; refused in production).
     pub disable_rate_limits: bool,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: behind them, rate limits count
+    /// the visitor's address, not the proxy's. Empty: the header is ignored.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Count database write commands (tests and the benchmark).
     pub count_db_writes: bool,
 }
@@ -164,7 +167,18 @@ impl Config {
             return Err(bad("DISABLE_RATE_LIMITS", "cannot be set when APP_ENV=production"));
         }
         let count_db_writes = parse_bool(&get, "DB_COUNT_WRITES", false)?;
+        let trusted_proxies = get("TRUSTED_PROXIES")
+            .map(|s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| a.parse().map_err(|_| bad("TRUSTED_PROXIES", format!("{a:?} is not an IP address"))))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
         Ok(Config {
+            trusted_proxies,
             count_db_writes,
             app_env,
             bind_addr,
@@ -239,6 +253,7 @@ mod tests {
             ("ACCESS_TOKEN_TTL_SECS", "-1"),
             ("APP_ENV", "staging"),
             ("SMTP_URL", "http://mail"),
+            ("TRUSTED_PROXIES", "10.0.0.1, proxy.local"),
         ] {
             let err = Config::from_vars(&vars(&[(var, value)])).unwrap_err();
             assert_eq!(err.var, var);

@@ -2,6 +2,7 @@
 //! cookies, and the one extractor every protected route uses.
 
 pub mod browser_session;
+pub mod client_ip;
 pub mod codes;
 pub mod cookies;
 pub mod domain;

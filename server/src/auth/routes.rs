@@ -1,13 +1,13 @@
 //! `/auth/*`: sign-up and sign-in with emailed codes, token refresh and sign-out.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use app::wire::auth::{
     CodeSent, MessageResponse, RefreshRequest, ResendCodeRequest, SigninRequest, SignupRequest, TokenResponse,
     VerifyCodeRequest,
 };
 use axum::{
-    extract::{ConnectInfo, State},
+    extract::State,
     http::HeaderMap,
     response::{IntoResponse, Response},
     routing::post,
@@ -17,6 +17,7 @@ use mongodb::bson::{doc, oid::ObjectId, DateTime};
 
 use crate::{
     auth::{
+        client_ip::ClientIp,
         codes, cookies,
         domain::{parse_code, parse_name, Email, Password},
         password, rate_limit, refresh,
@@ -39,8 +40,8 @@ pub fn router() -> Router<AppState> {
         .route("/auth/signout", post(signout))
 }
 
-async fn limit_ip(state: &AppState, endpoint: &str, addr: &SocketAddr) -> AppResult<()> {
-    let key = format!("{endpoint}:{}", addr.ip());
+async fn limit_ip(state: &AppState, endpoint: &str, ip: IpAddr) -> AppResult<()> {
+    let key = format!("{endpoint}:{ip}");
     rate_limit::check(&state.db, state.config.disable_rate_limits, "ip", &key, rate_limit::PER_IP).await
 }
 
@@ -57,11 +58,11 @@ async fn send_code(state: &AppState, email: &Email, purpose: CodePurpose) -> App
 /// The checks both verify endpoints share: limits, input shape, and the code itself.
 async fn check_code(
     state: &AppState,
-    addr: &SocketAddr,
+    ip: IpAddr,
     body: &VerifyCodeRequest,
     purpose: CodePurpose,
 ) -> AppResult<Email> {
-    limit_ip(state, "verify", addr).await?;
+    limit_ip(state, "verify", ip).await?;
     let email = Email::parse(&body.email)?;
     let code = parse_code(&body.code)?;
     limit_email(state, "verify", &email, rate_limit::VERIFY_PER_EMAIL).await?;
@@ -76,10 +77,10 @@ fn code_sent(email: &Email, message: &str) -> Json<CodeSent> {
 #[tracing::instrument(skip_all)]
 async fn signup(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<SignupRequest>,
 ) -> AppResult<Json<CodeSent>> {
-    limit_ip(&state, "signup", &addr).await?;
+    limit_ip(&state, "signup", ip).await?;
     let email = Email::parse(&body.email)?;
     let password = Password::parse(&body.password)?;
     let name = parse_name(body.name.as_deref())?;
@@ -125,10 +126,10 @@ async fn signup(
 #[tracing::instrument(skip_all)]
 async fn verify_email(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<VerifyCodeRequest>,
 ) -> AppResult<Response> {
-    let email = check_code(&state, &addr, &body, CodePurpose::Signup).await?;
+    let email = check_code(&state, ip, &body, CodePurpose::Signup).await?;
     let user = state
         .db
         .users
@@ -142,10 +143,10 @@ async fn verify_email(
 #[tracing::instrument(skip_all)]
 async fn signin(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<SigninRequest>,
 ) -> AppResult<Json<CodeSent>> {
-    limit_ip(&state, "signin", &addr).await?;
+    limit_ip(&state, "signin", ip).await?;
     let email = Email::parse(&body.email)?;
     if body.password.is_empty() || body.password.len() > 512 {
         return Err(AppError::BadRequest("Enter your password.".into()));
@@ -167,10 +168,10 @@ async fn signin(
 #[tracing::instrument(skip_all)]
 async fn verify_signin(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<VerifyCodeRequest>,
 ) -> AppResult<Response> {
-    let email = check_code(&state, &addr, &body, CodePurpose::Signin).await?;
+    let email = check_code(&state, ip, &body, CodePurpose::Signin).await?;
     let user = state
         .db
         .users
@@ -185,10 +186,10 @@ async fn verify_signin(
 #[tracing::instrument(skip_all)]
 async fn resend_code(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     AppJson(body): AppJson<ResendCodeRequest>,
 ) -> AppResult<Json<CodeSent>> {
-    limit_ip(&state, "resend", &addr).await?;
+    limit_ip(&state, "resend", ip).await?;
     let email = Email::parse(&body.email)?;
     let purpose = CodePurpose::parse(&body.purpose)
         .ok_or_else(|| AppError::BadRequest("purpose must be signup or signin.".into()))?;
@@ -227,11 +228,11 @@ async fn optional_body(body: axum::body::Bytes) -> AppResult<Option<RefreshReque
 #[tracing::instrument(skip_all)]
 async fn refresh_tokens(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
-    limit_ip(&state, "refresh", &addr).await?;
+    limit_ip(&state, "refresh", ip).await?;
     let token = presented_refresh(&headers, optional_body(body).await?)
         .ok_or_else(|| AppError::Unauthorized("No refresh token was sent.".into()))?;
     let (user_id, next) = refresh::rotate(&state.db, &token, state.config.refresh_token_ttl_days).await?;

@@ -257,3 +257,45 @@ async fn rate_limits_answer_429_with_retry_after_per_email_and_per_ip() {
     }
     assert!(refused, "the 31st request from one address is refused");
 }
+
+/// 31 code checks as the visitor `forwarded_for` (through a proxy at 127.0.0.1); the
+/// status of the last one.
+async fn verify_31_times(app: &crate::helpers::TestApp, forwarded_for: impl Fn(usize) -> String) -> StatusCode {
+    let mut last = StatusCode::OK;
+    for i in 0..31 {
+        let r = app
+            .http
+            .post(app.url("/auth/verify-signin"))
+            .header("x-forwarded-for", forwarded_for(i))
+            .json(&json!({ "email": format!("proxy{i}@example.com"), "code": "123456" }))
+            .send()
+            .await
+            .unwrap();
+        last = r.status();
+    }
+    last
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_visitor_has_its_own_address_limit() {
+    let extra = vec![("TRUSTED_PROXIES", "127.0.0.1".to_string())];
+    let app = spawn_app_with(Options { rate_limits: true, extra, ..Default::default() }).await;
+    assert_eq!(verify_31_times(&app, |_| "203.0.113.5".into()).await, StatusCode::TOO_MANY_REQUESTS);
+    // Another visitor through the same proxy is not held back by the first one's attempts.
+    let r = app
+        .http
+        .post(app.url("/auth/verify-signin"))
+        .header("x-forwarded-for", "203.0.113.6")
+        .json(&json!({ "email": "other-visitor@example.com", "code": "123456" }))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn without_a_trusted_proxy_a_forged_forwarded_for_does_not_dodge_the_limit() {
+    let app = spawn_app_with(Options { rate_limits: true, ..Default::default() }).await;
+    let status = verify_31_times(&app, |i| format!("198.51.100.{i}")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -1,0 +1,83 @@
+//! The address a request comes from, for per-address rate limits: the connection's peer, or,
+//! when that peer is a configured trusted proxy, the visitor it names in `X-Forwarded-For`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::request::Parts,
+};
+
+use crate::{error::AppError, state::AppState};
+
+/// The visitor's address (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIp(pub IpAddr);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .copied()
+            .ok_or_else(|| AppError::internal("the server was started without connection info"))?;
+        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+        Ok(ClientIp(client_ip(peer.ip(), &forwarded.join(","), &state.config.trusted_proxies)))
+    }
+}
+
+/// Each proxy appends the address it received the request from, so the list is read from the
+/// right: the first address that is not a trusted proxy is the visitor. Anything left of it
+/// was written by the visitor and proves nothing. A request that did not come through a
+/// trusted proxy is its peer, whatever the header says.
+pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut nearest = peer;
+    for entry in forwarded_for.rsplit(',') {
+        let Ok(addr) = entry.trim().parse::<IpAddr>() else {
+            // Garbage where an address should be: stop at the last address that is known.
+            return nearest;
+        };
+        if !trusted.contains(&addr) {
+            return addr;
+        }
+        nearest = addr;
+    }
+    nearest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("a test address")
+    }
+
+    #[test]
+    fn a_request_not_from_a_trusted_proxy_is_its_peer_whatever_the_header_says() {
+        assert_eq!(client_ip(ip("198.51.100.7"), "203.0.113.9", &[]), ip("198.51.100.7"));
+        assert_eq!(client_ip(ip("198.51.100.7"), "203.0.113.9", &[ip("10.0.0.1")]), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_visitor_is_the_nearest_untrusted_address() {
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(client_ip(ip("10.0.0.1"), "203.0.113.9", &proxies), ip("203.0.113.9"));
+        // A forged entry on the left does not win over what the proxies wrote.
+        assert_eq!(client_ip(ip("10.0.0.1"), "1.2.3.4, 203.0.113.9, 10.0.0.2", &proxies), ip("203.0.113.9"));
+        assert_eq!(client_ip(ip("::1"), "2001:db8::5", &[ip("::1")]), ip("2001:db8::5"));
+    }
+
+    #[test]
+    fn a_missing_or_broken_header_falls_back_to_the_last_known_address() {
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(client_ip(ip("10.0.0.1"), "", &proxies), ip("10.0.0.1"));
+        assert_eq!(client_ip(ip("10.0.0.1"), "not-an-ip", &proxies), ip("10.0.0.1"));
+        assert_eq!(client_ip(ip("10.0.0.1"), "junk, 10.0.0.2", &proxies), ip("10.0.0.2"));
+    }
+}
