@@ -51,11 +51,12 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpAddr]) -> IpAdd
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
-        s.parse().expect("a test address")
+        s.parse().unwrap()
     }
 
     #[test]
