@@ -64,19 +64,22 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Job>) {
 
 /// An unordered insert stores every document it can. Those the server named as failed
 /// (a duplicate `_id`, say) are tried alone so their caller gets that document's own
-/// error; on any other failure nobody can tell what was stored, so each is tried alone.
+/// error. On any other failure nobody can tell what was stored: every caller gets the
+/// error, and its retry counts a duplicate `_id` as already stored.
 async fn answer_failed_batch(db: &Db, jobs: Vec<Job>, error: mongodb::error::Error) {
-    let failed: Option<Vec<usize>> = match error.kind.as_ref() {
-        ErrorKind::InsertMany(e) if e.write_concern_error.is_none() => {
-            e.write_errors.as_ref().map(|errors| errors.iter().map(|w| w.index).collect())
+    let failed: Vec<usize> = match error.kind.as_ref() {
+        ErrorKind::InsertMany(e) if e.write_concern_error.is_none() && e.write_errors.is_some() => {
+            e.write_errors.iter().flatten().map(|w| w.index).collect()
         }
-        _ => None,
+        _ => {
+            for job in jobs {
+                let _ = job.stored.send(Err(error.clone()));
+            }
+            return;
+        }
     };
     for (index, job) in jobs.into_iter().enumerate() {
-        let stored = match &failed {
-            Some(failed) if !failed.contains(&index) => Ok(()),
-            _ => db.messages.insert_one(&job.message).await.map(|_| ()),
-        };
+        let stored = if failed.contains(&index) { db.messages.insert_one(&job.message).await.map(|_| ()) } else { Ok(()) };
         let _ = job.stored.send(stored);
     }
 }

@@ -380,16 +380,17 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         response_time_ms,
         status: outcome.as_str().into(),
     };
-    let stored = store_with_retry(&state, &message).await;
-    if stored.is_ok() {
-        // Before the response frame: the user's next message may follow it at once.
-        let exchange = crate::agent::PastTurn { user: message.message.clone(), assistant: message.response.clone() };
-        state.recent.stored(&turn.session_id, input.seq, exchange);
-    }
-    if let Err(e) = stored {
-        // The question is still on the session (`pending`), so it is not lost; the answer is.
-        tracing::error!(error = ?e, message_id = %turn.message_id, "could not store the answer");
-        turn.emit(error_frame(&turn, "storage_failed", "The answer could not be saved."));
+    match store_with_retry(&state, &message).await {
+        Ok(()) => {
+            // Before the response frame: the user's next message may follow it at once.
+            let exchange = crate::agent::PastTurn { user: message.message.clone(), assistant: message.response.clone() };
+            state.recent.stored(&turn.session_id, input.seq, exchange);
+        }
+        Err(e) => {
+            // The question is still on the session (`pending`), so it is not lost; the answer is.
+            tracing::error!(error = ?e, message_id = %turn.message_id, "could not store the answer");
+            turn.emit(error_frame(&turn, "storage_failed", "The answer could not be saved."));
+        }
     }
     if let Some((code, text)) = error {
         turn.emit(error_frame(&turn, &code, &text));
