@@ -7,7 +7,7 @@ use crate::wire::{
     auth::UserView,
     chat::{ModelInfo, SessionDetail, SessionPage, SessionSummary},
     profile::Profile,
-    ApiError,
+    ApiError, ErrorCode,
 };
 #[cfg(feature = "ssr")]
 use crate::backend::require_user;
@@ -17,7 +17,7 @@ use crate::backend::require_user;
 pub async fn current_user() -> Result<Option<UserView>, ApiError> {
     match require_user().await {
         Ok((_, user)) => Ok(Some(user)),
-        Err(e) if e.error == "unauthorized" => Ok(None),
+        Err(e) if e.error == ErrorCode::Unauthorized => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -10,7 +10,7 @@ use crate::wire::{
     auth::UserView,
     chat::{ModelInfo, SessionDetail, SessionPage, SessionSummary},
     profile::Profile,
-    ApiError,
+    ApiError, ErrorCode,
 };
 
 #[async_trait::async_trait]
@@ -38,13 +38,13 @@ pub type SharedBackend = Arc<dyn Backend>;
 /// The backend from context; an error, never a panic, when it is missing.
 pub fn backend() -> Result<SharedBackend, ApiError> {
     leptos::prelude::use_context::<SharedBackend>()
-        .ok_or_else(|| ApiError::new("internal", "The server is not set up to answer this request."))
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "The server is not set up to answer this request."))
 }
 
 /// The request's parts, for reading cookies.
 pub fn request_parts() -> Result<Parts, ApiError> {
     leptos::prelude::use_context::<Parts>()
-        .ok_or_else(|| ApiError::new("internal", "No request in context."))
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "No request in context."))
 }
 
 /// The signed-in user, or a 401-style error.

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod components;
 pub mod markdown;
 pub mod pages;
+pub mod validation;
 pub mod wire;
 
 use leptos::prelude::*;

@@ -1,7 +1,8 @@
-//! The server's one error type: every failure a handler can return, mapped to a status and
-//! the shared `{"error", "message"}` body. Internal details are logged, never sent.
+//! The server's one error type: every failure a handler, server function or socket frame
+//! can meet, mapped to a wire [`ErrorCode`], a status and the shared `{"error", "message"}`
+//! body. Internal details are logged, never sent.
 
-use app::wire::ApiError;
+use app::wire::{ApiError, ErrorCode, FieldError};
 use axum::{
     extract::{rejection::JsonRejection, FromRequest},
     http::{header, HeaderValue, StatusCode},
@@ -15,7 +16,7 @@ pub enum AppError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{message}")]
-    Validation { message: String, fields: Vec<app::wire::profile::FieldError> },
+    Validation { message: String, fields: Vec<FieldError> },
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -28,6 +29,9 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// A refusal with its own code (mostly on the chat socket: `busy`, `empty_message` …).
+    #[error("{message}")]
+    Refused { code: ErrorCode, message: String },
     #[error("database error")]
     Database(#[from] mongodb::error::Error),
     #[error("internal error")]
@@ -39,44 +43,62 @@ impl AppError {
         AppError::Internal(e.to_string())
     }
 
+    /// Shorthand for a refusal with its own code.
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> Self {
+        AppError::Refused { code, message: message.into() }
+    }
+
     pub fn status(&self) -> StatusCode {
-        match self {
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Database(e) if is_duplicate_key(e) => StatusCode::CONFLICT,
-            AppError::Database(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        StatusCode::from_u16(self.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AppError::BadRequest(_) => "bad_request",
-            AppError::Validation { .. } => "validation_failed",
-            AppError::Unauthorized(_) => "unauthorized",
-            AppError::Forbidden(_) => "forbidden",
-            AppError::NotFound(_) => "not_found",
-            AppError::Conflict(_) => "conflict",
-            AppError::RateLimited { .. } => "rate_limited",
-            AppError::Unavailable(_) => "unavailable",
-            AppError::Database(e) if is_duplicate_key(e) => "conflict",
-            AppError::Database(_) | AppError::Internal(_) => "internal",
+            AppError::BadRequest(_) => ErrorCode::BadRequest,
+            AppError::Validation { .. } => ErrorCode::ValidationFailed,
+            AppError::Unauthorized(_) => ErrorCode::Unauthorized,
+            AppError::Forbidden(_) => ErrorCode::Forbidden,
+            AppError::NotFound(_) => ErrorCode::NotFound,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::RateLimited { .. } => ErrorCode::RateLimited,
+            AppError::Unavailable(_) => ErrorCode::Unavailable,
+            AppError::Refused { code, .. } => *code,
+            AppError::Database(e) if is_duplicate_key(e) => ErrorCode::Conflict,
+            AppError::Database(_) | AppError::Internal(_) => ErrorCode::Internal,
         }
     }
+}
 
-    /// The client-safe form: internal causes are replaced by a generic sentence.
-    pub fn to_api(&self) -> ApiError {
-        let message = match self {
-            AppError::Database(e) if is_duplicate_key(e) => "That already exists.".to_string(),
-            AppError::Database(_) | AppError::Internal(_) => "Something went wrong on our side.".to_string(),
-            other => other.to_string(),
-        };
-        ApiError::new(self.code(), message)
+/// The client-safe form: internal causes are logged and replaced by a generic sentence.
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        if e.status().is_server_error() {
+            tracing::error!(error = ?e, "request failed");
+        }
+        let code = e.code();
+        match e {
+            AppError::Validation { message, fields } => ApiError::invalid(message, fields),
+            AppError::Database(e) if is_duplicate_key(&e) => ApiError::new(code, "That already exists."),
+            AppError::Database(_) | AppError::Internal(_) => ApiError::new(code, "Something went wrong on our side."),
+            other => ApiError::new(code, other.to_string()),
+        }
+    }
+}
+
+/// One field's problem found by the shared rules in `app::validation`: a 422.
+impl From<FieldError> for AppError {
+    fn from(e: FieldError) -> Self {
+        AppError::Validation { message: e.message.clone(), fields: vec![e] }
+    }
+}
+
+/// Field errors gathered by `app::validation::Checks`.
+impl From<ApiError> for AppError {
+    fn from(e: ApiError) -> Self {
+        match e.error {
+            ErrorCode::ValidationFailed => AppError::Validation { message: e.message, fields: e.fields },
+            code => AppError::Refused { code, message: e.message },
+        }
     }
 }
 
@@ -91,38 +113,19 @@ pub fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    message: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<&'a [app::wire::profile::FieldError]>,
-}
-
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = ?self, "request failed");
-        }
-        let api = self.to_api();
-        let fields = match &self {
-            AppError::Validation { fields, .. } => Some(fields.as_slice()),
+        let header = match &self {
+            AppError::Unauthorized(_) => Some((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))),
+            AppError::RateLimited { retry_after_secs } => {
+                HeaderValue::from_str(&retry_after_secs.to_string()).ok().map(|v| (header::RETRY_AFTER, v))
+            }
             _ => None,
         };
-        let mut response =
-            (status, Json(Body { error: &api.error, message: &api.message, fields })).into_response();
-        let headers = response.headers_mut();
-        match &self {
-            AppError::Unauthorized(_) => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            AppError::RateLimited { retry_after_secs } => {
-                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                    headers.insert(header::RETRY_AFTER, v);
-                }
-            }
-            _ => {}
+        let mut response = (status, Json(ApiError::from(self))).into_response();
+        if let Some((name, value)) = header {
+            response.headers_mut().insert(name, value);
         }
         response
     }

@@ -14,7 +14,7 @@ use crate::{
     config::Config,
     db::Db,
     mail::Mailer,
-    users::ProfileCache,
+    users::profile_cache::ProfileCache,
 };
 
 #[derive(Clone)]

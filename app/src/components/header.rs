@@ -62,7 +62,7 @@ pub fn SignOutButton() -> impl IntoView {
             match result {
                 Ok(_) => hard_navigate("/signin"),
                 // Signed out already (an expired session) is still signed out.
-                Err(e) if e.error == "unauthorized" => hard_navigate("/signin"),
+                Err(e) if e.error == crate::wire::ErrorCode::Unauthorized => hard_navigate("/signin"),
                 Err(e) => {
                     error.set(Some(e.message));
                     pending.set(false);

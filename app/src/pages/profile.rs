@@ -172,7 +172,7 @@ fn ProfileForm(profile: Profile) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match save_profile(profile).await {
                 Ok(_) => saved.set(Some("Profile saved.".into())),
-                Err(e) if e.error == "unauthorized" => crate::components::rest::hard_navigate("/signin"),
+                Err(e) if e.error == crate::wire::ErrorCode::Unauthorized => crate::components::rest::hard_navigate("/signin"),
                 Err(e) => form_error.set(Some(e.message)),
             }
             pending.set(false);

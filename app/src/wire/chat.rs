@@ -7,9 +7,76 @@ use serde::{Deserialize, Serialize};
 pub const MAX_MESSAGE_CHARS: usize = 8_000;
 /// Longest session title, in characters.
 pub const MAX_TITLE_CHARS: usize = 120;
+use super::error::ErrorCode;
+
 /// The kinds of question the UI offers; anything else is refused.
-pub const MESSAGE_TYPES: [&str; 6] =
-    ["general", "fitness_plan", "nutrition", "sleep", "recovery", "mental_health"];
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MessageType {
+    #[default]
+    General,
+    FitnessPlan,
+    Nutrition,
+    Sleep,
+    Recovery,
+    MentalHealth,
+}
+
+impl MessageType {
+    pub const ALL: [MessageType; 6] = [
+        MessageType::General,
+        MessageType::FitnessPlan,
+        MessageType::Nutrition,
+        MessageType::Sleep,
+        MessageType::Recovery,
+        MessageType::MentalHealth,
+    ];
+
+    /// The wire name, e.g. `fitness_plan`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageType::General => "general",
+            MessageType::FitnessPlan => "fitness_plan",
+            MessageType::Nutrition => "nutrition",
+            MessageType::Sleep => "sleep",
+            MessageType::Recovery => "recovery",
+            MessageType::MentalHealth => "mental_health",
+        }
+    }
+
+    /// The type with this wire name, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+/// How a stored turn's answer stands (or ended).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// The question is stored and its answer is still being written.
+    Pending,
+    Complete,
+    /// The user pressed stop; the partial answer is kept.
+    Stopped,
+    Failed,
+    /// The server stopped (or lost its database) mid-answer.
+    Interrupted,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Pending => "pending",
+            MessageStatus::Complete => "complete",
+            MessageStatus::Stopped => "stopped",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Interrupted => "interrupted",
+        }
+    }
+}
 
 /// What a client sends to ask something. The seed's shape: no `type` field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -93,7 +160,7 @@ pub enum ServerFrame {
         data: ResponseData,
     },
     Error {
-        code: String,
+        code: ErrorCode,
         message: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session_id: Option<String>,
@@ -113,8 +180,8 @@ pub enum ServerFrame {
 }
 
 impl ServerFrame {
-    pub fn error(code: &str, message: impl Into<String>) -> Self {
-        ServerFrame::Error { code: code.into(), message: message.into(), session_id: None, message_id: None }
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerFrame::Error { code, message: message.into(), session_id: None, message_id: None }
     }
 }
 
@@ -123,8 +190,8 @@ pub struct ResponseData {
     pub response_time_ms: u64,
     pub message_id: String,
     pub title: String,
-    /// How the answer ended: `complete`, `stopped`, `failed` or `interrupted`.
-    pub status: String,
+    /// How the answer ended: never `pending`.
+    pub status: MessageStatus,
     pub raw_events: Vec<RawEvent>,
 }
 
@@ -148,7 +215,7 @@ pub struct RawEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timings: Option<Timings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
     /// Milliseconds since the turn started.
@@ -206,11 +273,10 @@ pub struct MessageView {
     pub session_id: String,
     pub message: String,
     pub response: String,
-    pub message_type: String,
+    pub message_type: MessageType,
     pub created_at: DateTime<Utc>,
     pub response_time_ms: Option<u64>,
-    /// `pending`, `complete`, `stopped`, `failed` or `interrupted`.
-    pub status: String,
+    pub status: MessageStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -7,4 +7,4 @@ pub mod error;
 pub mod health;
 pub mod profile;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode, FieldError};

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::error::FieldError;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Profile {
     pub age: Option<u32>,
@@ -38,13 +40,6 @@ fn default_units() -> String {
 
 pub const FITNESS_LEVELS: [&str; 3] = ["beginner", "intermediate", "advanced"];
 pub const UNITS: [&str; 2] = ["metric", "imperial"];
-
-/// One problem with one field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
 
 impl Profile {
     /// Every field problem at once, so a form can show them all inline.

@@ -3,32 +3,15 @@
 
 use std::time::Instant;
 
-use app::wire::chat::{Content, Part, RawEvent, Timings, Usage};
+use app::wire::{
+    chat::{Content, MessageStatus, Part, RawEvent, Timings, Usage},
+    ErrorCode,
+};
 
 use super::AgentEvent;
 
 /// The `author` of every event the coach produces.
 pub const AUTHOR: &str = "coach";
-
-/// How a recorded answer ended, in the words of `ResponseData::status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Complete,
-    Stopped,
-    Failed,
-    Interrupted,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Complete => "complete",
-            Outcome::Stopped => "stopped",
-            Outcome::Failed => "failed",
-            Outcome::Interrupted => "interrupted",
-        }
-    }
-}
 
 pub struct Recorder {
     model: String,
@@ -39,7 +22,7 @@ pub struct Recorder {
     first_token_ms: Option<u64>,
     usage: Option<Usage>,
     /// Set by the first terminal event; later ones are ignored so a turn has one final event.
-    outcome: Option<Outcome>,
+    outcome: Option<MessageStatus>,
     /// Time spent waiting for the database and the model, to tell the server's own share.
     waited: std::time::Duration,
 }
@@ -105,9 +88,9 @@ impl Recorder {
                     ..Default::default()
                 });
             }
-            AgentEvent::Finish { reason } => self.push_final(at_ms, Outcome::Complete, Some(reason.clone()), None),
+            AgentEvent::Finish { reason } => self.push_final(at_ms, MessageStatus::Complete, Some(reason.clone()), None),
             AgentEvent::Error { code, message } => {
-                self.push_final(at_ms, Outcome::Failed, None, Some((code.clone(), message.clone())))
+                self.push_final(at_ms, MessageStatus::Failed, None, Some((*code, message.clone())))
             }
         }
     }
@@ -116,7 +99,7 @@ impl Recorder {
     pub fn finish_stopped(&mut self) {
         if self.outcome.is_none() {
             let at_ms = self.now_ms();
-            self.push_final(at_ms, Outcome::Stopped, Some("stopped".into()), None);
+            self.push_final(at_ms, MessageStatus::Stopped, Some("stopped".into()), None);
         }
     }
 
@@ -124,11 +107,11 @@ impl Recorder {
     pub fn finish_interrupted(&mut self) {
         if self.outcome.is_none() {
             let at_ms = self.now_ms();
-            self.push_final(at_ms, Outcome::Interrupted, Some("interrupted".into()), None);
+            self.push_final(at_ms, MessageStatus::Interrupted, Some("interrupted".into()), None);
         }
     }
 
-    fn push_final(&mut self, at_ms: u64, outcome: Outcome, finish_reason: Option<String>, error: Option<(String, String)>) {
+    fn push_final(&mut self, at_ms: u64, outcome: MessageStatus, finish_reason: Option<String>, error: Option<(ErrorCode, String)>) {
         let (error_code, error_message) = error.unzip();
         self.events.push(RawEvent {
             author: AUTHOR.into(),
@@ -157,7 +140,7 @@ impl Recorder {
     }
 
     /// `None` while the answer is still streaming.
-    pub fn outcome(&self) -> Option<Outcome> {
+    pub fn outcome(&self) -> Option<MessageStatus> {
         self.outcome
     }
 
@@ -166,9 +149,9 @@ impl Recorder {
     }
 
     /// The error of a failed answer, as `(code, message)`.
-    pub fn error(&self) -> Option<(&str, &str)> {
-        let last = self.events.last().filter(|_| self.outcome == Some(Outcome::Failed))?;
-        Some((last.error_code.as_deref()?, last.error_message.as_deref()?))
+    pub fn error(&self) -> Option<(ErrorCode, &str)> {
+        let last = self.events.last().filter(|_| self.outcome == Some(MessageStatus::Failed))?;
+        Some((last.error_code?, last.error_message.as_deref()?))
     }
 
     pub fn into_events(self) -> Vec<RawEvent> {
@@ -198,7 +181,7 @@ mod tests {
             r.record(&e);
         }
         assert_eq!(r.text(), "Hello there");
-        assert_eq!(r.outcome(), Some(Outcome::Complete));
+        assert_eq!(r.outcome(), Some(MessageStatus::Complete));
         assert!(r.time_to_first_token_ms().is_some());
         let events = r.into_events();
         assert_eq!(events.len(), 4);
@@ -221,11 +204,11 @@ mod tests {
     fn an_error_keeps_the_text_and_names_the_code() {
         let mut r = Recorder::new("m", Instant::now());
         r.record(&delta("partial"));
-        r.record(&AgentEvent::Error { code: "provider_malformed".into(), message: "bad chunk".into() });
-        assert_eq!(r.outcome(), Some(Outcome::Failed));
-        assert_eq!(r.error(), Some(("provider_malformed", "bad chunk")));
+        r.record(&AgentEvent::Error { code: ErrorCode::ProviderMalformed, message: "bad chunk".into() });
+        assert_eq!(r.outcome(), Some(MessageStatus::Failed));
+        assert_eq!(r.error(), Some((ErrorCode::ProviderMalformed, "bad chunk")));
         let last = r.into_events().pop().unwrap();
-        assert_eq!(last.error_code.as_deref(), Some("provider_malformed"));
+        assert_eq!(last.error_code, Some(ErrorCode::ProviderMalformed));
         assert_eq!(last.finish_reason, None);
         assert_eq!(last.content.unwrap().parts[0].text, "partial");
     }

@@ -10,6 +10,7 @@
 
 use std::{path::Path, time::Duration};
 
+use app::wire::ErrorCode;
 use tokio::sync::mpsc;
 
 use super::{ensure_terminal, Agent, AgentEvent, AgentRequest, EventStream};
@@ -74,8 +75,8 @@ impl LocalAgent {
     }
 }
 
-fn failed(code: &str, message: &str) -> EventStream {
-    let event = AgentEvent::Error { code: code.into(), message: message.into() };
+fn failed(code: ErrorCode, message: &str) -> EventStream {
+    let event = AgentEvent::Error { code, message: message.into() };
     Box::pin(futures::stream::iter([event]))
 }
 
@@ -94,10 +95,10 @@ impl Agent for LocalAgent {
         match self.jobs.try_send(Job { request, events }) {
             Ok(()) => ensure_terminal(futures::stream::poll_fn(move |cx| rx.poll_recv(cx))),
             Err(mpsc::error::TrySendError::Full(_)) => {
-                failed("local_busy", "the offline demo model is busy; try again in a moment")
+                failed(ErrorCode::LocalBusy, "the offline demo model is busy; try again in a moment")
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                failed("local_unavailable", "the offline demo model is not running")
+                failed(ErrorCode::LocalUnavailable, "the offline demo model is not running")
             }
         }
     }
@@ -277,18 +278,18 @@ mod engine {
             }
             let result = generate(&model, &mut ctx, &mut cached, &template, &job.request, max_tokens, &job.events);
             if let Err((code, message)) = result {
-                tracing::warn!(code, %message, "local model failed");
-                let _ = job.events.send(AgentEvent::Error { code: code.into(), message });
+                tracing::warn!(?code, %message, "local model failed");
+                let _ = job.events.send(AgentEvent::Error { code, message });
                 ctx.clear_kv_cache();
                 cached.clear();
             }
         }
     }
 
-    type JobResult = Result<(), (&'static str, String)>;
+    type JobResult = Result<(), (app::wire::ErrorCode, String)>;
 
-    fn engine_failure(e: impl std::fmt::Display) -> (&'static str, String) {
-        ("local_failed", format!("the offline demo model failed: {e}"))
+    fn engine_failure(e: impl std::fmt::Display) -> (app::wire::ErrorCode, String) {
+        (app::wire::ErrorCode::LocalFailed, format!("the offline demo model failed: {e}"))
     }
 
     /// The prompt as tokens, with history halved until prompt and answer fit the context.
@@ -297,7 +298,7 @@ mod engine {
         template: &LlamaChatTemplate,
         request: &AgentRequest,
         room: usize,
-    ) -> Result<Vec<LlamaToken>, (&'static str, String)> {
+    ) -> Result<Vec<LlamaToken>, (app::wire::ErrorCode, String)> {
         let mut budget = HISTORY_BUDGET_TOKENS;
         loop {
             let chat = build_messages(request, budget)
@@ -353,7 +354,7 @@ mod engine {
             profile: Default::default(),
             history: Vec::new(),
             message: String::new(),
-            message_type: "general".into(),
+            message_type: app::wire::chat::MessageType::General,
         };
         let room = (ctx.n_ctx() as usize).saturating_sub(max_tokens as usize);
         let result = prompt_tokens(model, template, &request, room).and_then(|prompt| load_prompt(ctx, cached, &prompt));
@@ -433,6 +434,8 @@ mod tests {
 
     use futures::StreamExt;
 
+    use app::wire::chat::MessageType;
+
     use super::*;
 
     #[test]
@@ -483,16 +486,16 @@ mod tests {
         // reuses its profile (a follow-up); round 2 is another user, sharing only the rules.
         let profile = |age| app::wire::profile::Profile { age: Some(age), units: "metric".into(), ..Default::default() };
         let questions = [
-            ("How many days a week should I lift weights?", "fitness_plan", profile(30)),
-            ("What should I eat after a workout?", "general", profile(30)),
-            ("How can I sleep better before a race?", "sleep", profile(52)),
+            ("How many days a week should I lift weights?", MessageType::FitnessPlan, profile(30)),
+            ("What should I eat after a workout?", MessageType::General, profile(30)),
+            ("How can I sleep better before a race?", MessageType::Sleep, profile(52)),
         ];
         for (round, (message, message_type, profile)) in questions.into_iter().enumerate() {
             let request = AgentRequest {
                 profile,
                 history: vec![],
                 message: message.into(),
-                message_type: message_type.into(),
+                message_type,
             };
             let started = Instant::now();
             let mut stream = agent.answer(request).await;

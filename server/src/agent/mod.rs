@@ -9,10 +9,10 @@ pub mod safety;
 
 use std::{pin::Pin, sync::Arc};
 
-use app::wire::profile::Profile;
+use app::wire::{chat::MessageType, profile::Profile, ErrorCode};
 use futures::{Stream, StreamExt};
 
-pub use events::{Outcome, Recorder};
+pub use events::Recorder;
 pub use local::LocalAgent;
 pub use openai::{OpenAiAgent, OpenAiSettings};
 pub use safety::{red_flag, GuardedAgent, RedFlag};
@@ -33,7 +33,7 @@ pub struct AgentRequest {
     pub history: Vec<PastTurn>,
     pub message: String,
     /// One of `app::wire::chat::MESSAGE_TYPES`.
-    pub message_type: String,
+    pub message_type: MessageType,
 }
 
 /// What a model produces while it answers.
@@ -45,7 +45,7 @@ pub enum AgentEvent {
     /// The answer ended normally; `reason` is `stop`, `length` or `safety`.
     Finish { reason: String },
     /// The answer ended with an error; text already streamed stays valid.
-    Error { code: String, message: String },
+    Error { code: ErrorCode, message: String },
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = AgentEvent> + Send>>;
@@ -104,7 +104,7 @@ where
             }
             None => {
                 let event = AgentEvent::Error {
-                    code: "agent_failed".into(),
+                    code: ErrorCode::AgentFailed,
                     message: "the model stopped without finishing the answer".into(),
                 };
                 Some((event, (events, true)))
@@ -121,7 +121,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_that_ends_early_gets_an_error_and_nothing_follows_a_terminal() {
         let cut: Vec<_> = ensure_terminal(futures::stream::iter(vec![AgentEvent::Delta("a".into())])).collect().await;
-        assert!(matches!(cut.last(), Some(AgentEvent::Error { code, .. }) if code == "agent_failed"));
+        assert!(matches!(cut.last(), Some(AgentEvent::Error { code, .. }) if *code == ErrorCode::AgentFailed));
 
         let extra = futures::stream::iter(vec![
             AgentEvent::Finish { reason: "stop".into() },

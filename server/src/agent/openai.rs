@@ -10,6 +10,7 @@
 use std::{sync::Arc, time::Duration};
 
 use eventsource_stream::{EventStreamError, Eventsource};
+use app::wire::ErrorCode;
 use futures::StreamExt;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -108,8 +109,8 @@ impl OpenAiAgent {
     }
 }
 
-fn error(code: &str, message: impl Into<String>) -> AgentEvent {
-    AgentEvent::Error { code: code.into(), message: message.into() }
+fn error(code: ErrorCode, message: impl Into<String>) -> AgentEvent {
+    AgentEvent::Error { code, message: message.into() }
 }
 
 #[derive(Deserialize)]
@@ -189,22 +190,22 @@ impl Inner {
         let mut attempt = 0;
         loop {
             let failure = match timeout_at(deadline, self.post(body).send()).await {
-                Err(_) => return Err(error("provider_timeout", format!("the model provider sent no answer within {limit:.0} s"))),
+                Err(_) => return Err(error(ErrorCode::ProviderTimeout, format!("the model provider sent no answer within {limit:.0} s"))),
                 Ok(Ok(response)) if response.status().is_success() => return Ok(response),
                 Ok(Ok(response)) => {
                     let status = response.status();
                     let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
                     let kind = self.describe_failure(response).await;
                     let detail = kind.map(|k| format!(" ({k})")).unwrap_or_default();
-                    (retryable, error("provider_http_error", format!("the model provider answered HTTP {status}{detail}")))
+                    (retryable, error(ErrorCode::ProviderHttpError, format!("the model provider answered HTTP {status}{detail}")))
                 }
                 Ok(Err(e)) if e.is_timeout() => {
                     tracing::warn!(error = %e, "model provider timed out");
-                    return Err(error("provider_timeout", "the model provider did not answer in time"));
+                    return Err(error(ErrorCode::ProviderTimeout, "the model provider did not answer in time"));
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, attempt, "could not reach the model provider");
-                    (true, error("provider_unreachable", "could not reach the model provider"))
+                    (true, error(ErrorCode::ProviderUnreachable, "could not reach the model provider"))
                 }
             };
             let (retryable, event) = failure;
@@ -251,22 +252,22 @@ impl Inner {
                 (_, Some(_)) => break,
                 (Err(_), None) if text_seen => {
                     let secs = self.settings.idle_timeout.as_secs_f32();
-                    return error("provider_timeout", format!("the model provider went silent for {secs:.0} s"));
+                    return error(ErrorCode::ProviderTimeout, format!("the model provider went silent for {secs:.0} s"));
                 }
                 (Err(_), None) => {
                     let secs = self.settings.first_token_timeout.as_secs_f32();
-                    return error("provider_timeout", format!("the model provider sent no text within {secs:.0} s"));
+                    return error(ErrorCode::ProviderTimeout, format!("the model provider sent no text within {secs:.0} s"));
                 }
                 (Ok(None), None) => {
-                    return error("provider_disconnected", "the model provider closed the stream before the answer finished")
+                    return error(ErrorCode::ProviderDisconnected, "the model provider closed the stream before the answer finished")
                 }
                 (Ok(Some(Err(EventStreamError::Transport(e)))), None) => {
                     tracing::warn!(error = %e, "model provider stream broke");
-                    return error("provider_disconnected", "the connection to the model provider broke mid-answer");
+                    return error(ErrorCode::ProviderDisconnected, "the connection to the model provider broke mid-answer");
                 }
                 (Ok(Some(Err(e))), None) => {
                     tracing::warn!(error = %e, "model provider sent an unreadable stream");
-                    return error("provider_malformed", "the model provider sent an unreadable stream");
+                    return error(ErrorCode::ProviderMalformed, "the model provider sent an unreadable stream");
                 }
             };
             let data = event.data.trim();
@@ -278,19 +279,19 @@ impl Inner {
             }
             let chunk = match serde_json::from_str::<Chunk>(data) {
                 Ok(chunk) if chunk.choices.is_some() || chunk.usage.is_some() || chunk.error.is_some() => chunk,
-                Ok(_) => return error("provider_malformed", "the model provider sent a chunk of unexpected shape"),
-                Err(e) if e.is_data() => return error("provider_malformed", "the model provider sent a chunk of unexpected shape"),
-                Err(_) => return error("provider_malformed", "the model provider sent a chunk that is not valid JSON"),
+                Ok(_) => return error(ErrorCode::ProviderMalformed, "the model provider sent a chunk of unexpected shape"),
+                Err(e) if e.is_data() => return error(ErrorCode::ProviderMalformed, "the model provider sent a chunk of unexpected shape"),
+                Err(_) => return error(ErrorCode::ProviderMalformed, "the model provider sent a chunk that is not valid JSON"),
             };
             if let Some(err) = chunk.error {
                 tracing::warn!(error = %err.to_string().chars().take(300).collect::<String>(), "model provider reported an error mid-stream");
-                return error("provider_error", "the model provider reported an error mid-answer");
+                return error(ErrorCode::ProviderError, "the model provider reported an error mid-answer");
             }
             for choice in chunk.choices.unwrap_or_default().into_iter().filter(|c| c.index == 0) {
                 if let Some(content) = choice.delta.and_then(|d| d.content).filter(|c| !c.is_empty()) {
                     text_seen = true;
                     if tx.send(AgentEvent::Delta(content)).await.is_err() {
-                        return error("cancelled", "the answer was no longer wanted");
+                        return error(ErrorCode::Cancelled, "the answer was no longer wanted");
                     }
                 }
                 if let Some(reason) = choice.finish_reason {
@@ -374,7 +375,8 @@ mod tests {
     use futures::StreamExt;
 
     use super::*;
-    use crate::testkit::{FakeLlm, Script};
+    use app::wire::chat::MessageType;
+    use testkit::{FakeLlm, Script};
 
     fn fast_settings() -> OpenAiSettings {
         OpenAiSettings {
@@ -403,7 +405,7 @@ mod tests {
             },
             history: vec![],
             message: message.into(),
-            message_type: "fitness_plan".into(),
+            message_type: MessageType::FitnessPlan,
         }
     }
 
@@ -419,9 +421,9 @@ mod tests {
         (text, events)
     }
 
-    fn error_code(events: &[AgentEvent]) -> Option<&str> {
+    fn error_code(events: &[AgentEvent]) -> Option<ErrorCode> {
         match events.last() {
-            Some(AgentEvent::Error { code, .. }) => Some(code),
+            Some(AgentEvent::Error { code, .. }) => Some(*code),
             _ => None,
         }
     }
@@ -467,7 +469,7 @@ mod tests {
         let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
 
         assert_eq!(text, "");
-        assert_eq!(error_code(&events), Some("provider_http_error"));
+        assert_eq!(error_code(&events), Some(ErrorCode::ProviderHttpError));
         let AgentEvent::Error { message, .. } = events.last().unwrap() else { unreachable!() };
         assert!(message.contains("500") && message.contains("server_error"), "{message}");
         assert!(!message.contains("sk-test"));
@@ -480,9 +482,9 @@ mod tests {
         let a = agent(&fake, fast_settings());
 
         let (_, events) = collect(&a, "[[500]] once").await;
-        assert_eq!(error_code(&events), Some("provider_http_error"));
+        assert_eq!(error_code(&events), Some(ErrorCode::ProviderHttpError));
         let (text, _) = collect(&a, "normal").await;
-        assert_eq!(text, crate::testkit::fake_llm::DEFAULT_ANSWER);
+        assert_eq!(text, testkit::fake_llm::DEFAULT_ANSWER);
         assert_eq!(fake.request_count(), 4);
     }
 
@@ -493,7 +495,7 @@ mod tests {
         let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
 
         assert_eq!(text, "Hello");
-        assert_eq!(error_code(&events), Some("provider_malformed"));
+        assert_eq!(error_code(&events), Some(ErrorCode::ProviderMalformed));
         assert_eq!(terminal_count(&events), 1);
         assert_eq!(fake.request_count(), 1, "never retried after text was streamed");
     }
@@ -505,7 +507,7 @@ mod tests {
         let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
 
         assert_eq!(text, "Start slowly");
-        assert_eq!(error_code(&events), Some("provider_disconnected"));
+        assert_eq!(error_code(&events), Some(ErrorCode::ProviderDisconnected));
         assert_eq!(fake.request_count(), 1);
     }
 
@@ -518,7 +520,7 @@ mod tests {
         let (text, events) = collect(&agent(&fake, settings), "hi").await;
 
         assert_eq!(text, "");
-        assert_eq!(error_code(&events), Some("provider_timeout"));
+        assert_eq!(error_code(&events), Some(ErrorCode::ProviderTimeout));
         assert!(started.elapsed() < Duration::from_secs(2), "gave up at the deadline, not at the token");
     }
 
@@ -531,7 +533,7 @@ mod tests {
 
         let events: Vec<_> = a.answer(request("hi")).await.collect().await;
 
-        assert_eq!(error_code(&events), Some("provider_unreachable"));
+        assert_eq!(error_code(&events), Some(ErrorCode::ProviderUnreachable));
     }
 
     #[tokio::test]

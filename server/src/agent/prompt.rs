@@ -1,7 +1,7 @@
 //! What the model reads: the coach's system prompt (with the user's profile and the focus of
 //! the question), the recent conversation trimmed to a token budget, and the new message.
 
-use app::wire::profile::Profile;
+use app::wire::{chat::MessageType, profile::Profile};
 use serde::Serialize;
 
 use super::{AgentRequest, PastTurn};
@@ -49,30 +49,30 @@ physiotherapist, registered dietitian or mental health professional as appropria
 self-harm), tell the user to contact emergency services or a crisis line right away.
 - If you are unsure, say so instead of guessing.";
 
-fn focus(message_type: &str) -> &'static str {
+fn focus(message_type: MessageType) -> &'static str {
     match message_type {
-        "fitness_plan" => {
+        MessageType::FitnessPlan => {
             "Training plans. Lay out days, exercises, sets, reps and rest; match the user's \
              fitness level and say how to progress week by week."
         }
-        "nutrition" => {
+        MessageType::Nutrition => {
             "Nutrition. Give practical food choices, portions and meal ideas; no extreme diets, \
              and suggest a registered dietitian for medical nutrition needs."
         }
-        "sleep" => {
+        MessageType::Sleep => {
             "Sleep. Cover routine, environment, caffeine and light; suggest a doctor for \
              persistent insomnia or loud snoring with daytime sleepiness."
         }
-        "recovery" => {
+        MessageType::Recovery => {
             "Recovery. Cover rest, mobility, sleep, nutrition and load management; suggest a \
              physiotherapist or doctor for pain that is sharp, lasting or getting worse."
         }
-        "mental_health" => {
+        MessageType::MentalHealth => {
             "Mental wellbeing: stress, mood and motivation. Be warm and supportive, suggest \
              small concrete steps, and encourage talking to a mental health professional when \
              low mood or anxiety persists."
         }
-        _ => "General health and fitness questions.",
+        MessageType::General => "General health and fitness questions.",
     }
 }
 
@@ -114,7 +114,7 @@ pub fn render_profile(profile: &Profile) -> String {
     lines.join("\n")
 }
 
-pub fn system_prompt(profile: &Profile, message_type: &str) -> String {
+pub fn system_prompt(profile: &Profile, message_type: MessageType) -> String {
     format!(
         "{COACH_RULES}\n\nUser profile:\n{}\n\nFocus of this question: {}",
         render_profile(profile),
@@ -140,7 +140,7 @@ pub fn trim_history(history: &[PastTurn], budget_tokens: usize) -> &[PastTurn] {
 
 /// The full message list for one answer: system, trimmed history, the new message.
 pub fn build_messages(request: &AgentRequest, history_budget_tokens: usize) -> Vec<ChatMessage> {
-    let mut messages = vec![ChatMessage::new("system", system_prompt(&request.profile, &request.message_type))];
+    let mut messages = vec![ChatMessage::new("system", system_prompt(&request.profile, request.message_type))];
     for turn in trim_history(&request.history, history_budget_tokens) {
         // A turn whose answer failed or was empty would leave two user messages in a row,
         // which some chat templates reject; its question alone adds little.
@@ -231,7 +231,7 @@ mod tests {
             },
             history,
             message: "How should I start running?".into(),
-            message_type: "fitness_plan".into(),
+            message_type: MessageType::FitnessPlan,
         }
     }
 

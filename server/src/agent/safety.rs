@@ -422,7 +422,7 @@ mod tests {
             profile: Default::default(),
             history: vec![],
             message: message.into(),
-            message_type: "general".into(),
+            message_type: app::wire::chat::MessageType::General,
         }
     }
 

@@ -2,9 +2,12 @@
 
 use std::net::IpAddr;
 
-use app::wire::auth::{
+use app::{
+    validation::{self, Checks},
+    wire::auth::{
     CodeSent, MessageResponse, RefreshRequest, ResendCodeRequest, SigninRequest, SignupRequest, TokenResponse,
-    VerifyCodeRequest,
+        VerifyCodeRequest,
+    },
 };
 use axum::{
     extract::State,
@@ -19,7 +22,7 @@ use crate::{
     auth::{
         client_ip::ClientIp,
         codes, cookies,
-        domain::{parse_code, parse_name, Email, Password},
+        domain::{parse_code, Email, Password},
         password, rate_limit, refresh,
     },
     db::models::UserDoc,
@@ -81,9 +84,14 @@ async fn signup(
     AppJson(body): AppJson<SignupRequest>,
 ) -> AppResult<Json<CodeSent>> {
     limit_ip(&state, "signup", ip).await?;
-    let email = Email::parse(&body.email)?;
-    let password = Password::parse(&body.password)?;
-    let name = parse_name(body.name.as_deref())?;
+    let mut checks = Checks::default();
+    let email = Email::check(&mut checks, &body.email);
+    let password = Password::check(&mut checks, &body.password);
+    let name = checks.take(validation::name(body.name.as_deref()));
+    checks.finish()?;
+    let (Some(email), Some(password), Some(name)) = (email, password, name) else {
+        return Err(AppError::internal("passing checks returned no value"));
+    };
     limit_email(&state, "send", &email, rate_limit::SEND_PER_EMAIL).await?;
 
     let existing = state.db.users.find_one(doc! { "email": email.as_str() }).await?;

@@ -1,6 +1,6 @@
 //! A session and all its messages as JSON or Markdown, for download.
 
-use app::wire::chat::{MessageView, SessionSummary};
+use app::wire::chat::{MessageStatus, MessageView, SessionSummary};
 use serde::Serialize;
 
 use crate::{
@@ -24,9 +24,9 @@ pub fn markdown(session: &SessionDoc, messages: &[MessageRow]) -> String {
         out.push_str(&format!(
             "\n---\n\n**You** ({}, {}):\n\n{}\n\n**Coach**{}:\n\n{}\n",
             m.created_at.to_chrono().format("%Y-%m-%d %H:%M"),
-            m.message_type,
+            m.message_type.as_str(),
             m.message,
-            if m.status == "complete" { String::new() } else { format!(" ({})", m.status) },
+            if m.status == MessageStatus::Complete { String::new() } else { format!(" ({})", m.status.as_str()) },
             m.response
         ));
     }

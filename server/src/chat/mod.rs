@@ -1,6 +1,11 @@
 //! Live chat: sessions and messages in MongoDB, the `/chat/ws` socket, REST routes, and the
 //! answers in flight.
+//!
+//! Layout (who calls whom, never back): `ws` and `routes` → `service` (sessions, starting a
+//! turn) → `answer` (run the model, store the answer, title) → `turns` (registry of answers
+//! in flight), `answer_writer` and `repo` (MongoDB).
 
+pub mod answer;
 pub mod answer_writer;
 pub mod export;
 pub mod hub;

@@ -1,7 +1,7 @@
 //! MongoDB queries for sessions and messages. Every query is scoped by `user_id`, so one
 //! user's request can never match another user's documents.
 
-use app::wire::chat::{MessageView, SessionSummary};
+use app::wire::chat::{MessageStatus, MessageView, SessionSummary};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime, Document};
 
@@ -32,10 +32,10 @@ pub fn message_view(m: &MessageRow) -> MessageView {
         session_id: m.session_id.clone(),
         message: m.message.clone(),
         response: m.response.clone(),
-        message_type: m.message_type.clone(),
+        message_type: m.message_type,
         created_at: m.created_at.to_chrono(),
         response_time_ms: Some(m.response_time_ms),
-        status: m.status.clone(),
+        status: m.status,
     }
 }
 
@@ -46,10 +46,10 @@ fn pending_view(session_id: &str, p: &PendingTurn) -> MessageView {
         session_id: session_id.to_string(),
         message: p.message.clone(),
         response: String::new(),
-        message_type: p.message_type.clone(),
+        message_type: p.message_type,
         created_at: p.created_at.to_chrono(),
         response_time_ms: None,
-        status: if stale { "interrupted" } else { "pending" }.into(),
+        status: if stale { MessageStatus::Interrupted } else { MessageStatus::Pending },
     }
 }
 

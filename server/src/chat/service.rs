@@ -3,21 +3,25 @@
 
 use std::{sync::Arc, time::Instant};
 
-use app::wire::chat::{
-    SearchHit, SearchResults, SendMessage, ServerFrame, SessionDetail, SessionPage, SessionSummary,
-    MAX_MESSAGE_CHARS, MESSAGE_TYPES,
+use app::wire::{
+    chat::{
+        MessageType, SearchHit, SearchResults, SendMessage, ServerFrame, SessionDetail, SessionPage, SessionSummary,
+        MAX_MESSAGE_CHARS,
+    },
+    ApiError, ErrorCode,
 };
 use mongodb::bson::{doc, DateTime};
 
 use crate::{
     agent::{AgentRequest, PastTurn},
     chat::{
+        answer::{self, TurnInput},
         recent::Recent,
         repo,
         title::{auto_title, parse_title},
-        turns::{self, BeginError, Turn, TurnInput},
+        turns::{BeginError, CancelReason, Turn},
     },
-    db::models::{MessageDoc, MessageRow, PendingTurn, SessionDoc},
+    db::models::{MessageRow, PendingTurn, SessionDoc},
     error::{AppError, AppResult},
     state::AppState,
 };
@@ -28,32 +32,29 @@ pub const HISTORY_TURNS: i64 = 12;
 /// A refusal of a sent message, as a socket error frame.
 #[derive(Debug)]
 pub struct Refusal {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub session_id: Option<String>,
 }
 
 impl Refusal {
-    fn new(code: &'static str, message: impl Into<String>, session_id: Option<&str>) -> Self {
+    fn new(code: ErrorCode, message: impl Into<String>, session_id: Option<&str>) -> Self {
         Refusal { code, message: message.into(), session_id: session_id.map(str::to_string) }
     }
 
     pub fn into_frame(self) -> ServerFrame {
-        ServerFrame::Error { code: self.code.into(), message: self.message, session_id: self.session_id, message_id: None }
+        ServerFrame::Error { code: self.code, message: self.message, session_id: self.session_id, message_id: None }
     }
 }
 
 impl From<AppError> for Refusal {
     fn from(e: AppError) -> Self {
-        let api = e.to_api();
-        let code = match &e {
-            AppError::NotFound(_) => "session_not_found",
-            AppError::BadRequest(_) => "invalid_frame",
-            _ => "internal",
+        let api = ApiError::from(e);
+        let code = match api.error {
+            ErrorCode::NotFound => ErrorCode::SessionNotFound,
+            ErrorCode::BadRequest => ErrorCode::InvalidFrame,
+            code => code,
         };
-        if e.status().is_server_error() {
-            tracing::error!(error = ?e, "turn could not start");
-        }
         Refusal { code, message: api.message, session_id: None }
     }
 }
@@ -65,26 +66,25 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     let text = send.message.trim().to_string();
     let sid = send.session_id.as_deref();
     if text.is_empty() {
-        return Err(Refusal::new("empty_message", "The message is empty.", sid));
+        return Err(Refusal::new(ErrorCode::EmptyMessage, "The message is empty.", sid));
     }
     if text.chars().count() > MAX_MESSAGE_CHARS {
         return Err(Refusal::new(
-            "message_too_long",
+            ErrorCode::MessageTooLong,
             format!("Messages are limited to {MAX_MESSAGE_CHARS} characters."),
             sid,
         ));
     }
-    let message_type = send.message_type.clone().unwrap_or_else(|| "general".into());
-    if !MESSAGE_TYPES.contains(&message_type.as_str()) {
-        return Err(Refusal::new(
-            "invalid_message_type",
-            format!("message_type must be one of: {}.", MESSAGE_TYPES.join(", ")),
-            sid,
-        ));
-    }
+    let message_type = match send.message_type.as_deref() {
+        None => MessageType::General,
+        Some(name) => MessageType::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = MessageType::ALL.iter().map(|t| t.as_str()).collect();
+            Refusal::new(ErrorCode::InvalidMessageType, format!("message_type must be one of: {}.", names.join(", ")), sid)
+        })?,
+    };
     if let Some(id) = sid {
         if uuid::Uuid::parse_str(id).is_err() {
-            return Err(Refusal::new("session_not_found", "No such chat session.", sid));
+            return Err(Refusal::new(ErrorCode::SessionNotFound, "No such chat session.", sid));
         }
     }
 
@@ -93,14 +93,14 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     let message_id = uuid::Uuid::new_v4().to_string();
     let session_id = sid.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
     let turn = state.turns.begin(&message_id, &session_id, user_id).map_err(|e| match e {
-        BeginError::Busy => Refusal::new("busy", "The coach is still answering in this chat; wait or stop it.", sid),
-        BeginError::NotYours => Refusal::new("session_not_found", "No such chat session.", sid),
+        BeginError::Busy => Refusal::new(ErrorCode::Busy, "The coach is still answering in this chat; wait or stop it.", sid),
+        BeginError::NotYours => Refusal::new(ErrorCode::SessionNotFound, "No such chat session.", sid),
     })?;
     let now = DateTime::now();
     let pending = PendingTurn {
         message_id: message_id.clone(),
         message: text.clone(),
-        message_type: message_type.clone(),
+        message_type,
         user_profile: profile.clone(),
         created_at: now,
     };
@@ -134,7 +134,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             // Nothing was stored: release the session and refuse.
             state.turns.abandon(&turn);
             return Err(match e {
-                AppError::NotFound(_) => Refusal::new("session_not_found", "No such chat session.", sid),
+                AppError::NotFound(_) => Refusal::new(ErrorCode::SessionNotFound, "No such chat session.", sid),
                 e => Refusal { session_id: Some(session_id), ..Refusal::from(e) },
             });
         }
@@ -156,7 +156,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
 
     let request = AgentRequest { profile, history: recent.exchanges.into(), message: text, message_type };
     let input = TurnInput { pending, seq: recent.last_seq, db_wait, title: recent.title, started };
-    tokio::spawn(turns::run(state.clone(), turn.clone(), request, input));
+    tokio::spawn(answer::run(state.clone(), turn.clone(), request, input));
     Ok(turn)
 }
 
@@ -187,32 +187,6 @@ async fn begin_existing(state: &AppState, user_id: &str, session_id: &str, pendi
         state.recent.put(user_id, session_id, recent.clone());
     }
     Ok(recent)
-}
-
-/// After the first answer, a short model-made title replaces the first-message one.
-/// Any failure keeps the old title.
-pub async fn generate_title(state: AppState, turn: Arc<Turn>, message: MessageDoc) {
-    let Some(title) = state.agent.title(&message.message, &message.response).await else {
-        return;
-    };
-    let Ok(title) = parse_title(&title) else {
-        return;
-    };
-    // Only while the title is still the automatic one: a rename by the user wins.
-    let updated = state
-        .db
-        .sessions
-        .find_one_and_update(
-            doc! { "session_id": &turn.session_id, "user_id": &turn.user_id, "is_active": true, "title_generated": false },
-            doc! { "$set": { "title": &title, "title_generated": true } },
-        )
-        .return_document(mongodb::options::ReturnDocument::After)
-        .projection(repo::session_fields())
-        .await;
-    if let Ok(Some(session)) = updated {
-        state.recent.forget(&session.session_id);
-        state.hub.publish(&turn.user_id, ServerFrame::SessionUpdated { session: repo::summary(&session) });
-    }
 }
 
 pub async fn list_sessions(state: &AppState, user_id: &str, cursor: Option<&str>, limit: u32) -> AppResult<SessionPage> {
@@ -255,7 +229,7 @@ pub async fn delete(state: &AppState, user_id: &str, session_id: &str) -> AppRes
     repo::update_session(&state.db, user_id, session_id, true, doc! { "is_active": false }).await?;
     state.recent.forget(session_id);
     for turn in state.turns.running(user_id, Some(session_id)) {
-        turn.cancel(turns::CancelReason::Stopped);
+        turn.cancel(CancelReason::Stopped);
     }
     state.hub.publish(user_id, ServerFrame::SessionDeleted { session_id: session_id.into() });
     Ok(())

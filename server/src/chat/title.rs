@@ -1,7 +1,5 @@
 //! Session titles: the first message cut at a word boundary, and the checks a rename needs.
 
-use app::wire::chat::MAX_TITLE_CHARS;
-
 use crate::error::AppError;
 
 const AUTO_TITLE_CHARS: usize = 50;
@@ -27,15 +25,9 @@ pub fn auto_title(message: &str) -> String {
     format!("{}…", cut.trim_end_matches([' ', ',', '.', ';', ':', '-']))
 }
 
+/// A title as a user or the model wrote it, checked by the shared rule (422 on `title`).
 pub fn parse_title(raw: &str) -> Result<String, AppError> {
-    let title = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-    if title.is_empty() {
-        return Err(AppError::BadRequest("The title cannot be empty.".into()));
-    }
-    if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(AppError::BadRequest(format!("The title must be at most {MAX_TITLE_CHARS} characters.")));
-    }
-    Ok(title)
+    app::validation::title(raw).map_err(AppError::from)
 }
 
 #[cfg(test)]
@@ -61,10 +53,4 @@ mod tests {
         assert_eq!(t.chars().count(), 50);
     }
 
-    #[test]
-    fn titles_are_checked() {
-        assert!(parse_title("   ").is_err());
-        assert!(parse_title(&"x".repeat(121)).is_err());
-        assert_eq!(parse_title(" Leg  day ").unwrap(), "Leg day");
-    }
 }

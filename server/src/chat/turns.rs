@@ -1,6 +1,7 @@
-//! Answers in flight. A turn belongs to the server, not to the socket that started it: if
-//! the socket drops, the answer still finishes and is stored, and a reconnecting client can
-//! `resume` it. Each turn keeps its frames so a follower can replay what it missed.
+//! The registry of answers in flight. A turn belongs to the server, not to the socket that
+//! started it: if the socket drops, the answer still finishes and is stored, and a
+//! reconnecting client can `resume` it. Each turn keeps its frames so a follower can replay
+//! what it missed. A leaf: it knows frames, not the app state or the database.
 
 use std::{
     collections::HashMap,
@@ -8,20 +9,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::wire::chat::{ResponseData, ServerFrame};
-use futures::StreamExt;
-use mongodb::bson::DateTime;
+use app::wire::chat::ServerFrame;
 use tokio::sync::{broadcast, mpsc};
-use tokio_util::sync::CancellationToken;
-
-use crate::{
-    agent::{
-        events::{Outcome, Recorder},
-        AgentRequest,
-    },
-    db::models::{MessageContext, MessageDoc, PendingTurn},
-    state::AppState,
-};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 /// Where a socket's outgoing frames go. Boxed, so the channel's first block of slots
 /// (allocated with the channel, one per open socket) costs pointers, not whole frames.
@@ -111,7 +101,7 @@ impl Turn {
 
     /// Records a frame and sends it to live followers, under one lock so a follower that
     /// snapshots the log and then subscribes can never miss or double a frame.
-    fn emit(&self, frame: ServerFrame) {
+    pub fn emit(&self, frame: ServerFrame) {
         let mut log = self.lock();
         let last = matches!(frame, ServerFrame::Response { .. });
         log.frames.push(frame.clone());
@@ -129,6 +119,16 @@ impl Turn {
 
     pub fn is_finished(&self) -> bool {
         self.lock().finished
+    }
+
+    /// Resolves once the turn is cancelled.
+    pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
+        self.cancel.cancelled()
+    }
+
+    /// Why the turn was cancelled, if it was.
+    pub fn cancel_reason(&self) -> Option<CancelReason> {
+        *self.reason.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn cancel(&self, reason: CancelReason) {
@@ -277,7 +277,7 @@ impl Turns {
     }
 
     /// Frees the session for its next turn now, and forgets the turn after a while.
-    fn finished(&self, turn: &Arc<Turn>) {
+    pub fn finished(&self, turn: &Arc<Turn>) {
         {
             let mut turns = self.lock();
             if turns.running.get(&turn.session_id).is_some_and(|t| Arc::ptr_eq(t, turn)) {
@@ -305,144 +305,11 @@ impl Turns {
     }
 }
 
-/// Everything a turn needs besides the agent request.
-pub struct TurnInput {
-    pub pending: PendingTurn,
-    /// The turn's position in its session.
-    pub seq: i64,
-    /// Time spent waiting for the database before the model was asked.
-    pub db_wait: Duration,
-    pub title: String,
-    pub started: Instant,
-}
-
-/// Runs the model for one turn, streams its frames, and stores the exchange (write 2 of
-/// the turn) however it ends.
-pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input: TurnInput) {
-    let agent = state.agent.clone();
-    let mut recorder = Recorder::new(agent.model_name(), input.started);
-    recorder.waited(input.db_wait);
-    let asked = Instant::now();
-    let mut stream = agent.answer(request).await;
-    recorder.waited(asked.elapsed());
-    let mut seq = 0u64;
-    loop {
-        let waiting = Instant::now();
-        tokio::select! {
-            _ = turn.cancel.cancelled() => {
-                match *turn.reason.lock().unwrap_or_else(|p| p.into_inner()) {
-                    Some(CancelReason::Shutdown) => recorder.finish_interrupted(),
-                    _ => recorder.finish_stopped(),
-                }
-                break;
-            }
-            event = stream.next() => {
-                recorder.waited(waiting.elapsed());
-                let Some(event) = event else {
-                    recorder.record(&crate::agent::AgentEvent::Error {
-                        code: "provider_disconnected".into(),
-                        message: "The model stopped without finishing its answer.".into(),
-                    });
-                    break;
-                };
-                recorder.record(&event);
-                if let crate::agent::AgentEvent::Delta(text) = &event {
-                    seq += 1;
-                    turn.emit(ServerFrame::Delta {
-                        session_id: turn.session_id.clone(),
-                        message_id: turn.message_id.clone(),
-                        seq,
-                        text: text.clone(),
-                    });
-                }
-                if recorder.outcome().is_some() {
-                    break;
-                }
-            }
-        }
-    }
-    drop(stream);
-    let outcome = recorder.outcome().unwrap_or(Outcome::Failed);
-    let error = recorder.error().map(|(c, m)| (c.to_string(), m.to_string()));
-    let response_time_ms = u64::try_from(input.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let text = recorder.text().to_string();
-    let raw_events = recorder.into_events();
-    let message = MessageDoc {
-        id: turn.message_id.clone(),
-        session_id: turn.session_id.clone(),
-        user_id: turn.user_id.clone(),
-        seq: input.seq,
-        message: input.pending.message.clone(),
-        response: text.clone(),
-        message_type: input.pending.message_type.clone(),
-        context: MessageContext { user_profile: input.pending.user_profile.clone(), raw_events: raw_events.clone() },
-        created_at: input.pending.created_at,
-        response_time_ms,
-        status: outcome.as_str().into(),
-    };
-    match store_with_retry(&state, &message).await {
-        Ok(()) => {
-            // Before the response frame: the user's next message may follow it at once.
-            let exchange = crate::agent::PastTurn { user: message.message.clone(), assistant: message.response.clone() };
-            state.recent.stored(&turn.session_id, input.seq, exchange);
-        }
-        Err(e) => {
-            // The question is still on the session (`pending`), so it is not lost; the answer is.
-            tracing::error!(error = ?e, message_id = %turn.message_id, "could not store the answer");
-            turn.emit(error_frame(&turn, "storage_failed", "The answer could not be saved."));
-        }
-    }
-    if let Some((code, text)) = error {
-        turn.emit(error_frame(&turn, &code, &text));
-    }
-    turn.emit(ServerFrame::Response {
-        message: text,
-        session_id: turn.session_id.clone(),
-        user_id: turn.user_id.clone(),
-        timestamp: DateTime::now().to_chrono(),
-        data: ResponseData {
-            response_time_ms,
-            message_id: turn.message_id.clone(),
-            title: input.title.clone(),
-            status: outcome.as_str().into(),
-            raw_events,
-        },
-    });
-    state.turns.finished(&turn);
-    // The session's first answer: a model-made title may follow.
-    if input.seq == 1 && outcome == Outcome::Complete {
-        tokio::spawn(crate::chat::service::generate_title(state.clone(), turn.clone(), message));
-    }
-}
-
-fn error_frame(turn: &Turn, code: &str, message: &str) -> ServerFrame {
-    ServerFrame::Error {
-        code: code.into(),
-        message: message.into(),
-        session_id: Some(turn.session_id.clone()),
-        message_id: Some(turn.message_id.clone()),
-    }
-}
-
-/// The answer is worth a few tries: a transient database error must not lose it.
-async fn store_with_retry(state: &AppState, message: &MessageDoc) -> crate::error::AppResult<()> {
-    let mut attempt = 0;
-    loop {
-        match state.answers.insert(message.clone()).await {
-            Ok(()) => return Ok(()),
-            // Already stored by an earlier attempt whose reply was lost.
-            Err(e) if crate::error::is_duplicate_key(&e) => return Ok(()),
-            Err(e) if attempt >= 3 => return Err(e.into()),
-            Err(_) => {
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use app::wire::chat::{MessageStatus, ResponseData};
+    use mongodb::bson::DateTime;
+
     use super::*;
 
     fn response(turn: &Turn, text: &str) -> ServerFrame {
@@ -455,7 +322,7 @@ mod tests {
                 response_time_ms: 1,
                 message_id: turn.message_id.clone(),
                 title: String::new(),
-                status: "complete".into(),
+                status: MessageStatus::Complete,
                 raw_events: Vec::new(),
             },
         }

@@ -4,7 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use app::wire::chat::{ClientFrame, ControlFrame, ServerFrame};
+use app::wire::{
+    chat::{ClientFrame, ControlFrame, ServerFrame},
+    ErrorCode,
+};
 use axum::{
     extract::{
         ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
@@ -111,7 +114,7 @@ async fn run(state: AppState, user_id: String, socket: WebSocket) {
                     }
                     Some(Ok(Message::Text(text))) => handle_text(&state, &user_id, text.as_str(), &frames_tx).await,
                     Some(Ok(Message::Binary(_))) => {
-                        let _ = frames_tx.send(ServerFrame::error("binary_not_supported", "Send JSON text frames.").into()).await;
+                        let _ = frames_tx.send(ServerFrame::error(ErrorCode::BinaryNotSupported, "Send JSON text frames.").into()).await;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 }
@@ -133,7 +136,7 @@ async fn handle_text(state: &AppState, user_id: &str, text: &str, out: &FrameSen
     let frame = match ClientFrame::parse(text) {
         Ok(frame) => frame,
         Err(reason) => {
-            let _ = out.send(ServerFrame::error("invalid_frame", format!("Could not read that frame: {reason}")).into()).await;
+            let _ = out.send(ServerFrame::error(ErrorCode::InvalidFrame, format!("Could not read that frame: {reason}")).into()).await;
             return;
         }
     };
@@ -151,7 +154,7 @@ async fn handle_text(state: &AppState, user_id: &str, text: &str, out: &FrameSen
         ClientFrame::Control(ControlFrame::Stop { session_id }) => {
             let running = state.turns.running(user_id, session_id.as_deref());
             if running.is_empty() {
-                let _ = out.send(ServerFrame::error("nothing_to_stop", "No answer is running.").into()).await;
+                let _ = out.send(ServerFrame::error(ErrorCode::NothingToStop, "No answer is running.").into()).await;
             }
             for turn in running {
                 turn.cancel(crate::chat::turns::CancelReason::Stopped);
@@ -184,14 +187,14 @@ async fn resume(state: &AppState, user_id: &str, message_id: &str, after_seq: u6
                     response_time_ms: m.response_time_ms,
                     message_id: m.id.clone(),
                     title: String::new(),
-                    status: m.status.clone(),
+                    status: m.status,
                     raw_events: m.context.raw_events,
                 },
             };
             let _ = out.send(frame.into()).await;
         }
         _ => {
-            let _ = out.send(ServerFrame::error("message_not_found", "No such answer to resume.").into()).await;
+            let _ = out.send(ServerFrame::error(ErrorCode::MessageNotFound, "No such answer to resume.").into()).await;
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The documents as stored, with the seed's field names. Only the server sees these; the
 //! browser gets the `app::wire` views built from them.
 
-use app::wire::{chat::RawEvent, profile::Profile};
+use app::wire::{
+    chat::{MessageStatus, MessageType, RawEvent},
+    profile::Profile,
+};
 use mongodb::bson::{oid::ObjectId, DateTime};
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +29,7 @@ pub struct UserDoc {
 pub struct PendingTurn {
     pub message_id: String,
     pub message: String,
-    pub message_type: String,
+    pub message_type: MessageType,
     pub user_profile: Profile,
     pub created_at: DateTime,
 }
@@ -71,12 +74,12 @@ pub struct MessageDoc {
     pub seq: i64,
     pub message: String,
     pub response: String,
-    pub message_type: String,
+    pub message_type: MessageType,
     pub context: MessageContext,
     pub created_at: DateTime,
     pub response_time_ms: u64,
     /// `complete`, `stopped`, `failed` or `interrupted`.
-    pub status: String,
+    pub status: MessageStatus,
 }
 
 /// A stored message without its context: what pages, exports, search and the model's
@@ -91,10 +94,10 @@ pub struct MessageRow {
     pub seq: i64,
     pub message: String,
     pub response: String,
-    pub message_type: String,
+    pub message_type: MessageType,
     pub created_at: DateTime,
     pub response_time_ms: u64,
-    pub status: String,
+    pub status: MessageStatus,
 }
 
 impl MessageRow {

@@ -17,11 +17,11 @@ fn answer(id: &str, seq: i64) -> MessageDoc {
         seq,
         message: format!("question {seq}"),
         response: format!("answer {seq}"),
-        message_type: "general".into(),
+        message_type: app::wire::chat::MessageType::General,
         context: MessageContext::default(),
         created_at: DateTime::now(),
         response_time_ms: 1,
-        status: "complete".into(),
+        status: app::wire::chat::MessageStatus::Complete,
     }
 }
 

@@ -83,7 +83,7 @@ async fn rename_delete_and_restore() {
     // A deleted session cannot be written into.
     let mut ws = app.ws(&user.access).await;
     ws.send("sneaky", Some(&id)).await;
-    assert!(matches!(ws.next().await, app::wire::chat::ServerFrame::Error { code, .. } if code == "session_not_found"));
+    assert!(matches!(ws.next().await, app::wire::chat::ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::SessionNotFound));
 
     let r = app.send_as(Method::POST, &format!("{path}/restore"), &user.access, None).await;
     assert_eq!(r.status(), StatusCode::OK);

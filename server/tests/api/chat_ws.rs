@@ -6,7 +6,7 @@ use app::wire::chat::{ClientFrame, ControlFrame, ServerFrame};
 use futures::SinkExt;
 use mongodb::bson::doc;
 use reqwest::StatusCode;
-use server::testkit::Script;
+use testkit::Script;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{deltas_text, final_response, spawn_app};
@@ -47,9 +47,9 @@ async fn a_message_streams_deltas_then_the_seed_response_and_is_stored() {
     assert!(deltas.len() > 3, "one frame per token");
     assert_eq!(deltas, (1..=deltas.len() as u64).collect::<Vec<_>>(), "seq counts up from 1");
     let (message, session_id, data) = final_response(&frames);
-    assert_eq!(message, server::testkit::fake_llm::DEFAULT_ANSWER);
+    assert_eq!(message, testkit::fake_llm::DEFAULT_ANSWER);
     assert_eq!(deltas_text(&frames), message, "deltas carry only new text");
-    assert_eq!(data.status, "complete");
+    assert_eq!(data.status, app::wire::chat::MessageStatus::Complete);
     assert_eq!(data.title, "How do I start running?");
     assert!(!data.raw_events.is_empty());
     let last = data.raw_events.last().unwrap();
@@ -64,8 +64,8 @@ async fn a_message_streams_deltas_then_the_seed_response_and_is_stored() {
     assert_eq!(stored.user_id, user.id);
     assert_eq!(stored.message, "How do I start running?");
     assert_eq!(stored.response, message);
-    assert_eq!(stored.message_type, "fitness_plan");
-    assert_eq!(stored.status, "complete");
+    assert_eq!(stored.message_type, app::wire::chat::MessageType::FitnessPlan);
+    assert_eq!(stored.status, app::wire::chat::MessageStatus::Complete);
     let session = app.db.sessions.find_one(doc! { "session_id": &session_id }).await.unwrap().unwrap();
     assert!(session.is_active);
 }
@@ -160,20 +160,20 @@ async fn bad_frames_get_error_frames_and_the_socket_stays_open() {
         ws.send_text(&text).await;
         match ws.next().await {
             ServerFrame::Error { code: got, message, .. } => {
-                assert_eq!(got, code, "for {text:.60}");
+                assert_eq!(serde_json::to_value(got).unwrap(), code, "for {text:.60}");
                 assert!(!message.is_empty());
             }
             other => panic!("expected an error for {text:.60}, got {other:?}"),
         }
     }
     ws.stream.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
-    assert!(matches!(ws.next().await, ServerFrame::Error { code, .. } if code == "binary_not_supported"));
+    assert!(matches!(ws.next().await, ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::BinaryNotSupported));
     ws.send_text(r#"{"type":"ping"}"#).await;
     assert_eq!(ws.next().await, ServerFrame::Pong);
     // Still usable after all that.
     ws.send("Still there?", None).await;
     let (_, _, data) = final_response(&ws.until_response().await);
-    assert_eq!(data.status, "complete");
+    assert_eq!(data.status, app::wire::chat::MessageStatus::Complete);
 }
 
 #[tokio::test]
@@ -199,7 +199,7 @@ async fn a_second_message_while_answering_is_busy() {
     let mut saw_busy = false;
     loop {
         match ws.next().await {
-            ServerFrame::Error { code, .. } if code == "busy" => saw_busy = true,
+            ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::Busy => saw_busy = true,
             ServerFrame::Response { .. } => break,
             _ => {}
         }
@@ -225,10 +225,10 @@ async fn stop_keeps_the_partial_answer_marked_stopped() {
     ws.send_text(&ClientFrame::Control(ControlFrame::Stop { session_id: None }).to_text()).await;
     let frames = ws.until_response().await;
     let (message, _, data) = final_response(&frames);
-    assert_eq!(data.status, "stopped");
+    assert_eq!(data.status, app::wire::chat::MessageStatus::Stopped);
     assert!(!message.is_empty() && message.split_whitespace().count() < 60, "partial: {message}");
     let stored = app.db.messages.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
-    assert_eq!(stored.status, "stopped");
+    assert_eq!(stored.status, app::wire::chat::MessageStatus::Stopped);
     assert_eq!(stored.response, message);
 }
 
@@ -265,7 +265,7 @@ async fn a_dropped_socket_leaves_the_question_and_answer_stored_and_resume_repla
     got.push_str(&deltas_text(&frames));
     let (message, _, data) = final_response(&frames);
     assert_eq!(got, message, "missed text replayed exactly once");
-    assert_eq!(data.status, "complete");
+    assert_eq!(data.status, app::wire::chat::MessageStatus::Complete);
     let stored = app.db.messages.find_one(doc! { "_id": &message_id }).await.unwrap().unwrap();
     assert_eq!(stored.response, message);
     assert_eq!(stored.message, "long answer please");
@@ -324,13 +324,13 @@ async fn model_failures_end_the_turn_with_an_error_frame_and_keep_the_question()
         let mut ws = app.ws(&user.access).await;
         ws.send("this will fail", None).await;
         let frames = ws.until_response().await;
-        let error = frames.iter().find_map(|f| if let ServerFrame::Error { code, .. } = f { Some(code.clone()) } else { None });
-        assert_eq!(error.as_deref(), Some(code));
+        let error = frames.iter().find_map(|f| if let ServerFrame::Error { code, .. } = f { Some(*code) } else { None });
+        assert_eq!(error.map(|c| serde_json::to_value(c).unwrap()), Some(serde_json::json!(code)));
         let (_, _, data) = final_response(&frames);
-        assert_eq!(data.status, "failed");
+        assert_eq!(data.status, app::wire::chat::MessageStatus::Failed);
         let stored = app.db.messages.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
         assert_eq!(stored.message, "this will fail");
-        assert_eq!(stored.status, "failed");
+        assert_eq!(stored.status, app::wire::chat::MessageStatus::Failed);
         // The socket is still open.
         ws.send_text(r#"{"type":"ping"}"#).await;
         assert_eq!(ws.next().await, ServerFrame::Pong);
@@ -346,7 +346,7 @@ async fn red_flag_messages_get_the_fixed_safe_answer_without_the_model() {
     ws.send("I have crushing chest pain and my left arm is numb", None).await;
     let (message, _, data) = final_response(&ws.until_response().await);
     assert!(message.contains("911") || message.to_lowercase().contains("emergency"), "{message}");
-    assert_eq!(data.status, "complete");
+    assert_eq!(data.status, app::wire::chat::MessageStatus::Complete);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let streamed = app.llm.requests().into_iter().skip(before).filter(|r| r.is_stream()).count();
     assert_eq!(streamed, 0, "the model was not asked");
@@ -387,7 +387,7 @@ async fn a_shutdown_stores_the_answer_in_flight_as_interrupted() {
     let db = app.db.clone();
     app.stop().await;
     let stored = db.messages.find_one(doc! { "_id": &message_id }).await.unwrap().unwrap();
-    assert_eq!(stored.status, "interrupted");
+    assert_eq!(stored.status, app::wire::chat::MessageStatus::Interrupted);
     assert_eq!(stored.message, "a long answer, please");
     assert!(!stored.response.is_empty(), "the partial answer is kept");
     let last = stored.context.raw_events.last().unwrap();

@@ -3,7 +3,7 @@
 use app::wire::chat::{ClientFrame, ControlFrame, ServerFrame};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use server::testkit::Script;
+use testkit::Script;
 
 use crate::helpers::{error_body, final_response, spawn_app};
 
@@ -35,9 +35,9 @@ async fn nobody_can_read_rename_delete_restore_export_resume_or_write_into_anoth
 
     let mut mws = app.ws(&mallory.access).await;
     mws.send("let me in", Some(&session_id)).await;
-    assert!(matches!(mws.next().await, ServerFrame::Error { code, .. } if code == "session_not_found"));
+    assert!(matches!(mws.next().await, ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::SessionNotFound));
     mws.send_text(&ClientFrame::Control(ControlFrame::Resume { message_id: data.message_id.clone(), after_seq: 0 }).to_text()).await;
-    assert!(matches!(mws.next().await, ServerFrame::Error { code, .. } if code == "message_not_found"));
+    assert!(matches!(mws.next().await, ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::MessageNotFound));
 
     // Alice's session is untouched.
     let mine: Value = app.get_as(&path, &alice.access).await.json().await.unwrap();
@@ -66,9 +66,9 @@ async fn nobody_can_stop_another_users_answer_or_see_its_events() {
         }
     };
     mws.send_text(&ClientFrame::Control(ControlFrame::Stop { session_id: Some(session_id) }).to_text()).await;
-    assert!(matches!(mws.next().await, ServerFrame::Error { code, .. } if code == "nothing_to_stop"));
+    assert!(matches!(mws.next().await, ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::NothingToStop));
     let (_, _, data) = final_response(&ws.until_response().await);
-    assert_eq!(data.status, "complete");
+    assert_eq!(data.status, app::wire::chat::MessageStatus::Complete);
     // Mallory's socket saw none of Alice's session events.
     assert!(mws.try_next(std::time::Duration::from_millis(300)).await.is_none());
 }

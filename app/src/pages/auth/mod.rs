@@ -9,8 +9,9 @@ use crate::{
     components::{
         field::{focus_by_id, FieldErrorText, TextField},
         guard::RedirectIfSignedIn,
-        rest::{encode_query_value, post_json, RestError},
+        rest::{encode_query_value, post_json},
     },
+    wire::ApiError,
     wire::auth::{CodeSent, ResendCodeRequest, SigninRequest, SignupRequest, TokenResponse, VerifyCodeRequest},
 };
 
@@ -42,16 +43,9 @@ fn check_code(code: &str) -> Option<String> {
         .then(|| "The code is the 6 digits from the email.".to_string())
 }
 
-/// Which field a server error belongs to, when it is about one field.
-fn error_field(e: &RestError) -> Option<&'static str> {
-    let m = e.message.to_lowercase();
-    if m.contains("email address") {
-        Some("email")
-    } else if m.contains("password must") {
-        Some("password")
-    } else {
-        None
-    }
+/// Which field a server error belongs to, when the server named one.
+fn error_field(e: &ApiError) -> Option<&str> {
+    e.fields.first().map(|f| f.field.as_str())
 }
 
 /// The form-level error line (server errors), announced when it appears.

@@ -5,18 +5,17 @@
 use leptos::{ev::SubmitEvent, prelude::*};
 
 use super::{expect_ctx, live::Conn};
-use crate::wire::chat::{MAX_MESSAGE_CHARS, MESSAGE_TYPES};
+use crate::wire::chat::{MessageType, MAX_MESSAGE_CHARS};
 
 /// A person-friendly name for a message type.
-pub fn type_label(message_type: &str) -> String {
+pub fn type_label(message_type: MessageType) -> &'static str {
     match message_type {
-        "general" => "General".into(),
-        "fitness_plan" => "Fitness plan".into(),
-        "nutrition" => "Nutrition".into(),
-        "sleep" => "Sleep".into(),
-        "recovery" => "Recovery".into(),
-        "mental_health" => "Mental health".into(),
-        other => other.replace('_', " "),
+        MessageType::General => "General",
+        MessageType::FitnessPlan => "Fitness plan",
+        MessageType::Nutrition => "Nutrition",
+        MessageType::Sleep => "Sleep",
+        MessageType::Recovery => "Recovery",
+        MessageType::MentalHealth => "Mental health",
     }
 }
 
@@ -27,7 +26,7 @@ pub fn Composer(
 ) -> impl IntoView {
     let ctx = expect_ctx();
     let text = RwSignal::new(String::new());
-    let message_type = RwSignal::new(MESSAGE_TYPES[0].to_string());
+    let message_type = RwSignal::new(MessageType::General);
     let error = RwSignal::new(None::<String>);
     let busy = Memo::new(move |_| {
         let current = ctx.current.get();
@@ -87,13 +86,19 @@ pub fn Composer(
                 <select
                     id="message-type"
                     name="message_type"
-                    prop:value=move || message_type.get()
-                    on:change=move |ev| message_type.set(event_target_value(&ev))
+                    prop:value=move || message_type.get().as_str()
+                    on:change=move |ev| message_type.set(MessageType::parse(&event_target_value(&ev)).unwrap_or_default())
                     data-testid="message-type"
                 >
-                    {MESSAGE_TYPES
-                        .iter()
-                        .map(|t| view! { <option value=*t selected=*t == MESSAGE_TYPES[0]>{type_label(t)}</option> })
+                    {MessageType::ALL
+                        .into_iter()
+                        .map(|t| {
+                            view! {
+                                <option value=t.as_str() selected=t == MessageType::default()>
+                                    {type_label(t)}
+                                </option>
+                            }
+                        })
                         .collect_view()}
                 </select>
                 <span class="spacer"></span>

@@ -13,8 +13,8 @@ use crate::{
     api::get_session,
     markdown,
     wire::{
-        chat::{MessageView, SessionDetail},
-        ApiError,
+        chat::{MessageStatus, MessageView, SessionDetail},
+        ApiError, ErrorCode,
     },
 };
 
@@ -132,7 +132,7 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
                                         .into_any()
                                 }
                                 Ok(None) => view! { <EmptyState ctx=ctx/> }.into_any(),
-                                Err(e) if e.error.contains("not_found") => {
+                                Err(e) if matches!(e.error, ErrorCode::NotFound | ErrorCode::SessionNotFound) => {
                                     view! {
                                         <div class="empty-state">
                                             <h1>"Chat not found"</h1>
@@ -171,17 +171,16 @@ fn EmptyState(ctx: ChatCtx) -> impl IntoView {
 /// One stored turn: the question, then the answer as Markdown.
 #[component]
 fn StoredTurn(message: MessageView, hidden: Memo<bool>, ctx: ChatCtx) -> impl IntoView {
-    let note = match message.status.as_str() {
-        "complete" => None,
-        "pending" => Some("The answer is still being written — reload to see it."),
-        "stopped" => Some("Stopped"),
-        _ => None,
+    let note = match message.status {
+        MessageStatus::Pending => Some("The answer is still being written — reload to see it."),
+        MessageStatus::Stopped => Some("Stopped"),
+        MessageStatus::Complete | MessageStatus::Failed | MessageStatus::Interrupted => None,
     };
-    let can_retry = matches!(message.status.as_str(), "failed" | "interrupted");
+    let can_retry = matches!(message.status, MessageStatus::Failed | MessageStatus::Interrupted);
     let retry = {
         let (session_id, text, kind) =
-            (message.session_id.clone(), message.message.clone(), message.message_type.clone());
-        move |_| ctx.resend(Some(session_id.clone()), text.clone(), kind.clone())
+            (message.session_id.clone(), message.message.clone(), message.message_type);
+        move |_| ctx.resend(Some(session_id.clone()), text.clone(), kind)
     };
     let answer_html = markdown::render(&message.response);
     let has_answer = !message.response.is_empty();
@@ -193,7 +192,7 @@ fn StoredTurn(message: MessageView, hidden: Memo<bool>, ctx: ChatCtx) -> impl In
             <div class="bubble coach" data-testid="answer">
                 {has_answer.then(|| view! { <div class="markdown" inner_html=answer_html></div> })}
                 <p class="meta">
-                    <span class="tag">{type_label(&message.message_type)}</span>
+                    <span class="tag">{type_label(message.message_type)}</span>
                     {message
                         .response_time_ms
                         .map(|ms| view! { <span class="response-time" data-testid="response-time">{format_response_time(ms)}</span> })}
@@ -223,7 +222,7 @@ fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
     let text = Memo::new(move |_| t.with(|t| t.text.clone()));
     let t = turn.clone();
     let message_id = Memo::new(move |_| t.with(|t| t.message_id.clone()));
-    let (message, message_type) = turn.with_untracked(|t| (t.message.clone(), t.message_type.clone()));
+    let (message, message_type) = turn.with_untracked(|t| (t.message.clone(), t.message_type));
     let t = turn.clone();
     let retried = Memo::new(move |_| t.with(|t| t.retried));
     let streaming = move || matches!(phase.get(), Phase::Sending | Phase::Streaming);
@@ -263,15 +262,15 @@ fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
                 </Show>
                 {move || match phase.get() {
                     Phase::Done { status, response_time_ms } => {
-                        let note = match status.as_str() {
-                            "stopped" => Some("Stopped"),
-                            "interrupted" => Some("Interrupted"),
-                            "failed" => Some("The answer failed"),
-                            _ => None,
+                        let note = match status {
+                            MessageStatus::Stopped => Some("Stopped"),
+                            MessageStatus::Interrupted => Some("Interrupted"),
+                            MessageStatus::Failed => Some("The answer failed"),
+                            MessageStatus::Complete | MessageStatus::Pending => None,
                         };
                         view! {
                             <p class="meta">
-                                <span class="tag">{type_label(&message_type)}</span>
+                                <span class="tag">{type_label(message_type)}</span>
                                 <span class="response-time" data-testid="response-time">{format_response_time(response_time_ms)}</span>
                                 {note.map(|n| view! { <span class="status-note">{n}</span> })}
                             </p>

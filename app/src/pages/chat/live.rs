@@ -18,8 +18,8 @@ use super::{
     state::{LiveTurn, Phase},
 };
 use crate::wire::{
-    chat::{ClientFrame, ControlFrame, SendMessage, ServerFrame, SessionPage, SessionSummary},
-    ApiError,
+    chat::{ClientFrame, ControlFrame, MessageStatus, MessageType, SendMessage, ServerFrame, SessionPage, SessionSummary},
+    ApiError, ErrorCode,
 };
 
 /// The socket's state, as the page shows it.
@@ -149,7 +149,7 @@ impl ChatCtx {
     }
 
     /// Asks a question in the current session (or a new one).
-    pub fn send(&self, message: String, message_type: String) {
+    pub fn send(&self, message: String, message_type: MessageType) {
         let session_id = self.current.get_untracked();
         let turn = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
         let turn = ArcRwSignal::new(turn);
@@ -158,7 +158,7 @@ impl ChatCtx {
     }
 
     /// Asks a question again, in its session (`None`: a new chat).
-    pub fn resend(&self, session_id: Option<String>, message: String, message_type: String) {
+    pub fn resend(&self, session_id: Option<String>, message: String, message_type: MessageType) {
         let turn = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
         let turn = ArcRwSignal::new(turn);
         self.turns.update(|t| t.push(turn.clone()));
@@ -169,7 +169,7 @@ impl ChatCtx {
     /// failed one stays, as it does in the stored history).
     pub fn retry(&self, turn: &ArcRwSignal<LiveTurn>) {
         let (session_id, message, message_type) =
-            turn.with_untracked(|t| (t.session_id.clone(), t.message.clone(), t.message_type.clone()));
+            turn.with_untracked(|t| (t.session_id.clone(), t.message.clone(), t.message_type));
         turn.update(|t| t.retried = true);
         self.resend(session_id, message, message_type);
     }
@@ -180,7 +180,7 @@ impl ChatCtx {
             ClientFrame::Send(SendMessage {
                 message: t.message.clone(),
                 session_id: t.session_id.clone(),
-                message_type: Some(t.message_type.clone()),
+                message_type: Some(t.message_type.as_str().to_string()),
             })
         });
         let delivered = self.send_text(frame.to_text());
@@ -290,7 +290,6 @@ impl ChatCtx {
                         if t.with_untracked(|t| t.in_flight() && t.delivered && t.message_id.is_none()) {
                             t.update(|t| {
                                 t.phase = Phase::Failed {
-                                    code: "connection_lost".into(),
                                     message: "The connection dropped before the answer started.".into(),
                                 }
                             });
@@ -355,18 +354,17 @@ impl ChatCtx {
                         t.message_id = Some(data.message_id.clone());
                         t.session_id.get_or_insert_with(|| session_id.clone());
                         t.text = message;
-                        match data.status.as_str() {
+                        match data.status {
                             // The error frame before this one said why; keep it (and Retry).
                             _ if matches!(t.phase, Phase::Failed { .. }) => {}
-                            "failed" | "interrupted" => {
+                            MessageStatus::Failed | MessageStatus::Interrupted => {
                                 t.phase = Phase::Failed {
-                                    code: data.status.clone(),
                                     message: "The coach could not finish this answer.".into(),
                                 }
                             }
                             _ => {
                                 t.phase =
-                                    Phase::Done { status: data.status.clone(), response_time_ms: data.response_time_ms }
+                                    Phase::Done { status: data.status, response_time_ms: data.response_time_ms }
                             }
                         }
                     });
@@ -382,19 +380,19 @@ impl ChatCtx {
                 }
             }
             // Stop raced the answer's end: the answer is already complete.
-            ServerFrame::Error { code, .. } if code == "nothing_to_stop" => {}
+            ServerFrame::Error { code: ErrorCode::NothingToStop, .. } => {}
             ServerFrame::Error { code, message, session_id, message_id } => {
                 let turn = message_id
                     .as_deref()
                     .and_then(|id| self.by_message(id))
                     .or_else(|| self.awaiting(session_id.as_deref()))
-                    .or_else(|| self.find(|t| t.in_flight()).filter(|_| code == "busy"));
+                    .or_else(|| self.find(|t| t.in_flight()).filter(|_| code == ErrorCode::Busy));
                 match turn {
                     Some(turn) => turn.update(|t| {
                         if let Some(id) = message_id {
                             t.message_id = Some(id);
                         }
-                        t.phase = Phase::Failed { code, message };
+                        t.phase = Phase::Failed { message };
                     }),
                     None => self.notice.set(Some(message)),
                 }

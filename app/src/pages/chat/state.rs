@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::wire::chat::{MessageView, SessionSummary};
+use crate::wire::chat::{MessageStatus, MessageType, MessageView, SessionSummary};
 
 /// Where a live turn stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,11 +15,10 @@ pub enum Phase {
     Streaming,
     /// The final `response` frame arrived.
     Done {
-        status: String,
+        status: MessageStatus,
         response_time_ms: u64,
     },
     Failed {
-        code: String,
         message: String,
     },
 }
@@ -34,7 +33,7 @@ pub struct LiveTurn {
     /// Known from the `typing` frame on; needed to resume after a reconnect.
     pub message_id: Option<String>,
     pub message: String,
-    pub message_type: String,
+    pub message_type: MessageType,
     pub text: String,
     /// The last delta applied, so replayed deltas after a resume are not shown twice.
     pub last_seq: Option<u64>,
@@ -46,7 +45,7 @@ pub struct LiveTurn {
 }
 
 impl LiveTurn {
-    pub fn new(local_id: u64, session_id: Option<String>, message: String, message_type: String) -> Self {
+    pub fn new(local_id: u64, session_id: Option<String>, message: String, message_type: MessageType) -> Self {
         LiveTurn {
             local_id,
             session_id,
@@ -132,7 +131,7 @@ impl LiveTurn {
 pub fn shown_live(stored: &MessageView, live: &[LiveKey]) -> bool {
     live.iter().any(|k| {
         k.message_id.as_deref() == Some(stored.message_id.as_str())
-            || (k.awaiting && stored.status == "pending" && stored.message == k.message)
+            || (k.awaiting && stored.status == MessageStatus::Pending && stored.message == k.message)
     })
 }
 
@@ -190,7 +189,7 @@ mod tests {
             session_id: "s".into(),
             message: "hi".into(),
             response: String::new(),
-            message_type: "general".into(),
+            message_type: MessageType::General,
             created_at: at,
             response_time_ms: None,
             status: status.into(),

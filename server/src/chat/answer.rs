@@ -1,0 +1,190 @@
+//! Answering a turn: runs the model, streams its frames through the turn, stores the
+//! finished exchange (write 2 of the turn) however it ends, and gives a new session its
+//! model-made title. Called by the session service; calls nothing back.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use app::wire::{
+    chat::{MessageStatus, ResponseData, ServerFrame},
+    ErrorCode,
+};
+use futures::StreamExt;
+use mongodb::bson::{doc, DateTime};
+
+use crate::{
+    agent::{AgentEvent, AgentRequest, PastTurn, Recorder},
+    chat::{
+        repo,
+        title::parse_title,
+        turns::{CancelReason, Turn},
+    },
+    db::models::{MessageContext, MessageDoc, PendingTurn},
+    error::{is_duplicate_key, AppResult},
+    state::AppState,
+};
+
+/// Everything a turn needs besides the agent request.
+pub struct TurnInput {
+    pub pending: PendingTurn,
+    /// The turn's position in its session.
+    pub seq: i64,
+    /// Time spent waiting for the database before the model was asked.
+    pub db_wait: Duration,
+    pub title: String,
+    pub started: Instant,
+}
+
+/// Runs the model for one turn, streams its frames, and stores the exchange (write 2 of
+/// the turn) however it ends.
+pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input: TurnInput) {
+    let agent = state.agent.clone();
+    let mut recorder = Recorder::new(agent.model_name(), input.started);
+    recorder.waited(input.db_wait);
+    let asked = Instant::now();
+    let mut stream = agent.answer(request).await;
+    recorder.waited(asked.elapsed());
+    let mut seq = 0u64;
+    loop {
+        let waiting = Instant::now();
+        tokio::select! {
+            _ = turn.cancelled() => {
+                match turn.cancel_reason() {
+                    Some(CancelReason::Shutdown) => recorder.finish_interrupted(),
+                    _ => recorder.finish_stopped(),
+                }
+                break;
+            }
+            event = stream.next() => {
+                recorder.waited(waiting.elapsed());
+                let Some(event) = event else {
+                    recorder.record(&AgentEvent::Error {
+                        code: ErrorCode::ProviderDisconnected,
+                        message: "The model stopped without finishing its answer.".into(),
+                    });
+                    break;
+                };
+                recorder.record(&event);
+                if let AgentEvent::Delta(text) = &event {
+                    seq += 1;
+                    turn.emit(ServerFrame::Delta {
+                        session_id: turn.session_id.clone(),
+                        message_id: turn.message_id.clone(),
+                        seq,
+                        text: text.clone(),
+                    });
+                }
+                if recorder.outcome().is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(stream);
+    let outcome = recorder.outcome().unwrap_or(MessageStatus::Failed);
+    let error = recorder.error().map(|(c, m)| (c, m.to_string()));
+    let response_time_ms = u64::try_from(input.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let text = recorder.text().to_string();
+    let raw_events = recorder.into_events();
+    let message = MessageDoc {
+        id: turn.message_id.clone(),
+        session_id: turn.session_id.clone(),
+        user_id: turn.user_id.clone(),
+        seq: input.seq,
+        message: input.pending.message.clone(),
+        response: text.clone(),
+        message_type: input.pending.message_type.clone(),
+        context: MessageContext { user_profile: input.pending.user_profile.clone(), raw_events: raw_events.clone() },
+        created_at: input.pending.created_at,
+        response_time_ms,
+        status: outcome,
+    };
+    match store_with_retry(&state, &message).await {
+        Ok(()) => {
+            // Before the response frame: the user's next message may follow it at once.
+            let exchange = PastTurn { user: message.message.clone(), assistant: message.response.clone() };
+            state.recent.stored(&turn.session_id, input.seq, exchange);
+        }
+        Err(e) => {
+            // The question is still on the session (`pending`), so it is not lost; the answer is.
+            tracing::error!(error = ?e, message_id = %turn.message_id, "could not store the answer");
+            turn.emit(error_frame(&turn, ErrorCode::StorageFailed, "The answer could not be saved."));
+        }
+    }
+    if let Some((code, text)) = error {
+        turn.emit(error_frame(&turn, code, &text));
+    }
+    turn.emit(ServerFrame::Response {
+        message: text,
+        session_id: turn.session_id.clone(),
+        user_id: turn.user_id.clone(),
+        timestamp: DateTime::now().to_chrono(),
+        data: ResponseData {
+            response_time_ms,
+            message_id: turn.message_id.clone(),
+            title: input.title.clone(),
+            status: outcome,
+            raw_events,
+        },
+    });
+    state.turns.finished(&turn);
+    // The session's first answer: a model-made title may follow.
+    if input.seq == 1 && outcome == MessageStatus::Complete {
+        tokio::spawn(generate_title(state.clone(), turn.clone(), message));
+    }
+}
+
+fn error_frame(turn: &Turn, code: ErrorCode, message: &str) -> ServerFrame {
+    ServerFrame::Error {
+        code,
+        message: message.into(),
+        session_id: Some(turn.session_id.clone()),
+        message_id: Some(turn.message_id.clone()),
+    }
+}
+
+/// The answer is worth a few tries: a transient database error must not lose it.
+async fn store_with_retry(state: &AppState, message: &MessageDoc) -> AppResult<()> {
+    let mut attempt = 0;
+    loop {
+        match state.answers.insert(message.clone()).await {
+            Ok(()) => return Ok(()),
+            // Already stored by an earlier attempt whose reply was lost.
+            Err(e) if is_duplicate_key(&e) => return Ok(()),
+            Err(e) if attempt >= 3 => return Err(e.into()),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+            }
+        }
+    }
+}
+
+
+/// After the first answer, a short model-made title replaces the first-message one.
+/// Any failure keeps the old title.
+async fn generate_title(state: AppState, turn: Arc<Turn>, message: MessageDoc) {
+    let Some(title) = state.agent.title(&message.message, &message.response).await else {
+        return;
+    };
+    let Ok(title) = parse_title(&title) else {
+        return;
+    };
+    // Only while the title is still the automatic one: a rename by the user wins.
+    let updated = state
+        .db
+        .sessions
+        .find_one_and_update(
+            doc! { "session_id": &turn.session_id, "user_id": &turn.user_id, "is_active": true, "title_generated": false },
+            doc! { "$set": { "title": &title, "title_generated": true } },
+        )
+        .return_document(mongodb::options::ReturnDocument::After)
+        .projection(repo::session_fields())
+        .await;
+    if let Ok(Some(session)) = updated {
+        state.recent.forget(&session.session_id);
+        state.hub.publish(&turn.user_id, ServerFrame::SessionUpdated { session: repo::summary(&session) });
+    }
+}
