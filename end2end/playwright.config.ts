@@ -1,6 +1,7 @@
 // Playwright drives Debian's Chromium against the release build of the real server,
-// with the test doubles (SMTP sink, scripted model, mail API) from the `stubs` binary.
-// Build first: `cargo leptos build --release && cargo build --release -p server --bin stubs`.
+// with the test doubles (SMTP sink, scripted model, mail API) from the `stubs` binary
+// (package `devtools`, server/devtools; it lands next to `server` in the release target dir).
+// Build first: `cargo leptos build --release && cargo build --release -p devtools --bin stubs`.
 import { defineConfig } from "@playwright/test";
 import * as fs from "node:fs";
 import * as path from "node:path";

@@ -8,11 +8,11 @@ cd "$ROOT"
 started=$(date +%s)
 
 echo "[test] unit and integration tests"
-cargo test -p app -p server --no-fail-fast
+cargo test -p app -p server -p testkit --no-fail-fast
 
 echo "[test] release build for the browser tests"
 cargo leptos build --release
-cargo build --release -p server --bin stubs
+cargo build --release -p devtools --bin stubs
 
 echo "[test] Playwright (Debian Chromium)"
 (cd end2end && npx playwright test)

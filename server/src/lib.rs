@@ -15,5 +15,4 @@ pub mod openapi;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
-pub mod testkit;
 pub mod users;

@@ -5,7 +5,7 @@ import * as path from "node:path";
 
 export const STUBS_API = process.env.STUBS_API_URL || "http://127.0.0.1:8025";
 
-/** The scripted model's answer (kept equal to `ANSWER` in server/src/bin/stubs.rs). */
+/** The scripted model's answer (kept equal to `ANSWER` in server/devtools/src/bin/stubs.rs). */
 export const ANSWER =
   "Start with three easy twenty-minute runs this week, keep the pace conversational, and add five minutes each week if you feel fresh.";
 

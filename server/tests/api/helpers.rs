@@ -18,8 +18,8 @@ use server::{
     config::Config,
     db::{embedded::EmbeddedDb, Db},
     startup::Application,
-    testkit::{smtp_sink::SmtpSink, FakeLlm, Script},
 };
+use testkit::{smtp_sink::SmtpSink, FakeLlm, Script};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 /// One SecantusDB for the whole test binary, started from a thread that lives as long as

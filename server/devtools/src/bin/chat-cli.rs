@@ -85,12 +85,13 @@ async fn main() -> Result<(), Error> {
                     std::io::stdout().flush()?;
                 }
                 ServerFrame::Response { session_id: sid, data, .. } => {
-                    println!("\n  [{} ms, {}, session {sid}]", data.response_time_ms, data.status);
+                    let (ms, status) = (data.response_time_ms, data.status.as_str());
+                    println!("\n  [{ms} ms, {status}, session {sid}]");
                     session_id = Some(sid);
                     break;
                 }
                 ServerFrame::Error { code, message, message_id, .. } => {
-                    println!("\n  [error {code}: {message}]");
+                    println!("\n  [error {code:?}: {message}]");
                     if message_id.is_none() {
                         break;
                     }

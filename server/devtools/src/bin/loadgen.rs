@@ -8,7 +8,7 @@
 //! `--idle-clients N --addr A --token T` is the helper mode that holds idle sockets.
 //! The report keeps any hand-written `## Notes` section of the previous `BENCHMARKS.md`.
 //!
-//! Usage: `cargo run --release -p server --bin loadgen -- [--secs 10] [--levels 1,50,200] [--soak-secs 600]`
+//! Usage: `cargo run --release -p devtools --bin loadgen -- [--secs 10] [--levels 1,50,200] [--soak-secs 600]`
 
 use std::{
     collections::HashMap,
@@ -19,7 +19,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::wire::chat::{ClientFrame, RawEvent, SendMessage, ServerFrame};
+use app::wire::chat::{
+    ClientFrame, MessageStatus, MessageType, RawEvent, SendMessage, ServerFrame,
+};
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId, DateTime};
 use server::{
@@ -29,8 +31,8 @@ use server::{
     db::models::{MessageContext, MessageDoc, PendingTurn, SessionDoc, UserDoc},
     startup::Application,
     state::AppState,
-    testkit::{FakeLlm, Script},
 };
+use testkit::{FakeLlm, Script};
 use tokio_tungstenite::tungstenite::Message;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -191,7 +193,7 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
             while started.elapsed().as_secs_f64() < secs {
                 let pending = PendingTurn {
                     message_id: uuid::Uuid::new_v4().to_string(), message: format!("question {seq}"),
-                    message_type: "general".into(), user_profile: Default::default(), created_at: DateTime::now(),
+                    message_type: MessageType::General, user_profile: Default::default(), created_at: DateTime::now(),
                 };
                 if !repo::advance_session(&db, &user_id, &session_id, seq, &pending).await? {
                     return Err::<(), Error>("ceiling: session changed under its only writer".into());
@@ -201,7 +203,7 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
                     id: pending.message_id, session_id: session_id.clone(), user_id: user_id.clone(), seq,
                     message: pending.message, response: words(20).concat(), message_type: pending.message_type,
                     context: MessageContext { user_profile: Default::default(), raw_events: answer_events(20) },
-                    created_at: DateTime::now(), response_time_ms: 1, status: "complete".into(),
+                    created_at: DateTime::now(), response_time_ms: 1, status: MessageStatus::Complete,
                 })
                 .await?;
                 done.fetch_add(1, Ordering::Relaxed);
@@ -390,9 +392,9 @@ async fn main() -> Result<(), Error> {
         let docs: Vec<MessageDoc> = (0..n)
             .map(|i| MessageDoc {
                 id: uuid::Uuid::new_v4().to_string(), session_id: sid.clone(), user_id: uid.clone(), seq: i as i64 + 1,
-                message: format!("question {i}"), response: "answer ".repeat(40), message_type: "general".into(),
+                message: format!("question {i}"), response: "answer ".repeat(40), message_type: MessageType::General,
                 context: MessageContext::default(), created_at: DateTime::from_millis(now.timestamp_millis() - (n - i) as i64 * 1000),
-                response_time_ms: 5, status: "complete".into(),
+                response_time_ms: 5, status: MessageStatus::Complete,
             })
             .collect();
         for chunk in docs.chunks(1000) {
@@ -646,7 +648,7 @@ async fn count_stored(b: &Bench, ids: &[String]) -> Result<(u64, usize), Error> 
 }
 
 fn write_report(b: &Bench, secs: u64, soak: u64) -> Result<(), Error> {
-    let mut md = String::from("# Benchmarks\n\nWritten by `cargo run --release -p server --bin loadgen`");
+    let mut md = String::from("# Benchmarks\n\nWritten by `cargo run --release -p devtools --bin loadgen`");
     md.push_str(&format!(
         " on {} ({} cores, {}), {secs} s per load level{}.\nLoad levels: a server in this process (writes counted); idle memory, idle sockets and soak: the release `server` binary as its own process. Both on one embedded SecantusDB, with an instant scripted OpenAI-compatible model (20 deltas per answer).\n\n| Measure | Result | Target |\n|---|---|---|\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),

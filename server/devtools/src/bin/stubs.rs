@@ -28,7 +28,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::json;
-use server::testkit::{fake_llm::split_words, smtp_sink::SmtpSink, FakeLlm, Script};
+use testkit::{fake_llm::split_words, smtp_sink::SmtpSink, FakeLlm, Script};
 
 /// About twenty words, so streaming is visible and a stop or a drop can land mid-answer.
 const ANSWER: &str = "Start with three easy twenty-minute runs this week, keep the pace \
