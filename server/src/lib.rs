@@ -12,6 +12,8 @@ pub mod error;
 pub mod health;
 pub mod mail;
 pub mod openapi;
+pub mod security;
+pub mod server_fn_status;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

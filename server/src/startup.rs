@@ -157,8 +157,11 @@ pub fn build_router(state: AppState) -> Router {
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_backend(&state), app::shell));
     api.merge(pages)
+        .layer(axum::middleware::from_fn(crate::server_fn_status::status_from_error_code))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::browser_session::refresh_cookies))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::origin::require_same_origin))
         .layer(cors_layer(&state.config))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::headers::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             let request_id = req
@@ -173,10 +176,18 @@ pub fn build_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Server functions reach the services through this context value.
+/// Server functions reach the services through this context value; pages get this
+/// request's CSP nonce, so the scripts Leptos writes carry the one the header allows.
 fn provide_backend(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     let backend: app::backend::SharedBackend = Arc::new(crate::backend::ServerBackend(state.clone()));
-    move || leptos::prelude::provide_context(backend.clone())
+    move || {
+        leptos::prelude::provide_context(backend.clone());
+        let nonce = leptos::prelude::use_context::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<crate::security::headers::CspNonce>().cloned());
+        if let Some(nonce) = nonce {
+            leptos::prelude::provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+        }
+    }
 }
 
 fn cors_layer(config: &Config) -> CorsLayer {

@@ -75,6 +75,16 @@ impl ErrorCode {
     }
 }
 
+/// The wire name (`nothing_to_stop`), for logs and terminal clients.
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => f.write_str(&name),
+            _ => write!(f, "{self:?}"),
+        }
+    }
+}
+
 /// One problem with one field of a form or body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -135,6 +145,7 @@ mod tests {
     fn codes_are_snake_case_on_the_wire_and_unknown_ones_still_read() {
         let e = ApiError::new(ErrorCode::NothingToStop, "No answer is running.");
         assert_eq!(serde_json::to_value(&e).unwrap(), serde_json::json!({"error":"nothing_to_stop","message":"No answer is running."}));
+        assert_eq!(ErrorCode::NothingToStop.to_string(), "nothing_to_stop");
         let read: ApiError = serde_json::from_str(r#"{"error":"brand_new","message":"x"}"#).unwrap();
         assert_eq!(read.error, ErrorCode::Unknown);
     }

@@ -25,13 +25,16 @@ pub fn token_from(headers: &HeaderMap, uri: &Uri) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
     if is_upgrade {
-        if let Some(token) = uri.query().and_then(|q| {
-            q.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == "token").map(|(_, v)| v.to_string())
-        }) {
+        if let Some(token) = query_token(uri) {
             return Some(token);
         }
     }
     cookies::get(headers, cookies::ACCESS).map(str::to_string)
+}
+
+/// `?token=` of a WebSocket upgrade URL.
+pub fn query_token(uri: &Uri) -> Option<String> {
+    uri.query()?.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == "token").map(|(_, v)| v.to_string())
 }
 
 impl AuthUser {

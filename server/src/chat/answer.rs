@@ -95,7 +95,7 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         seq: input.seq,
         message: input.pending.message.clone(),
         response: text.clone(),
-        message_type: input.pending.message_type.clone(),
+        message_type: input.pending.message_type,
         context: MessageContext { user_profile: input.pending.user_profile.clone(), raw_events: raw_events.clone() },
         created_at: input.pending.created_at,
         response_time_ms,

@@ -74,10 +74,18 @@ pub async fn active_session(db: &Db, user_id: &str, session_id: &str) -> AppResu
         .ok_or_else(not_found)
 }
 
+fn invalid_cursor() -> AppError {
+    AppError::BadRequest("Invalid cursor.".into())
+}
+
+/// The last millisecond of year 9999: later dates are refused by MongoDB (a 500 otherwise).
+const MAX_CURSOR_MILLIS: i64 = 253_402_300_799_999;
+
 /// Session-list cursor over (updated_at, session_id), newest first: `<millis>_<session_id>`.
 fn parse_cursor(cursor: &str) -> AppResult<(i64, String)> {
-    let (millis, id) = cursor.split_once('_').ok_or_else(|| AppError::BadRequest("Invalid cursor.".into()))?;
-    let millis = millis.parse().map_err(|_| AppError::BadRequest("Invalid cursor.".into()))?;
+    let (millis, id) = cursor.split_once('_').ok_or_else(invalid_cursor)?;
+    let millis = millis.parse().ok().filter(|m| (0..=MAX_CURSOR_MILLIS).contains(m)).ok_or_else(invalid_cursor)?;
+    uuid::Uuid::parse_str(id).map_err(|_| invalid_cursor())?;
     Ok((millis, id.to_string()))
 }
 
@@ -130,7 +138,7 @@ pub async fn messages_page(
             .parse::<i64>()
             .ok()
             .filter(|b| *b >= 1)
-            .ok_or_else(|| AppError::BadRequest("Invalid cursor.".into()))?,
+            .ok_or_else(invalid_cursor)?,
         None => session.last_seq + 1,
     };
     let low = (below - limit).max(1);
@@ -301,4 +309,18 @@ fn regex_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_outside_what_the_database_can_hold_are_refused() {
+        let id = uuid::Uuid::new_v4();
+        assert!(parse_cursor(&format!("1700000000000_{id}")).is_ok());
+        for bad in ["9223372036854775807_x".to_string(), format!("9223372036854775807_{id}"), format!("-1_{id}"), "12_x".into(), "nope".into()] {
+            assert!(matches!(parse_cursor(&bad), Err(AppError::BadRequest(_))), "{bad}");
+        }
+    }
 }

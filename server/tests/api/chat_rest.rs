@@ -36,6 +36,13 @@ async fn sessions_are_listed_newest_first_with_a_cursor() {
     assert!(third["next_cursor"].is_null());
     let (status, _) = error_body(app.get_as("/chat/sessions?limit=abc", &user.access).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Cursors the database cannot hold are the caller's mistake, never a 500.
+    let id = uuid::Uuid::new_v4();
+    for bad in ["9223372036854775807_x".to_string(), format!("9223372036854775807_{id}"), format!("-5_{id}"), "1_x".into()] {
+        let (status, body) = error_body(app.get_as(&format!("/chat/sessions?cursor={bad}"), &user.access).await).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "cursor={bad}");
+        assert_eq!(body["error"], "bad_request");
+    }
 }
 
 #[tokio::test]

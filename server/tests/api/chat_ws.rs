@@ -199,7 +199,7 @@ async fn a_second_message_while_answering_is_busy() {
     let mut saw_busy = false;
     loop {
         match ws.next().await {
-            ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::Busy => saw_busy = true,
+            ServerFrame::Error { code: app::wire::ErrorCode::Busy, .. } => saw_busy = true,
             ServerFrame::Response { .. } => break,
             _ => {}
         }

@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn replayed_deltas_are_not_shown_twice() {
-        let mut t = LiveTurn::new(1, None, "hi".into(), "general".into());
+        let mut t = LiveTurn::new(1, None, "hi".into(), MessageType::General);
         assert!(t.apply_delta(1, "Hello"));
         assert!(t.apply_delta(2, " there"));
         assert!(!t.apply_delta(2, " there"));
@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn stored_copies_of_live_turns_are_hidden() {
         let at = Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0).unwrap();
-        let stored = |id: &str, status: &str| MessageView {
+        let stored = |id: &str, status: MessageStatus| MessageView {
             message_id: id.into(),
             session_id: "s".into(),
             message: "hi".into(),
@@ -192,12 +192,12 @@ mod tests {
             message_type: MessageType::General,
             created_at: at,
             response_time_ms: None,
-            status: status.into(),
+            status,
         };
-        let mut known = LiveTurn::new(1, Some("s".into()), "hi".into(), "general".into());
+        let mut known = LiveTurn::new(1, Some("s".into()), "hi".into(), MessageType::General);
         known.message_id = Some("m1".into());
-        let waiting = LiveTurn::new(2, Some("s".into()), "hi".into(), "general".into());
-        let all = [stored("m0", "complete"), stored("m1", "complete"), stored("m2", "pending")];
+        let waiting = LiveTurn::new(2, Some("s".into()), "hi".into(), MessageType::General);
+        let all = [stored("m0", MessageStatus::Complete), stored("m1", MessageStatus::Complete), stored("m2", MessageStatus::Pending)];
         let keys = [known.key(), waiting.key()];
         let shown: Vec<_> = all.iter().filter(|m| !shown_live(m, &keys)).map(|m| m.message_id.clone()).collect();
         assert_eq!(shown, ["m0"]);

@@ -91,7 +91,7 @@ async fn main() -> Result<(), Error> {
                     break;
                 }
                 ServerFrame::Error { code, message, message_id, .. } => {
-                    println!("\n  [error {code:?}: {message}]");
+                    println!("\n  [error {code}: {message}]");
                     if message_id.is_none() {
                         break;
                     }
