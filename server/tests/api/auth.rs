@@ -47,14 +47,20 @@ async fn a_used_email_gets_409() {
 #[tokio::test]
 async fn bad_signup_input_is_refused_clearly() {
     let app = spawn_app().await;
-    for body in [
-        json!({ "email": "not-an-email", "password": "long password" }),
-        json!({ "email": "a@example.com", "password": "short" }),
-        json!({ "email": "a@example.com" }),
+    // Readable bodies with bad values: a 422 naming every bad field.
+    for (body, fields) in [
+        (json!({ "email": "not-an-email", "password": "long password" }), vec!["email"]),
+        (json!({ "email": "a@example.com", "password": "short" }), vec!["password"]),
+        (json!({ "email": "nope", "password": "short", "name": "x".repeat(81) }), vec!["email", "password", "name"]),
     ] {
-        let (status, _) = error_body(app.post("/auth/signup", body).await).await;
-        assert!(status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+        let (status, body) = error_body(app.post("/auth/signup", body).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"], "validation_failed");
+        let named: Vec<&str> = body["fields"].as_array().unwrap().iter().map(|f| f["field"].as_str().unwrap()).collect();
+        assert_eq!(named, fields);
     }
+    let (status, _) = error_body(app.post("/auth/signup", json!({ "email": "a@example.com" })).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a missing field is unreadable, not invalid");
     let r = app.http.post(app.url("/auth/signup")).header("content-type", "application/json").body("{oops").send().await.unwrap();
     let (status, body) = error_body(r).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -186,11 +192,25 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 async fn refresh_accepts_the_cookie_and_signout_revokes_it() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let r = app.http.post(app.url("/auth/refresh")).header("cookie", format!("hc_refresh={}", user.refresh)).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/auth/refresh"))
+        .header("cookie", format!("hc_refresh={}", user.refresh))
+        .header("origin", app.origin())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     let current = body["refresh_token"].as_str().unwrap().to_string();
-    let r = app.http.post(app.url("/auth/signout")).header("cookie", format!("hc_refresh={current}")).send().await.unwrap();
+    let r = app
+        .http
+        .post(app.url("/auth/signout"))
+        .header("cookie", format!("hc_refresh={current}"))
+        .header("origin", app.origin())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().contains("Max-Age=0")));
     let (status, _) = error_body(app.post("/auth/refresh", json!({ "refresh_token": current })).await).await;

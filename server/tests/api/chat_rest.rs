@@ -76,8 +76,9 @@ async fn rename_delete_and_restore() {
     let r = app.send_as(Method::PATCH, &path, &user.access, Some(json!({ "title": "  Knee rehab  " }))).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["title"], "Knee rehab");
-    let (status, _) = error_body(app.send_as(Method::PATCH, &path, &user.access, Some(json!({ "title": "" }))).await).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = error_body(app.send_as(Method::PATCH, &path, &user.access, Some(json!({ "title": "" }))).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["fields"][0]["field"], "title");
 
     assert_eq!(app.send_as(Method::DELETE, &path, &user.access, None).await.status(), StatusCode::NO_CONTENT);
     let (status, _) = error_body(app.get_as(&path, &user.access).await).await;

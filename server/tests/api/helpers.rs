@@ -133,6 +133,11 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// What a browser on the app's own pages sends as `Origin`.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Response {
         self.http.post(self.url(path)).json(&body).send().await.unwrap()
     }

@@ -10,3 +10,4 @@ mod chat_rest;
 mod chat_ws;
 mod foundation;
 mod isolation;
+mod security;
