@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./support/fixtures";
 import { AuthPages, Mailbox, PASSWORD, ProfilePage, gotoHydrated, screenshot, uniqueEmail } from "./support/app";
 
 test("sign up, verify, edit the profile, sign out, sign in again", async ({ page, request }) => {

@@ -1,4 +1,4 @@
-import { expect, test } from "@playwright/test";
+import { expect, test } from "./support/fixtures";
 import { screenshot } from "./support/app";
 
 test("the home page hydrates: the tips button is handled by the WASM bundle", async ({ page }) => {

@@ -4,6 +4,8 @@ import { expect, type APIRequestContext, type BrowserContext, type Locator, type
 import * as path from "node:path";
 
 export const STUBS_API = process.env.STUBS_API_URL || "http://127.0.0.1:8025";
+/** The app's origin, as its pages send it (the config's baseURL). */
+export const APP_ORIGIN = "http://127.0.0.1:8014";
 
 /** The scripted model's answer (kept equal to `ANSWER` in server/devtools/src/bin/stubs.rs). */
 export const ANSWER =
@@ -52,10 +54,12 @@ export class Mailbox {
 /** Sign-up and verification through the REST API, sharing the context's cookies. */
 export async function signUpByApi(context: BrowserContext, mailbox: Mailbox, tag: string): Promise<string> {
   const email = uniqueEmail(tag);
-  const signup = await context.request.post("/auth/signup", { data: { email, password: PASSWORD, name: "E2E" } });
+  // As the app's own pages would: with its Origin (cookie-carrying writes need it).
+  const headers = { origin: APP_ORIGIN };
+  const signup = await context.request.post("/auth/signup", { data: { email, password: PASSWORD, name: "E2E" }, headers });
   expect(signup.ok(), await signup.text()).toBeTruthy();
   const code = await mailbox.code(email);
-  const verify = await context.request.post("/auth/verify-email", { data: { email, code } });
+  const verify = await context.request.post("/auth/verify-email", { data: { email, code }, headers });
   expect(verify.ok(), await verify.text()).toBeTruthy();
   return email;
 }
