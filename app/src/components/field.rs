@@ -1,5 +1,6 @@
 //! Labelled form fields whose inline error is tied to the input (`aria-invalid`,
-//! `aria-describedby`), so screen readers announce it with the field.
+//! `aria-describedby`), so screen readers announce it with the field; plus the form alert
+//! and the submit button every form has.
 
 use leptos::prelude::*;
 
@@ -40,7 +41,7 @@ pub fn TextField(
     #[prop(default = "text")] input_type: &'static str,
     #[prop(optional)] autocomplete: Option<&'static str>,
     #[prop(optional)] inputmode: Option<&'static str>,
-    #[prop(optional)] hint: Option<&'static str>,
+    #[prop(optional_no_strip, into)] hint: Option<&'static str>,
     #[prop(optional)] required: bool,
 ) -> impl IntoView {
     let initial = value.get_untracked();
@@ -63,6 +64,92 @@ pub fn TextField(
             />
             <FieldErrorText id=id error=error/>
         </div>
+    }
+}
+
+/// A labelled multi-line input bound to `value`, with a hint under its label.
+#[component]
+pub fn TextAreaField(
+    id: &'static str,
+    label: &'static str,
+    hint: &'static str,
+    rows: &'static str,
+    value: RwSignal<String>,
+    #[prop(into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <p class="hint" id=format!("{id}-hint")>{hint}</p>
+            <textarea
+                id=id
+                rows=rows
+                prop:value=move || value.get()
+                aria-invalid=move || error.with(|e| e.is_some()).then_some("true")
+                aria-describedby=move || described_by(id, true, error.with(|e| e.is_some()))
+                on:input=move |ev| value.set(event_target_value(&ev))
+            >
+                {value.get_untracked()}
+            </textarea>
+            <FieldErrorText id=id error=error/>
+        </div>
+    }
+}
+
+/// A labelled `<select>` of `options` (shown capitalised) bound to `value`; `none` adds a
+/// first option with an empty value and that text.
+#[component]
+pub fn SelectField(
+    id: &'static str,
+    label: &'static str,
+    options: &'static [&'static str],
+    value: RwSignal<String>,
+    #[prop(into)] error: Signal<Option<String>>,
+    #[prop(optional)] none: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <select
+                id=id
+                prop:value=move || value.get()
+                aria-invalid=move || error.with(|e| e.is_some()).then_some("true")
+                aria-describedby=move || described_by(id, false, error.with(|e| e.is_some()))
+                on:change=move |ev| value.set(event_target_value(&ev))
+            >
+                {none.map(|text| view! { <option value="" selected=value.get_untracked().is_empty()>{text}</option> })}
+                {options
+                    .iter()
+                    .map(|o| view! { <option value=*o selected=value.get_untracked() == *o>{capitalise(o)}</option> })
+                    .collect_view()}
+            </select>
+            <FieldErrorText id=id error=error/>
+        </div>
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// The form-level error line (server errors), announced when it appears.
+#[component]
+pub fn FormAlert(#[prop(into)] error: Signal<Option<String>>) -> impl IntoView {
+    view! {
+        <div class="form-alert-slot" role="alert" data-testid="form-error">
+            {move || error.get().map(|e| view! { <p class="form-alert">{e}</p> })}
+        </div>
+    }
+}
+
+/// A form's submit button: disabled, and saying `busy`, while the form is being sent.
+#[component]
+pub fn SubmitButton(pending: RwSignal<bool>, idle: &'static str, busy: &'static str) -> impl IntoView {
+    view! {
+        <button type="submit" class="button primary" disabled=move || pending.get()>
+            {move || if pending.get() { busy } else { idle }}
+        </button>
     }
 }
 

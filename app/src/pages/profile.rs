@@ -1,5 +1,6 @@
-//! The health profile form: checked in the browser with the same `Profile::validate` the
-//! server runs, so every field error shows inline before a round trip.
+//! The health profile page and its form: checked in the browser with the same
+//! `Profile::validate` the server runs, so every field error shows inline before a round
+//! trip; the server's own refusals arrive as `ApiError::fields` and show the same way.
 
 use leptos::{ev::SubmitEvent, prelude::*};
 use leptos_router::components::Redirect;
@@ -7,10 +8,14 @@ use leptos_router::components::Redirect;
 use crate::{
     api::{coach_model, current_user, get_profile, save_profile},
     components::{
-        field::{focus_by_id, FieldErrorText, TextField},
+        field::{focus_by_id, FormAlert, SelectField, SubmitButton, TextAreaField, TextField},
         header::{AppHeader, Here},
+        rest::hard_navigate,
     },
-    wire::profile::{FieldError, Profile, FITNESS_LEVELS, UNITS},
+    wire::{
+        profile::{FieldError, Profile, FITNESS_LEVELS, UNITS},
+        ErrorCode,
+    },
 };
 
 #[component]
@@ -141,11 +146,6 @@ fn ProfileForm(profile: Profile) -> impl IntoView {
     let error_for = move |field: &'static str| {
         Signal::derive(move || errors.with(|es| es.iter().find(|e| e.field == field).map(|e| e.message.clone())))
     };
-    let invalid =
-        move |field: &'static str| move || errors.with(|es| es.iter().any(|e| e.field == field)).then_some("true");
-    let described = move |field: &'static str| {
-        move || errors.with(|es| es.iter().any(|e| e.field == field)).then(|| format!("{field}-error"))
-    };
 
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -172,15 +172,21 @@ fn ProfileForm(profile: Profile) -> impl IntoView {
         leptos::task::spawn_local(async move {
             match save_profile(profile).await {
                 Ok(_) => saved.set(Some("Profile saved.".into())),
-                Err(e) if e.error == crate::wire::ErrorCode::Unauthorized => crate::components::rest::hard_navigate("/signin"),
+                Err(e) if e.error == ErrorCode::Unauthorized => hard_navigate("/signin"),
+                // The server's field problems show under their fields, like the browser's.
+                Err(e) if !e.fields.is_empty() => {
+                    if e.fields.iter().any(|f| !FIELD_ORDER.contains(&f.field.as_str())) {
+                        form_error.set(Some(e.message.clone()));
+                    }
+                    focus_first(&e.fields);
+                    errors.set(e.fields);
+                }
                 Err(e) => form_error.set(Some(e.message)),
             }
             pending.set(false);
         });
     };
 
-    let level = fields.fitness_level;
-    let units = fields.units;
     view! {
         <section class="card">
             <h1>"Your profile"</h1>
@@ -188,94 +194,33 @@ fn ProfileForm(profile: Profile) -> impl IntoView {
             <form class="stack profile-form" on:submit=submit novalidate>
                 <div class="row">
                     <TextField id="age" label="Age" value=fields.age error=error_for("age") inputmode="numeric"/>
-                    <div class="field">
-                        <label for="fitness_level">"Fitness level"</label>
-                        <select
-                            id="fitness_level"
-                            prop:value=move || level.get()
-                            aria-invalid=invalid("fitness_level")
-                            aria-describedby=described("fitness_level")
-                            on:change=move |ev| level.set(event_target_value(&ev))
-                        >
-                            <option value="" selected=level.get_untracked().is_empty()>"Not set"</option>
-                            {FITNESS_LEVELS
-                                .iter()
-                                .map(|l| {
-                                    view! {
-                                        <option value=*l selected=level.get_untracked() == *l>{capitalise(l)}</option>
-                                    }
-                                })
-                                .collect_view()}
-                        </select>
-                        <FieldErrorText id="fitness_level" error=error_for("fitness_level")/>
-                    </div>
+                    <SelectField
+                        id="fitness_level"
+                        label="Fitness level"
+                        options=&FITNESS_LEVELS
+                        value=fields.fitness_level
+                        error=error_for("fitness_level")
+                        none="Not set"
+                    />
                 </div>
-                <div class="field">
-                    <label for="goals">"Goals"</label>
-                    <p class="hint" id="goals-hint">"One per line, up to 10."</p>
-                    <textarea
-                        id="goals"
-                        rows="3"
-                        prop:value=move || fields.goals.get()
-                        aria-invalid=invalid("goals")
-                        aria-describedby=move || {
-                            if errors.with(|es| es.iter().any(|e| e.field == "goals")) { "goals-hint goals-error" } else { "goals-hint" }
-                        }
-                        on:input=move |ev| fields.goals.set(event_target_value(&ev))
-                    >
-                        {fields.goals.get_untracked()}
-                    </textarea>
-                    <FieldErrorText id="goals" error=error_for("goals")/>
-                </div>
-                <div class="field">
-                    <label for="health_notes">"Health notes"</label>
-                    <p class="hint" id="health_notes-hint">"Injuries, conditions, medication — anything the coach should keep in mind."</p>
-                    <textarea
-                        id="health_notes"
-                        rows="4"
-                        prop:value=move || fields.health_notes.get()
-                        aria-invalid=invalid("health_notes")
-                        aria-describedby=move || {
-                            if errors.with(|es| es.iter().any(|e| e.field == "health_notes")) {
-                                "health_notes-hint health_notes-error"
-                            } else {
-                                "health_notes-hint"
-                            }
-                        }
-                        on:input=move |ev| fields.health_notes.set(event_target_value(&ev))
-                    >
-                        {fields.health_notes.get_untracked()}
-                    </textarea>
-                    <FieldErrorText id="health_notes" error=error_for("health_notes")/>
-                </div>
+                <TextAreaField id="goals" label="Goals" hint="One per line, up to 10." rows="3" value=fields.goals error=error_for("goals")/>
+                <TextAreaField
+                    id="health_notes"
+                    label="Health notes"
+                    hint="Injuries, conditions, medication — anything the coach should keep in mind."
+                    rows="4"
+                    value=fields.health_notes
+                    error=error_for("health_notes")
+                />
                 <div class="row">
-                    <div class="field">
-                        <label for="units">"Units"</label>
-                        <select
-                            id="units"
-                            prop:value=move || units.get()
-                            aria-invalid=invalid("units")
-                            aria-describedby=described("units")
-                            on:change=move |ev| units.set(event_target_value(&ev))
-                        >
-                            {UNITS
-                                .iter()
-                                .map(|u| view! { <option value=*u selected=units.get_untracked() == *u>{capitalise(u)}</option> })
-                                .collect_view()}
-                        </select>
-                        <FieldErrorText id="units" error=error_for("units")/>
-                    </div>
+                    <SelectField id="units" label="Units" options=&UNITS value=fields.units error=error_for("units")/>
                     <TextField id="height_cm" label="Height (cm)" value=fields.height error=error_for("height_cm") inputmode="decimal"/>
                     <TextField id="weight_kg" label="Weight (kg)" value=fields.weight error=error_for("weight_kg") inputmode="decimal"/>
                 </div>
-                <div class="form-alert-slot" role="alert" data-testid="form-error">
-                    {move || form_error.get().map(|e| view! { <p class="form-alert">{e}</p> })}
-                </div>
+                <FormAlert error=form_error/>
                 <p class="status-line" role="status" data-testid="profile-status">{move || saved.get()}</p>
                 <div class="actions">
-                    <button type="submit" class="button primary" disabled=move || pending.get()>
-                        {move || if pending.get() { "Saving…" } else { "Save profile" }}
-                    </button>
+                    <SubmitButton pending=pending idle="Save profile" busy="Saving…"/>
                     <a class="button" href="/chat">"Back to chat"</a>
                 </div>
             </form>
@@ -288,9 +233,4 @@ fn focus_first(errors: &[FieldError]) {
     if let Some(field) = FIELD_ORDER.iter().find(|f| errors.iter().any(|e| e.field == **f)) {
         focus_by_id(field);
     }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut chars = s.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

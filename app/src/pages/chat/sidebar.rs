@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use leptos::{ev::SubmitEvent, html, prelude::*};
+use leptos::{
+    ev::{MouseEvent, SubmitEvent},
+    html,
+    prelude::*,
+};
 
 use super::{expect_ctx, live::ChatCtx};
 use crate::{
@@ -172,8 +176,6 @@ fn SessionItem(session: SessionSummary) -> impl IntoView {
     let href = format!("/chat/{id}");
     let input_id = format!("rename-{id}");
     let error_id = format!("rename-{id}-error");
-    let rename_label = format!("Rename “{title}”");
-    let delete_label = format!("Delete “{title}”");
     view! {
         <li class="session-item" class:current=move || is_current.get() data-testid="session-item" data-session-id=id.clone()>
             <Show
@@ -181,8 +183,6 @@ fn SessionItem(session: SessionSummary) -> impl IntoView {
                 fallback={
                     let href = href.clone();
                     let title = title.clone();
-                    let rename_label = rename_label.clone();
-                    let delete_label = delete_label.clone();
                     let start_edit = start_edit.clone();
                     let delete = delete.clone();
                     move || {
@@ -196,26 +196,8 @@ fn SessionItem(session: SessionSummary) -> impl IntoView {
                                 {title.clone()}
                             </a>
                             <span class="session-actions">
-                                <button
-                                    type="button"
-                                    class="icon-button"
-                                    aria-label=rename_label.clone()
-                                    title="Rename"
-                                    data-testid="rename-session"
-                                    on:click=start_edit.clone()
-                                >
-                                    <span aria-hidden="true">"✎"</span>
-                                </button>
-                                <button
-                                    type="button"
-                                    class="icon-button danger"
-                                    aria-label=delete_label.clone()
-                                    title="Delete"
-                                    data-testid="delete-session"
-                                    on:click=delete.clone()
-                                >
-                                    <span aria-hidden="true">"✕"</span>
-                                </button>
+                                <ActionButton action=Action::Rename of=title.clone() on_click=start_edit.clone()/>
+                                <ActionButton action=Action::Delete of=title.clone() on_click=delete.clone()/>
                             </span>
                         }
                     }
@@ -252,6 +234,34 @@ fn SessionItem(session: SessionSummary) -> impl IntoView {
         </li>
     }
     .into_any()
+}
+
+/// What a session's icon buttons do.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Rename,
+    Delete,
+}
+
+impl Action {
+    /// Class, title (also the start of the accessible name), test id and icon.
+    fn looks(self) -> (&'static str, &'static str, &'static str, &'static str) {
+        match self {
+            Action::Rename => ("icon-button", "Rename", "rename-session", "✎"),
+            Action::Delete => ("icon-button danger", "Delete", "delete-session", "✕"),
+        }
+    }
+}
+
+/// A session's icon button, named "Rename “title”" (or "Delete …") for screen readers.
+#[component]
+fn ActionButton(action: Action, of: String, on_click: impl Fn(MouseEvent) + 'static) -> impl IntoView {
+    let (class, title, testid, icon) = action.looks();
+    view! {
+        <button type="button" class=class aria-label=format!("{title} “{of}”") title=title data-testid=testid on:click=on_click>
+            <span aria-hidden="true">{icon}</span>
+        </button>
+    }
 }
 
 /// The toast region ("Deleted … Undo").
