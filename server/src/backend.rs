@@ -19,7 +19,7 @@ pub struct ServerBackend(pub AppState);
 #[async_trait::async_trait]
 impl Backend for ServerBackend {
     async fn current_user(&self, parts: &Parts) -> Result<UserView, ApiError> {
-        let user = AuthUser::from_headers(&self.0, &parts.headers, &parts.uri)?;
+        let user = AuthUser::from_headers(&self.0, &parts.headers, &parts.uri).await?;
         Ok(users::user_view(&users::find_user(&self.0.db, &user.user_id).await?))
     }
 

@@ -31,6 +31,8 @@ pub struct Config {
     pub jwt_secret: Option<SecretString>,
     pub access_token_ttl_secs: u64,
     pub refresh_token_ttl_days: i64,
+    /// A sign-in ends this many days after it began, however often it refreshes.
+    pub signin_max_days: i64,
     pub log_filter: String,
     /// Origins allowed to call the API from another site; empty means same-origin only.
     pub cors_origins: Vec<String>,
@@ -115,6 +117,7 @@ impl Config {
         }
         let access_token_ttl_secs = parse_num(&get, "ACCESS_TOKEN_TTL_SECS", 900, 30, 86_400)?;
         let refresh_token_ttl_days = parse_num(&get, "REFRESH_TOKEN_TTL_DAYS", 30, 1, 365)? as i64;
+        let signin_max_days = parse_num(&get, "SIGNIN_MAX_DAYS", 90, 1, 3650)? as i64;
         let log_filter = get("RUST_LOG").unwrap_or_else(|| "info,server=debug,tower_http=info".into());
         tracing_subscriber::EnvFilter::try_new(&log_filter)
             .map_err(|e| bad("RUST_LOG", format!("not a valid filter ({e})")))?;
@@ -187,6 +190,7 @@ impl Config {
             jwt_secret: jwt_secret.map(SecretString::from),
             access_token_ttl_secs,
             refresh_token_ttl_days,
+            signin_max_days,
             log_filter,
             cors_origins,
             data_dir,

@@ -81,6 +81,7 @@ impl Application {
             answers: crate::chat::answer_writer::AnswerWriter::start(db.clone()),
             db,
             keys,
+            signins: Default::default(),
             mailer,
             agent,
             hub: Default::default(),

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     agent::SharedAgent,
-    auth::tokens::JwtKeys,
+    auth::{signins::Signins, tokens::JwtKeys},
     chat::{answer_writer::AnswerWriter, hub::Hub, recent::RecentCache, turns::Turns},
     config::Config,
     db::Db,
@@ -25,6 +25,8 @@ pub struct AppState {
     /// Write 2 of every turn: finished answers, grouped into shared insert commands.
     pub answers: AnswerWriter,
     pub keys: JwtKeys,
+    /// Whether each sign-in is still on (cached a few seconds per instance).
+    pub signins: Signins,
     pub mailer: Mailer,
     pub agent: SharedAgent,
     /// Session events for every open socket of a user.

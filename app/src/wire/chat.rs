@@ -101,6 +101,9 @@ pub enum ControlFrame {
     Resume { message_id: String, after_seq: u64 },
     /// An application-level keep-alive; answered with `pong`.
     Ping,
+    /// A fresh access token for this socket (before the one it opened with expires);
+    /// answered with `authenticated`, or an `unauthorized` error frame.
+    Auth { token: String },
 }
 
 /// Everything a client may send, as the server parses it.
@@ -177,6 +180,10 @@ pub enum ServerFrame {
         session_id: String,
     },
     Pong,
+    /// The socket's token was renewed (`auth`); it now stays open until `expires_at`.
+    Authenticated {
+        expires_at: DateTime<Utc>,
+    },
 }
 
 impl ServerFrame {
@@ -251,7 +258,9 @@ pub struct Timings {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionSummary {
+    #[cfg_attr(feature = "ssr", schema(format = Uuid))]
     pub session_id: String,
     pub title: String,
     pub created_at: DateTime<Utc>,
@@ -260,6 +269,7 @@ pub struct SessionSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionPage {
     pub sessions: Vec<SessionSummary>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -268,8 +278,10 @@ pub struct SessionPage {
 
 /// One stored turn: the user's message and the coach's answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MessageView {
     pub message_id: String,
+    #[cfg_attr(feature = "ssr", schema(format = Uuid))]
     pub session_id: String,
     pub message: String,
     pub response: String,
@@ -280,6 +292,7 @@ pub struct MessageView {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionDetail {
     pub session: SessionSummary,
     /// Oldest first, the newest page unless `before` was given.
@@ -289,12 +302,17 @@ pub struct SessionDetail {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RenameSession {
+    /// Whitespace is collapsed; what is left must be 1 to 120 characters.
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 120, pattern = "\\S"))]
     pub title: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SearchHit {
+    #[cfg_attr(feature = "ssr", schema(format = Uuid))]
     pub session_id: String,
     pub title: String,
     /// Present when the hit is in a message rather than the title.
@@ -304,6 +322,7 @@ pub struct SearchHit {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SearchResults {
     pub query: String,
     pub hits: Vec<SearchHit>,

@@ -28,9 +28,9 @@ pub async fn refresh_cookies(State(state): State<AppState>, mut request: Request
         return next.run(request).await;
     }
     let cfg = &state.config;
-    match refresh::rotate(&state.db, &token, cfg.refresh_token_ttl_days).await {
-        Ok((user_id, new_refresh)) => {
-            let Ok(access) = state.keys.issue(&user_id) else {
+    match refresh::rotate(&state.db, &state.signins, &token, cfg.refresh_token_ttl_days).await {
+        Ok(refresh::Rotated { user_id, signin_id, refresh_token: new_refresh }) => {
+            let Ok(access) = state.keys.issue(&user_id, &signin_id) else {
                 return next.run(request).await;
             };
             // Replace the cookies the rest of the stack will read.

@@ -6,11 +6,20 @@ use axum::{
     http::{header, request::Parts, HeaderMap, Uri},
 };
 
-use crate::{auth::cookies, error::AppError, state::AppState};
+use crate::{
+    auth::{cookies, signins},
+    error::AppError,
+    state::AppState,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
     pub user_id: String,
+    /// The sign-in the token belongs to: sign-out ends it, and with it this caller.
+    pub signin_id: String,
+    /// When the presented access token expires (seconds since the epoch); a socket
+    /// closes then unless the client renews it.
+    pub expires_at: i64,
 }
 
 /// Where a token may come from: the `Authorization: Bearer` header, the browser's cookie,
@@ -38,11 +47,19 @@ pub fn query_token(uri: &Uri) -> Option<String> {
 }
 
 impl AuthUser {
-    pub fn from_headers(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Self, AppError> {
+    pub async fn from_headers(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Result<Self, AppError> {
         let token = token_from(headers, uri)
             .ok_or_else(|| AppError::Unauthorized("Sign in first: no access token was sent.".into()))?;
-        let user_id = state.keys.verify(&token)?;
-        Ok(AuthUser { user_id })
+        Self::from_token(state, &token).await
+    }
+
+    /// A valid token of a sign-in that is still on.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, AppError> {
+        let verified = state.keys.verify(token)?;
+        if !state.signins.active(&state.db, &verified.signin_id).await? {
+            return Err(signins::ended());
+        }
+        Ok(AuthUser { user_id: verified.user_id, signin_id: verified.signin_id, expires_at: verified.expires_at })
     }
 }
 
@@ -50,6 +67,6 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        AuthUser::from_headers(state, &parts.headers, &parts.uri)
+        AuthUser::from_headers(state, &parts.headers, &parts.uri).await
     }
 }

@@ -11,6 +11,7 @@ pub mod password;
 pub mod rate_limit;
 pub mod refresh;
 pub mod routes;
+pub mod signins;
 pub mod tokens;
 
 pub use extract::AuthUser;

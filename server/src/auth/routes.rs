@@ -16,6 +16,7 @@ use axum::{
     routing::post,
     Json, Router,
 };
+use app::wire::ApiError;
 use mongodb::bson::{doc, oid::ObjectId, DateTime};
 
 use crate::{
@@ -23,11 +24,12 @@ use crate::{
         client_ip::ClientIp,
         codes, cookies,
         domain::{parse_code, Email, Password},
-        password, rate_limit, refresh,
+        password, rate_limit, refresh, signins, AuthUser,
     },
     db::models::UserDoc,
     error::{AppError, AppJson, AppResult},
     mail::CodePurpose,
+    openapi::{CrossSite, Internal, RateLimited},
     state::AppState,
     users::user_view,
 };
@@ -77,6 +79,23 @@ fn code_sent(email: &Email, message: &str) -> Json<CodeSent> {
     Json(CodeSent { message: message.into(), email: email.as_str().into(), expires_in: codes::CODE_TTL_SECS as u64 })
 }
 
+/// Create an unverified account (or refresh an unconfirmed one) and email a 6-digit code
+#[utoipa::path(
+    post,
+    path = "/auth/signup",
+    tag = "auth",
+    request_body = SignupRequest,
+    responses(
+        (status = 200, description = "Code sent", body = CodeSent),
+        (status = 400, description = "Malformed body (`bad_request`), or an address the mailer cannot use", body = ApiError),
+        CrossSite,
+        (status = 409, description = "The email belongs to a confirmed account (`conflict`)", body = ApiError),
+        (status = 422, description = "Invalid email, password or name (`validation_failed`, each in `fields`)", body = ApiError),
+        RateLimited,
+        Internal,
+        (status = 503, description = "The code could not be mailed (`unavailable`)", body = ApiError),
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn signup(
     State(state): State<AppState>,
@@ -131,6 +150,21 @@ async fn signup(
     Ok(code_sent(&email, "We emailed you a 6-digit code to confirm your address."))
 }
 
+/// Confirm the sign-up code: the account is verified and signed in (tokens in the body and as HttpOnly cookies)
+#[utoipa::path(
+    post,
+    path = "/auth/verify-email",
+    tag = "auth",
+    request_body = VerifyCodeRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Malformed body, or a wrong, expired or used-up code (`bad_request`)", body = ApiError),
+        CrossSite,
+        (status = 422, description = "Not an email or not 6 digits (`validation_failed`)", body = ApiError),
+        RateLimited,
+        Internal,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn verify_email(
     State(state): State<AppState>,
@@ -148,6 +182,22 @@ async fn verify_email(
     signed_in(&state, &user).await
 }
 
+/// Check the password and email a sign-in code (the same answer for unknown emails and wrong passwords)
+#[utoipa::path(
+    post,
+    path = "/auth/signin",
+    tag = "auth",
+    request_body = SigninRequest,
+    responses(
+        (status = 200, description = "A code was sent if the details were right", body = CodeSent),
+        (status = 400, description = "Malformed body or no password (`bad_request`), or an address the mailer cannot use", body = ApiError),
+        CrossSite,
+        (status = 422, description = "Not an email (`validation_failed`)", body = ApiError),
+        RateLimited,
+        Internal,
+        (status = 503, description = "The code could not be mailed (`unavailable`)", body = ApiError),
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn signin(
     State(state): State<AppState>,
@@ -173,6 +223,21 @@ async fn signin(
     Ok(answer)
 }
 
+/// Confirm the sign-in code (tokens in the body and as HttpOnly cookies)
+#[utoipa::path(
+    post,
+    path = "/auth/verify-signin",
+    tag = "auth",
+    request_body = VerifyCodeRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse),
+        (status = 400, description = "Malformed body, or a wrong, expired or used-up code (`bad_request`)", body = ApiError),
+        CrossSite,
+        (status = 422, description = "Not an email or not 6 digits (`validation_failed`)", body = ApiError),
+        RateLimited,
+        Internal,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn verify_signin(
     State(state): State<AppState>,
@@ -191,6 +256,22 @@ async fn verify_signin(
 
 /// Sends a fresh code. For sign-in this only works after a correct password (which left
 /// a code behind), so it cannot be used to mail codes to strangers.
+/// Send a new code if one is waiting (at most once a minute)
+#[utoipa::path(
+    post,
+    path = "/auth/resend-code",
+    tag = "auth",
+    request_body = ResendCodeRequest,
+    responses(
+        (status = 200, description = "Sent if a code was waiting", body = CodeSent),
+        (status = 400, description = "Malformed body or unknown purpose (`bad_request`), or an address the mailer cannot use", body = ApiError),
+        CrossSite,
+        (status = 422, description = "Not an email (`validation_failed`)", body = ApiError),
+        RateLimited,
+        Internal,
+        (status = 503, description = "The code could not be mailed (`unavailable`)", body = ApiError),
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn resend_code(
     State(state): State<AppState>,
@@ -233,6 +314,22 @@ async fn optional_body(body: axum::body::Bytes) -> AppResult<Option<RefreshReque
     serde_json::from_slice(&body).map(Some).map_err(|e| AppError::BadRequest(format!("Invalid JSON body: {e}")))
 }
 
+/// Rotate the refresh token (from the body, or the `hc_refresh` cookie when the body is empty)
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    tag = "auth",
+    request_body(content = Option<RefreshRequest>, description = "Optional: browsers send only the cookie", content_type = "application/json"),
+    responses(
+        (status = 200, description = "New tokens (also set as cookies)", body = TokenResponse),
+        (status = 400, description = "A body that is not JSON of this shape (`bad_request`)", body = ApiError),
+        (status = 401, description = "No, unknown, expired, revoked or reused refresh token, or the account is gone (`unauthorized`)", body = ApiError,
+            headers(("WWW-Authenticate" = String, description = "Always `Bearer`"))),
+        CrossSite,
+        RateLimited,
+        Internal,
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn refresh_tokens(
     State(state): State<AppState>,
@@ -243,21 +340,48 @@ async fn refresh_tokens(
     limit_ip(&state, "refresh", ip).await?;
     let token = presented_refresh(&headers, optional_body(body).await?)
         .ok_or_else(|| AppError::Unauthorized("No refresh token was sent.".into()))?;
-    let (user_id, next) = refresh::rotate(&state.db, &token, state.config.refresh_token_ttl_days).await?;
-    let oid = ObjectId::parse_str(&user_id).map_err(AppError::internal)?;
+    let rotated = refresh::rotate(&state.db, &state.signins, &token, state.config.refresh_token_ttl_days).await?;
+    let oid = ObjectId::parse_str(&rotated.user_id).map_err(AppError::internal)?;
     let user = state
         .db
         .users
         .find_one(doc! { "_id": oid })
         .await?
         .ok_or_else(|| AppError::Unauthorized("The account no longer exists.".into()))?;
-    token_response(&state, &user, next)
+    token_response(&state, &user, &rotated.signin_id, rotated.refresh_token)
 }
 
+/// Revoke the refresh token's family (body or cookie) and clear the cookies
+#[utoipa::path(
+    post,
+    path = "/auth/signout",
+    tag = "auth",
+    request_body(content = Option<RefreshRequest>, description = "Optional: browsers send only the cookie", content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed out (also without a token)", body = MessageResponse),
+        (status = 400, description = "A body that is not JSON of this shape (`bad_request`)", body = ApiError),
+        CrossSite,
+        Internal,
+    )
+)]
 #[tracing::instrument(skip_all)]
-async fn signout(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> AppResult<Response> {
+async fn signout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
+    // The sign-in of the refresh token and of the access token (a Bearer client may send
+    // only the latter): both end, and with them every token and socket of that sign-in.
+    let mut ended = Vec::new();
     if let Some(token) = presented_refresh(&headers, optional_body(body).await?) {
-        refresh::revoke(&state.db, &token).await?;
+        ended.extend(refresh::signin_of(&state.db, &token).await?);
+    }
+    if let Ok(user) = AuthUser::from_headers(&state, &headers, &uri).await {
+        ended.push(user.signin_id);
+    }
+    for signin_id in ended {
+        state.signins.end(&state.db, &signin_id).await?;
     }
     let mut response = Json(MessageResponse { message: "Signed out.".into() }).into_response();
     cookies::append_clear(response.headers_mut(), state.config.secure_cookies);
@@ -265,13 +389,16 @@ async fn signout(State(state): State<AppState>, headers: HeaderMap, body: axum::
 }
 
 async fn signed_in(state: &AppState, user: &UserDoc) -> AppResult<Response> {
-    let refresh = refresh::create(&state.db, &user.id.to_hex(), state.config.refresh_token_ttl_days).await?;
-    token_response(state, user, refresh)
+    let user_id = user.id.to_hex();
+    let (signin_id, signin_end) = signins::start(&state.db, &user_id, state.config.signin_max_days).await?;
+    let refresh =
+        refresh::create(&state.db, &user_id, &signin_id, state.config.refresh_token_ttl_days, signin_end).await?;
+    token_response(state, user, &signin_id, refresh)
 }
 
 /// The token body for API clients plus the same tokens as cookies for browsers.
-fn token_response(state: &AppState, user: &UserDoc, refresh_token: String) -> AppResult<Response> {
-    let access_token = state.keys.issue(&user.id.to_hex())?;
+fn token_response(state: &AppState, user: &UserDoc, signin_id: &str, refresh_token: String) -> AppResult<Response> {
+    let access_token = state.keys.issue(&user.id.to_hex(), signin_id)?;
     let mut response = Json(TokenResponse {
         access_token: access_token.clone(),
         token_type: "bearer".into(),

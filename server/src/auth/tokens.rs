@@ -9,12 +9,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
+/// Every access token names this audience, so a token minted for another service that
+/// happens to share the secret is refused.
+const AUDIENCE: &str = "healthchat";
+
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
+    /// The sign-in this token belongs to (see `auth::signins`).
+    pub sid: String,
+    pub aud: String,
     pub exp: i64,
     pub iat: i64,
     pub jti: String,
+}
+
+/// What a valid access token says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub user_id: String,
+    pub signin_id: String,
+    /// Seconds since the epoch.
+    pub expires_at: i64,
 }
 
 /// Signing and verifying keys, built once from the secret.
@@ -34,7 +50,8 @@ impl JwtKeys {
         // Only HS256 is accepted: `alg: none` or any other algorithm fails validation.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
-        validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iat", "aud"]);
+        validation.set_audience(&[AUDIENCE]);
         JwtKeys {
             encoding: EncodingKey::from_secret(bytes),
             decoding: DecodingKey::from_secret(bytes),
@@ -44,10 +61,12 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, user_id: &str) -> Result<String, AppError> {
+    pub fn issue(&self, user_id: &str, signin_id: &str) -> Result<String, AppError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
+            sid: signin_id.to_string(),
+            aud: AUDIENCE.to_string(),
             iat: now,
             exp: now + self.ttl_secs as i64,
             jti: uuid::Uuid::new_v4().to_string(),
@@ -55,10 +74,11 @@ impl JwtKeys {
         encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(AppError::internal)
     }
 
-    /// The user id in a valid token; every failure is the same 401.
-    pub fn verify(&self, token: &str) -> Result<String, AppError> {
+    /// What a valid token says; every failure is the same 401. Whether its sign-in is
+    /// still on is `auth::signins`' question, asked by `AuthUser`.
+    pub fn verify(&self, token: &str) -> Result<Verified, AppError> {
         decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims.sub)
+            .map(|data| Verified { user_id: data.claims.sub, signin_id: data.claims.sid, expires_at: data.claims.exp })
             .map_err(|e| {
                 tracing::debug!(error = %e, "rejected access token");
                 AppError::Unauthorized("The access token is missing, expired or invalid.".into())
@@ -118,22 +138,30 @@ mod tests {
     #[test]
     fn a_token_round_trips() {
         let k = keys();
-        assert_eq!(k.verify(&k.issue("user-1").unwrap()).unwrap(), "user-1");
+        let verified = k.verify(&k.issue("user-1", "signin-1").unwrap()).unwrap();
+        assert_eq!((verified.user_id.as_str(), verified.signin_id.as_str()), ("user-1", "signin-1"));
     }
 
     #[test]
     fn forged_expired_none_and_malformed_tokens_are_refused() {
         let k = keys();
         let other = JwtKeys::new(&SecretString::from("z".repeat(40)), 60);
-        assert!(k.verify(&other.issue("u").unwrap()).is_err(), "forged");
+        assert!(k.verify(&other.issue("u", "s").unwrap()).is_err(), "forged");
         let now = chrono::Utc::now().timestamp();
-        let expired = encode(
-            &Header::new(Algorithm::HS256),
-            &Claims { sub: "u".into(), iat: now - 100, exp: now - 60, jti: "j".into() },
-            &EncodingKey::from_secret("k".repeat(40).as_bytes()),
-        )
-        .unwrap();
-        assert!(k.verify(&expired).is_err(), "expired");
+        let sign = |claims: &Claims| {
+            encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret("k".repeat(40).as_bytes())).unwrap()
+        };
+        let claims = |aud: &str, exp: i64| Claims {
+            sub: "u".into(),
+            sid: "s".into(),
+            aud: aud.into(),
+            iat: now - 100,
+            exp,
+            jti: "j".into(),
+        };
+        assert!(k.verify(&sign(&claims(AUDIENCE, now + 60))).is_ok(), "the control case");
+        assert!(k.verify(&sign(&claims(AUDIENCE, now - 60))).is_err(), "expired");
+        assert!(k.verify(&sign(&claims("another-service", now + 60))).is_err(), "another audience");
         // alg:none: header {"alg":"none","typ":"JWT"}, a valid payload, no signature.
         use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
         let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);

@@ -31,23 +31,73 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// A socket silent for this long (not even a pong) is closed.
 const IDLE_LIMIT: Duration = Duration::from_secs(70);
+/// How often a socket checks that its sign-in is still on and its token unexpired.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+/// Close codes (application range) a client can act on.
+pub const CLOSE_SIGNED_OUT: u16 = 4001;
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4002;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/chat/ws", get(upgrade))
 }
 
 /// Authenticates before upgrading: a missing or bad token is a plain 401.
+#[utoipa::path(
+    get,
+    path = "/chat/ws",
+    tag = "chat",
+    summary = "WebSocket upgrade for the live chat",
+    description = "A WebSocket handshake (RFC 6455) authenticated by the Bearer header, the `hc_access` \
+        cookie or `?token=`. After `101` the frames of docs/API.md flow; anything but a handshake is a \
+        plain-text `400` from the upgrade itself.",
+    params(
+        ("Connection" = String, Header, description = "Must include `Upgrade`", pattern = "(^|,) *[Uu][Pp][Gg][Rr][Aa][Dd][Ee] *(,|$)"),
+        ("Upgrade" = String, Header, description = "`websocket` (any case)", pattern = "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$"),
+        ("Sec-WebSocket-Version" = String, Header, description = "`13`", pattern = "^13$"),
+        ("Sec-WebSocket-Key" = String, Header, description = "The handshake nonce (base64 of 16 random bytes)"),
+    ),
+    security(("bearer" = []), ("cookie" = []), ("token" = [])),
+    responses(
+        (status = 101, description = "Switching protocols: the socket is open and sends `connected` first"),
+        (status = 400, description = "Not a WebSocket handshake (a header above is missing or wrong)", content_type = "text/plain", body = String),
+        crate::openapi::Unauthorized,
+        crate::openapi::CrossSite,
+    )
+)]
 async fn upgrade(State(state): State<AppState>, user: AuthUser, ws: WebSocketUpgrade) -> Response {
     // Small buffers: an idle socket should cost kilobytes, not tungstenite's 128 KiB default.
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| run(state, user.user_id, socket))
+        .on_upgrade(move |socket| run(state, user, socket))
 }
 
-#[tracing::instrument(skip(state, socket))]
-async fn run(state: AppState, user_id: String, socket: WebSocket) {
+/// Why an open socket must close now, if it must: its sign-in ended, or its token expired
+/// without being renewed.
+async fn auth_lapsed(state: &AppState, auth: &AuthUser) -> Option<(u16, &'static str)> {
+    // A database hiccup is not a sign-out: keep the socket until it is known.
+    if !state.signins.active(&state.db, &auth.signin_id).await.unwrap_or(true) {
+        return Some((CLOSE_SIGNED_OUT, "signed out"));
+    }
+    (chrono::Utc::now().timestamp() >= auth.expires_at).then_some((CLOSE_TOKEN_EXPIRED, "token expired"))
+}
+
+/// A renewal frame: the new token must be valid and the same user's.
+async fn renew(state: &AppState, auth: &mut AuthUser, token: &str) -> ServerFrame {
+    match AuthUser::from_token(state, token).await {
+        Ok(renewed) if renewed.user_id == auth.user_id => {
+            *auth = renewed;
+            let expires_at = chrono::DateTime::from_timestamp(auth.expires_at, 0).unwrap_or_default();
+            ServerFrame::Authenticated { expires_at }
+        }
+        _ => ServerFrame::error(ErrorCode::Unauthorized, "That token is not valid for this socket."),
+    }
+}
+
+#[tracing::instrument(skip_all, fields(user_id = %auth.user_id))]
+async fn run(state: AppState, mut auth: AuthUser, socket: WebSocket) {
+    let user_id = auth.user_id.clone();
     let (mut sink, mut stream) = socket.split();
     let (frames_tx, mut frames_rx) = mpsc::channel::<Box<ServerFrame>>(256);
     let (close_tx, mut close_rx) = oneshot::channel::<(u16, &'static str)>();
@@ -83,7 +133,7 @@ async fn run(state: AppState, user_id: String, socket: WebSocket) {
 
     let _ = frames_tx.send(ServerFrame::Connected { user_id: user_id.clone() }.into()).await;
     let mut last_seen = Instant::now();
-    let mut idle_check = tokio::time::interval(Duration::from_secs(5));
+    let mut check = tokio::time::interval(CHECK_EVERY);
     let close = loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
@@ -96,9 +146,12 @@ async fn run(state: AppState, user_id: String, socket: WebSocket) {
                 }
                 Err(broadcast::error::RecvError::Closed) => events_open = false,
             },
-            _ = idle_check.tick() => {
+            _ = check.tick() => {
                 if last_seen.elapsed() > IDLE_LIMIT {
                     break Some((close_code::AWAY, "idle"));
+                }
+                if let Some(close) = auth_lapsed(&state, &auth).await {
+                    break Some(close);
                 }
             }
             incoming = stream.next() => {
@@ -112,7 +165,12 @@ async fn run(state: AppState, user_id: String, socket: WebSocket) {
                         tracing::debug!(error = %e, "socket read failed");
                         break too_big.then_some((close_code::SIZE, "frame too large"));
                     }
-                    Some(Ok(Message::Text(text))) => handle_text(&state, &user_id, text.as_str(), &frames_tx).await,
+                    Some(Ok(Message::Text(text))) => match ClientFrame::parse(text.as_str()) {
+                        Ok(ClientFrame::Control(ControlFrame::Auth { token })) => {
+                            let _ = frames_tx.send(renew(&state, &mut auth, &token).await.into()).await;
+                        }
+                        frame => handle_frame(&state, &user_id, frame, &frames_tx).await,
+                    },
                     Some(Ok(Message::Binary(_))) => {
                         let _ = frames_tx.send(ServerFrame::error(ErrorCode::BinaryNotSupported, "Send JSON text frames.").into()).await;
                     }
@@ -132,8 +190,8 @@ async fn run(state: AppState, user_id: String, socket: WebSocket) {
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
 }
 
-async fn handle_text(state: &AppState, user_id: &str, text: &str, out: &FrameSender) {
-    let frame = match ClientFrame::parse(text) {
+async fn handle_frame(state: &AppState, user_id: &str, frame: Result<ClientFrame, String>, out: &FrameSender) {
+    let frame = match frame {
         Ok(frame) => frame,
         Err(reason) => {
             let _ = out.send(ServerFrame::error(ErrorCode::InvalidFrame, format!("Could not read that frame: {reason}")).into()).await;
@@ -166,6 +224,8 @@ async fn handle_text(state: &AppState, user_id: &str, text: &str, out: &FrameSen
         ClientFrame::Control(ControlFrame::Ping) => {
             let _ = out.send(ServerFrame::Pong.into()).await;
         }
+        // Handled by the socket loop, which owns the socket's credentials.
+        ClientFrame::Control(ControlFrame::Auth { .. }) => {}
     }
 }
 

@@ -20,7 +20,7 @@ use mongodb::{
 };
 
 use models::{
-    AuthCodeDoc, MessageDoc, RateLimitDoc, RefreshTokenDoc, SessionDoc, UserDoc,
+    AuthCodeDoc, MessageDoc, RateLimitDoc, RefreshTokenDoc, SessionDoc, SigninDoc, UserDoc,
 };
 
 const WRITE_COMMANDS: [&str; 4] = ["insert", "update", "delete", "findAndModify"];
@@ -35,6 +35,7 @@ pub struct Db {
     pub messages: Collection<MessageDoc>,
     pub auth_codes: Collection<AuthCodeDoc>,
     pub refresh_tokens: Collection<RefreshTokenDoc>,
+    pub signins: Collection<SigninDoc>,
     pub rate_limits: Collection<RateLimitDoc>,
     /// Write commands sent, when counting is on (tests and the benchmark).
     writes: Arc<AtomicU64>,
@@ -107,6 +108,7 @@ impl Db {
             messages: database.collection("chat_messages"),
             auth_codes: database.collection("auth_codes"),
             refresh_tokens: database.collection("refresh_tokens"),
+            signins: database.collection("signins"),
             rate_limits: database.collection("rate_limits"),
             database,
             client,
@@ -154,6 +156,10 @@ impl Db {
         self.rate_limits
             .create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build())
             .await?;
+        self.signins
+            .create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build())
+            .await?;
+        self.signins.create_index(IndexModel::builder().keys(doc! { "user_id": 1 }).build()).await?;
         Ok(())
     }
 }

@@ -140,6 +140,20 @@ pub struct RefreshTokenDoc {
     pub expires_at: DateTime,
 }
 
+/// One sign-in (one device or client): every access token and refresh token it gets names
+/// it, so ending it ends them all at once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SigninDoc {
+    /// The sign-in id (`sid` in tokens; the refresh tokens' `family_id`).
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub user_id: String,
+    pub created_at: DateTime,
+    /// The absolute end, however often it refreshes (`SIGNIN_MAX_DAYS`).
+    pub expires_at: DateTime,
+    pub revoked: bool,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RateLimitDoc {
     /// `scope:key:window_start`.

@@ -64,6 +64,9 @@ pub struct Options {
     pub extra: Vec<(&'static str, String)>,
 }
 
+/// The test server's signing secret (tests mint special tokens with it).
+pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(Options::default()).await
 }
@@ -80,7 +83,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("BIND_ADDR", "127.0.0.1:0".to_string()),
         ("MONGODB_URI", uri.clone()),
         ("MONGODB_DATABASE", database.clone()),
-        ("JWT_SECRET", "test-secret-that-is-long-enough-0123456789".to_string()),
+        ("JWT_SECRET", JWT_SECRET.to_string()),
         ("DATA_DIR", data_dir.display().to_string()),
         ("SMTP_URL", smtp.url()),
         ("MAIL_FROM", "Coach <coach@example.com>".to_string()),
@@ -131,6 +134,11 @@ pub struct User {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Keys equal to the server's, to read or mint tokens.
+    pub fn server_keys(&self) -> server::auth::tokens::JwtKeys {
+        server::auth::tokens::JwtKeys::new(&secrecy::SecretString::from(JWT_SECRET.to_string()), 900)
     }
 
     /// What a browser on the app's own pages sends as `Origin`.

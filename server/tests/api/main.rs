@@ -10,4 +10,6 @@ mod chat_rest;
 mod chat_ws;
 mod foundation;
 mod isolation;
+mod openapi;
 mod security;
+mod signins;

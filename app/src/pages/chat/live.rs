@@ -410,7 +410,8 @@ impl ChatCtx {
                 }
             }
             ServerFrame::SessionDeleted { session_id } => self.remove_session(&session_id),
-            ServerFrame::Pong => {}
+            // The page renews by reconnecting with its refreshed cookie, never with `auth`.
+            ServerFrame::Pong | ServerFrame::Authenticated { .. } => {}
         }
     }
 }

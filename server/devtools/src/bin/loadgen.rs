@@ -107,7 +107,8 @@ impl Bench {
                 created_at: DateTime::now(),
             })
             .await?;
-        Ok((id.to_hex(), self.state.keys.issue(&id.to_hex())?))
+        let (signin_id, _) = server::auth::signins::start(&self.state.db, &id.to_hex(), 1).await?;
+        Ok((id.to_hex(), self.state.keys.issue(&id.to_hex(), &signin_id)?))
     }
 
     async fn connect(&self, token: &str) -> Result<Socket, Error> {
