@@ -26,8 +26,9 @@ pub fn is_safe_url(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://") || url.starts_with("mailto:")
 }
 
-/// Escapes text for a double-quoted HTML attribute.
-fn escape_attr(value: &str) -> String {
+/// Escapes text for where Leptos writes it unescaped: the children of a `<textarea>`
+/// during server rendering (a known Leptos behaviour). Line breaks are kept.
+pub fn escape_text(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         match c {
@@ -36,11 +37,15 @@ fn escape_attr(value: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() => {}
             c => out.push(c),
         }
     }
     out
+}
+
+/// Escapes text for a double-quoted HTML attribute (control characters dropped).
+fn escape_attr(value: &str) -> String {
+    escape_text(&value.chars().filter(|c| !c.is_control()).collect::<String>())
 }
 
 fn anchor_open(url: &str, title: &str) -> String {
@@ -101,6 +106,12 @@ impl Filter {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    #[test]
+    fn text_area_contents_cannot_close_the_text_area() {
+        let escaped = escape_text("a </textarea><img src=x onerror=alert(1)>\n\"b\" & 'c'");
+        assert_eq!(escaped, "a &lt;/textarea&gt;&lt;img src=x onerror=alert(1)&gt;\n&quot;b&quot; &amp; &#39;c&#39;");
+    }
+
     use super::*;
 
     #[test]

@@ -89,7 +89,10 @@ pub fn TextAreaField(
                 aria-describedby=move || described_by(id, true, error.with(|e| e.is_some()))
                 on:input=move |ev| value.set(event_target_value(&ev))
             >
-                {value.get_untracked()}
+                // Leptos writes a text area's children raw when rendering on the server, so
+                // the person's text is escaped here (else `</textarea><script>` would run).
+                // In the browser `prop:value` sets the real value either way.
+                {crate::markdown::escape_text(&value.get_untracked())}
             </textarea>
             <FieldErrorText id=id error=error/>
         </div>

@@ -132,3 +132,18 @@ async fn every_response_carries_the_security_headers_and_pages_use_the_csp_nonce
     // Plain HTTP in development: no HSTS (it is sent when cookies are Secure).
     assert!(!json.headers().contains_key("strict-transport-security"));
 }
+
+#[tokio::test]
+async fn hostile_profile_text_is_escaped_in_the_server_rendered_profile_page() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let hostile = "</textarea><img src=x onerror=alert(1)>";
+    let profile = serde_json::json!({ "goals": [hostile], "health_notes": hostile, "units": "metric" });
+    let r = app.send_as(Method::PUT, "/users/me/profile", &user.access, Some(profile)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = from_browser(&app, &user, Method::GET, "/profile", None).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<img src=x"), "no element made of the user's text");
+    assert!(html.contains("&lt;/textarea&gt;&lt;img src=x onerror=alert(1)&gt;"), "the text is there, escaped");
+}
