@@ -20,6 +20,17 @@ pub enum LlmConfig {
     Local { model_path: PathBuf },
 }
 
+/// How much of the chat one user may use at once (see `chat::limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatLimitsConfig {
+    /// Answers running at once, across the user's chats.
+    pub concurrent_answers: usize,
+    pub messages_per_minute: usize,
+    /// Open sockets on one instance.
+    pub sockets: usize,
+    pub resumes_per_minute: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub app_env: AppEnv,
@@ -51,6 +62,8 @@ pub struct Config {
     pub secure_cookies: bool,
     /// Turn off rate limits (load tests only; refused in production).
     pub disable_rate_limits: bool,
+    /// Per-user limits on the chat (per instance); `None` when rate limits are off.
+    pub chat_limits: Option<ChatLimitsConfig>,
     /// Reverse proxies whose `X-Forwarded-For` is believed: behind them, rate limits count
     /// the visitor's address, not the proxy's. Empty: the header is ignored.
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -166,6 +179,12 @@ impl Config {
         let site_root = PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()));
         let secure_cookies = parse_bool(&get, "SECURE_COOKIES", app_env == AppEnv::Production)?;
         let disable_rate_limits = parse_bool(&get, "DISABLE_RATE_LIMITS", false)?;
+        let chat_limits = ChatLimitsConfig {
+            concurrent_answers: parse_num(&get, "CHAT_CONCURRENT_ANSWERS", 2, 1, 100)? as usize,
+            messages_per_minute: parse_num(&get, "CHAT_MESSAGES_PER_MINUTE", 20, 1, 10_000)? as usize,
+            sockets: parse_num(&get, "CHAT_MAX_SOCKETS", 8, 1, 1_000)? as usize,
+            resumes_per_minute: parse_num(&get, "CHAT_RESUMES_PER_MINUTE", 60, 1, 10_000)? as usize,
+        };
         if disable_rate_limits && app_env == AppEnv::Production {
             return Err(bad("DISABLE_RATE_LIMITS", "cannot be set when APP_ENV=production"));
         }
@@ -202,6 +221,7 @@ impl Config {
             site_root,
             secure_cookies,
             disable_rate_limits,
+            chat_limits: (!disable_rate_limits).then_some(chat_limits),
         })
     }
 }

@@ -85,6 +85,7 @@ impl Application {
             mailer,
             agent,
             hub: Default::default(),
+            windows: Default::default(),
             turns: Default::default(),
             profiles: Default::default(),
             recent: crate::chat::recent::RecentCache::new(crate::chat::service::HISTORY_TURNS as usize),

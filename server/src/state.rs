@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     agent::SharedAgent,
     auth::{signins::Signins, tokens::JwtKeys},
-    chat::{answer_writer::AnswerWriter, hub::Hub, recent::RecentCache, turns::Turns},
+    chat::{answer_writer::AnswerWriter, hub::Hub, limits::Windows, recent::RecentCache, turns::Turns},
     config::Config,
     db::Db,
     mail::Mailer,
@@ -37,6 +37,8 @@ pub struct AppState {
     pub profiles: ProfileCache,
     /// Title, `seq` and recent exchanges of the sessions this server answered in.
     pub recent: RecentCache,
+    /// Per-user message and resume counts (see `chat::limits`).
+    pub windows: Windows,
     /// Cancelled at shutdown: sockets close and turns store what they have.
     pub shutdown: CancellationToken,
 }

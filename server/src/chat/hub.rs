@@ -22,6 +22,12 @@ impl Hub {
         users.entry(user_id.to_string()).or_insert_with(|| broadcast::channel(64).0).subscribe()
     }
 
+    /// This user's open sockets on this instance (each holds one receiver).
+    pub fn sockets(&self, user_id: &str) -> usize {
+        let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        users.get(user_id).map_or(0, |tx| tx.receiver_count())
+    }
+
     pub fn publish(&self, user_id: &str, frame: ServerFrame) {
         let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = users.get(user_id) {

@@ -9,6 +9,7 @@ pub mod answer;
 pub mod answer_writer;
 pub mod export;
 pub mod hub;
+pub mod limits;
 pub mod recent;
 pub mod repo;
 pub mod routes;

@@ -16,6 +16,7 @@ use crate::{
     agent::{AgentRequest, PastTurn},
     chat::{
         answer::{self, TurnInput},
+        limits::Action,
         recent::Recent,
         repo,
         title::{auto_title, parse_title},
@@ -88,13 +89,27 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         }
     }
 
+    let limits = state.config.chat_limits;
+    if let Some(max) = limits.map(|l| l.messages_per_minute) {
+        state.windows.take(user_id, Action::Message, max).map_err(|wait| {
+            let message = format!("You have sent {max} messages in the last minute; try again in {} s.", wait.as_secs().max(1));
+            Refusal::new(ErrorCode::RateLimited, message, sid)
+        })?;
+    }
+
     let db_started = Instant::now();
     let profile = state.profiles.get(&state.db, user_id).await?;
     let message_id = uuid::Uuid::new_v4().to_string();
     let session_id = sid.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
-    let turn = state.turns.begin(&message_id, &session_id, user_id).map_err(|e| match e {
+    let max_running = limits.map(|l| l.concurrent_answers);
+    let turn = state.turns.begin(&message_id, &session_id, user_id, max_running).map_err(|e| match e {
         BeginError::Busy => Refusal::new(ErrorCode::Busy, "The coach is still answering in this chat; wait or stop it.", sid),
         BeginError::NotYours => Refusal::new(ErrorCode::SessionNotFound, "No such chat session.", sid),
+        BeginError::TooMany => Refusal::new(
+            ErrorCode::RateLimited,
+            "The coach is already answering you in other chats; wait for one to finish.",
+            sid,
+        ),
     })?;
     let now = DateTime::now();
     let pending = PendingTurn {

@@ -210,6 +210,8 @@ impl Follower {
 pub enum BeginError {
     /// This user's session already has an answer running.
     Busy,
+    /// This user already has as many answers running as allowed.
+    TooMany,
     /// Another user's session: answered like a missing one.
     NotYours,
 }
@@ -233,11 +235,22 @@ impl Turns {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a new turn unless the session already has one running.
-    pub fn begin(&self, message_id: &str, session_id: &str, user_id: &str) -> Result<Arc<Turn>, BeginError> {
+    /// Registers a new turn unless the session already has one running, or the user has
+    /// `max_per_user` running (checked under the same lock, so two sockets cannot both slip in).
+    pub fn begin(
+        &self,
+        message_id: &str,
+        session_id: &str,
+        user_id: &str,
+        max_per_user: Option<usize>,
+    ) -> Result<Arc<Turn>, BeginError> {
         let mut turns = self.lock();
         if let Some(running) = turns.running.get(session_id).filter(|t| !t.is_finished()) {
             return Err(if running.user_id == user_id { BeginError::Busy } else { BeginError::NotYours });
+        }
+        let users_running = || turns.running.values().filter(|t| t.user_id == user_id && !t.is_finished()).count();
+        if max_per_user.is_some_and(|max| users_running() >= max) {
+            return Err(BeginError::TooMany);
         }
         let turn = Arc::new(Turn {
             message_id: message_id.into(),
@@ -335,7 +348,7 @@ mod tests {
     #[test]
     fn a_finished_turn_keeps_only_its_response_and_replays_the_same_frames() {
         let turns = Turns::default();
-        let Ok(turn) = turns.begin("m1", "s1", "u1") else { panic!("not busy") };
+        let Ok(turn) = turns.begin("m1", "s1", "u1", None) else { panic!("not busy") };
         let sent = vec![delta(&turn, 1, "Héllo, "), delta(&turn, 2, ""), delta(&turn, 3, "wörld."), response(&turn, "Héllo, wörld.")];
         for f in &sent {
             turn.emit(f.clone());
@@ -347,7 +360,7 @@ mod tests {
     #[test]
     fn deltas_that_do_not_spell_the_response_are_kept() {
         let turns = Turns::default();
-        let Ok(turn) = turns.begin("m1", "s1", "u1") else { panic!("not busy") };
+        let Ok(turn) = turns.begin("m1", "s1", "u1", None) else { panic!("not busy") };
         let sent = vec![delta(&turn, 1, "Hello"), response(&turn, "Something else")];
         for f in &sent {
             turn.emit(f.clone());
@@ -358,10 +371,10 @@ mod tests {
     #[test]
     fn a_busy_session_refuses_its_owner_and_hides_from_others() {
         let turns = Turns::default();
-        let Ok(turn) = turns.begin("m1", "s1", "u1") else { panic!("not busy") };
-        assert_eq!(turns.begin("m2", "s1", "u1").err(), Some(BeginError::Busy));
-        assert_eq!(turns.begin("m3", "s1", "u2").err(), Some(BeginError::NotYours));
+        let Ok(turn) = turns.begin("m1", "s1", "u1", None) else { panic!("not busy") };
+        assert_eq!(turns.begin("m2", "s1", "u1", None).err(), Some(BeginError::Busy));
+        assert_eq!(turns.begin("m3", "s1", "u2", None).err(), Some(BeginError::NotYours));
         turns.abandon(&turn);
-        assert!(turns.begin("m4", "s1", "u1").is_ok(), "free again");
+        assert!(turns.begin("m4", "s1", "u1", None).is_ok(), "free again");
     }
 }

@@ -22,7 +22,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
     auth::AuthUser,
-    chat::{repo, service, turns::FrameSender},
+    chat::{limits::Action, repo, service, turns::FrameSender},
+    error::AppError,
     state::AppState,
 };
 
@@ -64,13 +65,18 @@ pub fn router() -> Router<AppState> {
         crate::openapi::CrossSite,
     )
 )]
-async fn upgrade(State(state): State<AppState>, user: AuthUser, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(State(state): State<AppState>, user: AuthUser, ws: WebSocketUpgrade) -> Result<Response, AppError> {
+    if let Some(max) = state.config.chat_limits.map(|l| l.sockets) {
+        if state.hub.sockets(&user.user_id) >= max {
+            return Err(AppError::RateLimited { retry_after_secs: 10 });
+        }
+    }
     // Small buffers: an idle socket should cost kilobytes, not tungstenite's 128 KiB default.
-    ws.max_message_size(MAX_FRAME_BYTES)
+    Ok(ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
-        .on_upgrade(move |socket| run(state, user, socket))
+        .on_upgrade(move |socket| run(state, user, socket)))
 }
 
 /// Why an open socket must close now, if it must: its sign-in ended, or its token expired
@@ -232,6 +238,13 @@ async fn handle_frame(state: &AppState, user_id: &str, frame: Result<ClientFrame
 /// Replays an answer after `after_seq`: live from this process if it is still known here,
 /// else its stored final frame.
 async fn resume(state: &AppState, user_id: &str, message_id: &str, after_seq: u64, out: &FrameSender) {
+    if let Some(max) = state.config.chat_limits.map(|l| l.resumes_per_minute) {
+        if let Err(wait) = state.windows.take(user_id, Action::Resume, max) {
+            let message = format!("Too many resume requests; try again in {} s.", wait.as_secs().max(1));
+            let _ = out.send(ServerFrame::error(ErrorCode::RateLimited, message).into()).await;
+            return;
+        }
+    }
     if let Some(turn) = state.turns.get(user_id, message_id) {
         tokio::spawn(turn.follow(after_seq, out.clone()));
         return;

@@ -6,6 +6,7 @@ mod helpers;
 
 mod answer_writer;
 mod auth;
+mod chat_limits;
 mod chat_rest;
 mod chat_ws;
 mod foundation;
