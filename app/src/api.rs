@@ -68,3 +68,10 @@ pub async fn save_profile(profile: Profile) -> Result<Profile, ApiError> {
     let (backend, user) = require_user().await?;
     backend.save_profile(&user.id, profile).await
 }
+
+/// Deletes the signed-in user's account and everything stored about them.
+#[server(endpoint = "delete_account")]
+pub async fn delete_account(password: String) -> Result<(), ApiError> {
+    let (backend, user) = require_user().await?;
+    backend.delete_account(&user.id, password).await
+}

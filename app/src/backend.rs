@@ -30,6 +30,8 @@ pub trait Backend: Send + Sync {
     async fn restore_session(&self, user_id: &str, session_id: &str) -> Result<SessionSummary, ApiError>;
     async fn profile(&self, user_id: &str) -> Result<Profile, ApiError>;
     async fn save_profile(&self, user_id: &str, profile: Profile) -> Result<Profile, ApiError>;
+    /// Deletes the account and all its data, if `password` is right.
+    async fn delete_account(&self, user_id: &str, password: String) -> Result<(), ApiError>;
     fn model_info(&self) -> ModelInfo;
 }
 

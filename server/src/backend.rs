@@ -57,6 +57,10 @@ impl Backend for ServerBackend {
         Ok(users::save_profile(&self.0.db, &self.0.profiles, user_id, profile).await?)
     }
 
+    async fn delete_account(&self, user_id: &str, password: String) -> Result<(), ApiError> {
+        Ok(users::account::delete(&self.0, user_id, password).await?)
+    }
+
     fn model_info(&self) -> ModelInfo {
         ModelInfo { name: self.0.agent.model_name(), is_local_demo: self.0.agent.is_local_demo() }
     }

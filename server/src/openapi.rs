@@ -1,119 +1,227 @@
-//! `GET /api/openapi.json`: the REST API described as OpenAPI 3.1 (written by hand next to
-//! the routes it describes; `server/tests` checks every route is listed).
+//! `GET /api/openapi.json`: the REST API described as OpenAPI 3.1, generated from the handlers'
+//! `#[utoipa::path]` attributes and the wire types' `ToSchema` derives. The REST modules build
+//! their routers with [`OpenApiRouter`], so a route cannot be served without being described
+//! (and `server/tests` checks the document against the routes that answer).
+//!
+//! Errors are always [`ApiError`]; the responses every route shares (malformed input, no or bad
+//! token, a cross-site cookie request, rate limits, an internal failure) are written once here.
 
+use std::{collections::BTreeMap, sync::OnceLock};
+
+use app::wire::{auth::RefreshRequest, ApiError, ErrorCode, FieldError};
 use axum::{routing::get, Json, Router};
-use serde_json::{json, Value};
+use utoipa::{
+    openapi::{
+        header::HeaderBuilder,
+        response::{Response, ResponseBuilder},
+        schema::{ObjectBuilder, Type},
+        security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
+        ContentBuilder, Ref, RefOr, Required,
+    },
+    IntoParams, IntoResponses, Modify, OpenApi, PartialSchema,
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/openapi.json", get(|| async { Json(document()) }))
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Health Coach API",
+        description = "Accounts, health profile and chat sessions. Every error is an `ApiError` \
+            (`{\"error\": CODE, \"message\": ..., \"fields\"?: [...]}`). Authenticated routes take \
+            `Authorization: Bearer <access_token>` or the browser's `hc_access` cookie. Live answers \
+            stream over the WebSocket at `/chat/ws`, whose frames docs/API.md describes."
+    ),
+    servers((url = "http://127.0.0.1:8004")),
+    // The modules whose routers are plain axum ones; the others add their operations in `api()`.
+    paths(
+        crate::auth::routes::signup,
+        crate::auth::routes::verify_email,
+        crate::auth::routes::signin,
+        crate::auth::routes::verify_signin,
+        crate::auth::routes::resend_code,
+        crate::auth::routes::refresh_tokens,
+        crate::auth::routes::signout,
+        crate::chat::ws::upgrade,
+    ),
+    components(schemas(ApiError, ErrorCode, FieldError)),
+    modifiers(&SecuritySchemes, &OptionalBodies),
+    tags(
+        (name = "meta", description = "Health and this document"),
+        (name = "auth", description = "Sign-up and sign-in by emailed code, tokens"),
+        (name = "users", description = "The signed-in user and their health profile"),
+        (name = "chat", description = "Chat sessions (the live chat is the WebSocket)")
+    )
+)]
+struct ApiDoc;
+
+/// The two ways a request is authenticated.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "hc_access",
+                "The browser's HttpOnly access cookie, set by the verify and refresh routes.",
+            ))),
+        );
+        components.add_security_scheme(
+            "token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "The access token in the URL, for clients that cannot set headers: only on the WebSocket upgrade.",
+            ))),
+        );
+    }
 }
 
-fn body(schema: &str) -> Value {
-    json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
-}
+/// `refresh` and `signout` take an optional body: absent (browsers send only the cookie) or a
+/// `RefreshRequest`, never JSON `null` (utoipa would describe `Option<T>` as nullable).
+struct OptionalBodies;
 
-fn ok(schema: &str, description: &str) -> Value {
-    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
-}
-
-fn err(description: &str) -> Value {
-    json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
-}
-
-fn session_id() -> Value {
-    json!({ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } })
-}
-
-pub fn document() -> Value {
-    let secured = json!([{ "bearer": [] }]);
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Health Coach API",
-            "version": env!("CARGO_PKG_VERSION"),
-            "description": "Accounts, health profile and chat sessions. Live answers stream over the WebSocket at /chat/ws (see docs/API.md)."
-        },
-        "servers": [{ "url": "http://127.0.0.1:8004" }],
-        "paths": {
-            "/health": { "get": { "summary": "Liveness and database status", "responses": {
-                "200": ok("Health", "Healthy"), "503": ok("Health", "Database unreachable (status degraded)") } } },
-            "/auth/signup": { "post": { "summary": "Create an unverified account and email a 6-digit code", "requestBody": body("SignupRequest"), "responses": {
-                "200": ok("CodeSent", "Code sent"), "400": err("Invalid email, password or name"), "409": err("Email already registered"), "429": err("Rate limited (Retry-After)"), "503": err("Mail could not be sent") } } },
-            "/auth/verify-email": { "post": { "summary": "Confirm the sign-up code; returns tokens", "requestBody": body("VerifyCodeRequest"), "responses": {
-                "200": ok("TokenResponse", "Signed in (also sets HttpOnly cookies)"), "400": err("Wrong or expired code"), "429": err("Rate limited") } } },
-            "/auth/signin": { "post": { "summary": "Check the password and email a sign-in code (same answer for unknown emails)", "requestBody": body("SigninRequest"), "responses": {
-                "200": ok("CodeSent", "Code sent if the details were right"), "400": err("Invalid input"), "429": err("Rate limited") } } },
-            "/auth/verify-signin": { "post": { "summary": "Confirm the sign-in code; returns tokens", "requestBody": body("VerifyCodeRequest"), "responses": {
-                "200": ok("TokenResponse", "Signed in"), "400": err("Wrong or expired code"), "429": err("Rate limited") } } },
-            "/auth/resend-code": { "post": { "summary": "Send a new code (once a minute)", "requestBody": body("ResendCodeRequest"), "responses": {
-                "200": ok("CodeSent", "Sent if a code was waiting"), "429": err("Cooldown or rate limit") } } },
-            "/auth/refresh": { "post": { "summary": "Rotate the refresh token (body or hc_refresh cookie)", "requestBody": { "required": false, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/RefreshRequest" } } } }, "responses": {
-                "200": ok("TokenResponse", "New tokens"), "401": err("Unknown, expired, revoked or reused token") } } },
-            "/auth/signout": { "post": { "summary": "Revoke the refresh token's family and clear cookies", "responses": { "200": ok("Message", "Signed out") } } },
-            "/users/me": { "get": { "summary": "The signed-in user", "security": secured, "responses": { "200": ok("User", "The user"), "401": err("No or bad token") } } },
-            "/users/me/profile": {
-                "get": { "summary": "The health profile", "security": secured, "responses": { "200": ok("Profile", "The profile"), "401": err("No or bad token") } },
-                "put": { "summary": "Replace the health profile", "security": secured, "requestBody": body("Profile"), "responses": {
-                    "200": ok("Profile", "Saved"), "401": err("No or bad token"), "422": err("Field errors in `fields`") } }
-            },
-            "/chat/sessions": { "get": { "summary": "Active sessions, newest first", "security": secured, "parameters": [
-                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 } },
-                    { "name": "cursor", "in": "query", "schema": { "type": "string" } } ],
-                "responses": { "200": ok("SessionPage", "A page of sessions"), "401": err("No or bad token") } } },
-            "/chat/sessions/{id}": {
-                "get": { "summary": "A session with its messages (newest page first; `before` for older)", "security": secured, "parameters": [ session_id(),
-                        { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 200, "default": 50 } },
-                        { "name": "before", "in": "query", "schema": { "type": "string" } } ],
-                    "responses": { "200": ok("SessionDetail", "The session"), "401": err("No or bad token"), "404": err("Not the caller's, deleted or unknown") } },
-                "patch": { "summary": "Rename", "security": secured, "parameters": [ session_id() ], "requestBody": body("RenameSession"),
-                    "responses": { "200": ok("SessionSummary", "Renamed"), "400": err("Empty or over-long title"), "404": err("Not found") } },
-                "delete": { "summary": "Soft delete (restorable)", "security": secured, "parameters": [ session_id() ],
-                    "responses": { "204": { "description": "Deleted" }, "404": err("Not found") } }
-            },
-            "/chat/sessions/{id}/restore": { "post": { "summary": "Undo a delete", "security": secured, "parameters": [ session_id() ],
-                "responses": { "200": ok("SessionSummary", "Restored"), "404": err("Not a deleted session of the caller") } } },
-            "/chat/sessions/{id}/export": { "get": { "summary": "Download a session", "security": secured, "parameters": [ session_id(),
-                    { "name": "format", "in": "query", "schema": { "type": "string", "enum": ["json", "markdown"], "default": "json" } } ],
-                "responses": { "200": { "description": "JSON or text/markdown attachment" }, "400": err("Unknown format"), "404": err("Not found") } } },
-            "/chat/search": { "get": { "summary": "Search the caller's titles and messages", "security": secured, "parameters": [
-                    { "name": "q", "in": "query", "required": true, "schema": { "type": "string", "minLength": 1, "maxLength": 200 } } ],
-                "responses": { "200": ok("SearchResults", "Hits"), "400": err("Missing or over-long query") } } },
-            "/chat/ws": { "get": { "summary": "WebSocket upgrade for live chat (token in ?token=, Bearer header or cookie)",
-                "responses": { "101": { "description": "Switching protocols" }, "401": err("No or bad token") } } }
-        },
-        "components": {
-            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" } },
-            "schemas": {
-                "Error": { "type": "object", "required": ["error", "message"], "properties": { "error": { "type": "string" }, "message": { "type": "string" },
-                    "fields": { "type": "array", "items": { "type": "object", "properties": { "field": { "type": "string" }, "message": { "type": "string" } } } } } },
-                "Health": { "type": "object", "properties": { "status": { "type": "string", "enum": ["healthy", "degraded"] }, "agent": { "type": "string" }, "version": { "type": "string" }, "database": { "type": "string" } } },
-                "SignupRequest": { "type": "object", "required": ["email", "password"], "properties": { "email": { "type": "string", "format": "email" }, "password": { "type": "string", "minLength": 8, "maxLength": 128 }, "name": { "type": "string", "maxLength": 80 } } },
-                "SigninRequest": { "type": "object", "required": ["email", "password"], "properties": { "email": { "type": "string" }, "password": { "type": "string" } } },
-                "VerifyCodeRequest": { "type": "object", "required": ["email", "code"], "properties": { "email": { "type": "string" }, "code": { "type": "string", "pattern": "^[0-9]{6}$" } } },
-                "ResendCodeRequest": { "type": "object", "required": ["email", "purpose"], "properties": { "email": { "type": "string" }, "purpose": { "type": "string", "enum": ["signup", "signin"] } } },
-                "RefreshRequest": { "type": "object", "properties": { "refresh_token": { "type": "string" } } },
-                "CodeSent": { "type": "object", "properties": { "message": { "type": "string" }, "email": { "type": "string" }, "expires_in": { "type": "integer" } } },
-                "Message": { "type": "object", "properties": { "message": { "type": "string" } } },
-                "User": { "type": "object", "properties": { "id": { "type": "string" }, "email": { "type": "string" }, "name": { "type": ["string", "null"] }, "email_verified": { "type": "boolean" }, "created_at": { "type": "string", "format": "date-time" } } },
-                "TokenResponse": { "type": "object", "properties": { "access_token": { "type": "string" }, "token_type": { "type": "string", "const": "bearer" }, "expires_in": { "type": "integer" }, "refresh_token": { "type": "string" }, "user": { "$ref": "#/components/schemas/User" } } },
-                "Profile": { "type": "object", "properties": {
-                    "age": { "type": ["integer", "null"], "minimum": 13, "maximum": 120 },
-                    "fitness_level": { "type": ["string", "null"], "enum": ["beginner", "intermediate", "advanced", null] },
-                    "goals": { "type": "array", "maxItems": 10, "items": { "type": "string", "maxLength": 120 } },
-                    "health_notes": { "type": ["string", "null"], "maxLength": 2000 },
-                    "units": { "type": "string", "enum": ["metric", "imperial"] },
-                    "height_cm": { "type": ["number", "null"], "minimum": 50, "maximum": 272 },
-                    "weight_kg": { "type": ["number", "null"], "minimum": 20, "maximum": 400 } } },
-                "SessionSummary": { "type": "object", "properties": { "session_id": { "type": "string", "format": "uuid" }, "title": { "type": "string" }, "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" }, "is_active": { "type": "boolean" } } },
-                "SessionPage": { "type": "object", "properties": { "sessions": { "type": "array", "items": { "$ref": "#/components/schemas/SessionSummary" } }, "next_cursor": { "type": ["string", "null"] } } },
-                "MessageView": { "type": "object", "properties": { "message_id": { "type": "string" }, "session_id": { "type": "string" }, "message": { "type": "string" }, "response": { "type": "string" }, "message_type": { "type": "string" }, "created_at": { "type": "string", "format": "date-time" }, "response_time_ms": { "type": ["integer", "null"] }, "status": { "type": "string", "enum": ["pending", "complete", "stopped", "failed", "interrupted"] } } },
-                "SessionDetail": { "type": "object", "properties": { "session": { "$ref": "#/components/schemas/SessionSummary" }, "messages": { "type": "array", "items": { "$ref": "#/components/schemas/MessageView" } }, "next_before": { "type": ["string", "null"] } } },
-                "RenameSession": { "type": "object", "required": ["title"], "properties": { "title": { "type": "string", "minLength": 1, "maxLength": 120 } } },
-                "SearchResults": { "type": "object", "properties": { "query": { "type": "string" }, "hits": { "type": "array", "items": { "type": "object", "properties": {
-                    "session_id": { "type": "string" }, "title": { "type": "string" }, "message_id": { "type": ["string", "null"] }, "snippet": { "type": "string" }, "created_at": { "type": "string", "format": "date-time" } } } } } }
-            }
+impl Modify for OptionalBodies {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for path in ["/auth/refresh", "/auth/signout"] {
+            let Some(op) = openapi.paths.paths.get_mut(path).and_then(|item| item.post.as_mut()) else { continue };
+            let body = op.request_body.get_or_insert_with(Default::default);
+            body.required = Some(Required::False);
+            body.content.insert(
+                "application/json".into(),
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("RefreshRequest"))).build(),
+            );
         }
-    })
+        let schemas = &mut openapi.components.get_or_insert_with(Default::default).schemas;
+        schemas.entry("RefreshRequest".into()).or_insert_with(|| RefreshRequest::schema());
+    }
+}
+
+/// Every documented route, each module's router with its operations.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(crate::health::api())
+        .merge(crate::users::routes::api())
+        .merge(crate::chat::routes::api())
+        .merge(OpenApiRouter::new().routes(routes!(openapi_json)))
+}
+
+/// The document, built once.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| api().into_openapi())
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/openapi.json", get(openapi_json))
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document of the REST API", content_type = "application/json", body = Object))
+)]
+async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(document())
+}
+
+/// A response whose body is an [`ApiError`].
+pub fn error_response(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/json",
+        ContentBuilder::new().schema(Some(Ref::from_schema_name("ApiError"))).build(),
+    )
+}
+
+fn one(status: u16, response: impl Into<Response>) -> BTreeMap<String, RefOr<Response>> {
+    BTreeMap::from([(status.to_string(), RefOr::T(response.into()))])
+}
+
+/// 400: the body or query string does not parse (bad JSON, wrong types, a missing field, the
+/// wrong content type) or a query value is out of its documented range.
+pub struct Malformed;
+
+impl IntoResponses for Malformed {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        one(400, error_response("Malformed request: the body or query does not parse or is out of range (`bad_request`)"))
+    }
+}
+
+/// 401 with `WWW-Authenticate: Bearer`.
+pub struct Unauthorized;
+
+impl IntoResponses for Unauthorized {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let challenge = HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["Bearer"])))
+            .description(Some("Always `Bearer`"))
+            .build();
+        one(
+            401,
+            error_response("No access token, or an expired, invalid or revoked one (`unauthorized`)")
+                .header("WWW-Authenticate", challenge),
+        )
+    }
+}
+
+/// 403 from the same-origin rule (`security::origin`): only cookie-authenticated requests.
+pub struct CrossSite;
+
+impl IntoResponses for CrossSite {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        one(
+            403,
+            error_response(
+                "A cookie-authenticated request from another site (`forbidden`); Bearer clients never get this",
+            ),
+        )
+    }
+}
+
+/// 429 with `Retry-After`.
+pub struct RateLimited;
+
+impl IntoResponses for RateLimited {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let retry_after = HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+            .description(Some("Seconds until the limit's window ends"))
+            .build();
+        one(
+            429,
+            error_response(
+                "Too many requests (`rate_limited`); try again after `Retry-After` seconds. The auth routes \
+                 count per address and per email (off with DISABLE_RATE_LIMITS=true) and resend a code at \
+                 most once a minute; the socket allows a few open sockets per user",
+            )
+            .header("Retry-After", retry_after),
+        )
+    }
+}
+
+/// 500: the database failed or something unexpected happened (details are only logged).
+pub struct Internal;
+
+impl IntoResponses for Internal {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        one(500, error_response("The database or the server failed (`internal`)"))
+    }
+}
+
+/// The `{id}` of `/chat/sessions/{id}/...`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+#[allow(dead_code)]
+pub struct SessionId {
+    /// The session's id (unknown, deleted or another user's sessions are a 404).
+    #[param(format = Uuid)]
+    id: String,
 }

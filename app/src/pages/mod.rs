@@ -5,3 +5,4 @@ pub mod chat;
 pub mod home;
 pub mod not_found;
 pub mod profile;
+pub mod your_data;

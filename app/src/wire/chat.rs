@@ -204,6 +204,7 @@ pub struct ResponseData {
 
 /// One agent event, modelled on Google ADK's `Event`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RawEvent {
     pub author: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -230,17 +231,20 @@ pub struct RawEvent {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Content {
     pub role: String,
     pub parts: Vec<Part>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Part {
     pub text: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Usage {
     pub prompt_token_count: u64,
     pub candidates_token_count: u64,
@@ -248,6 +252,7 @@ pub struct Usage {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Timings {
     pub time_to_first_token_ms: Option<u64>,
     pub total_ms: u64,

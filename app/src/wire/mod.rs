@@ -1,6 +1,7 @@
 //! Types that cross the wire (REST bodies, WebSocket frames, server-function results),
 //! defined once and compiled for both the server and the browser.
 
+pub mod account;
 pub mod auth;
 pub mod chat;
 pub mod error;

@@ -5,19 +5,59 @@ use serde::{Deserialize, Serialize};
 
 pub use super::error::FieldError;
 
+/// The limits below are the ones [`Profile::validate`] enforces (a 422 names the field).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Profile {
+    #[cfg_attr(feature = "ssr", schema(minimum = 13, maximum = 120))]
     pub age: Option<u32>,
     /// `beginner`, `intermediate` or `advanced`.
+    #[cfg_attr(feature = "ssr", schema(schema_with = fitness_level_schema))]
     pub fitness_level: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(schema_with = goals_schema))]
     pub goals: Vec<String>,
+    #[cfg_attr(feature = "ssr", schema(max_length = 2000))]
     pub health_notes: Option<String>,
     /// `metric` or `imperial`.
     #[serde(default = "default_units")]
+    #[cfg_attr(feature = "ssr", schema(schema_with = units_schema))]
     pub units: String,
+    #[cfg_attr(feature = "ssr", schema(minimum = 50, maximum = 272))]
     pub height_cm: Option<f64>,
+    #[cfg_attr(feature = "ssr", schema(minimum = 20, maximum = 400))]
     pub weight_kg: Option<f64>,
+}
+
+#[cfg(feature = "ssr")]
+fn fitness_level_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::{schema::Type, ObjectBuilder, OneOfBuilder, Schema};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(FITNESS_LEVELS)))
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .description(Some("`beginner`, `intermediate` or `advanced`."))
+            .build(),
+    )
+}
+
+#[cfg(feature = "ssr")]
+fn goals_schema() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::{schema::Type, ArrayBuilder, ObjectBuilder};
+    // Each goal must hold something besides whitespace.
+    let goal = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(120)).pattern(Some("\\S"));
+    ArrayBuilder::new().items(goal).max_items(Some(10)).default(Some(serde_json::json!([]))).build()
+}
+
+#[cfg(feature = "ssr")]
+fn units_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{schema::Type, ObjectBuilder};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(UNITS))
+        .default(Some(serde_json::json!("metric")))
+        .description(Some("`metric` or `imperial`."))
+        .build()
 }
 
 impl Default for Profile {

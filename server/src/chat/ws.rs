@@ -50,7 +50,7 @@ pub fn router() -> Router<AppState> {
     summary = "WebSocket upgrade for the live chat",
     description = "A WebSocket handshake (RFC 6455) authenticated by the Bearer header, the `hc_access` \
         cookie or `?token=`. After `101` the frames of docs/API.md flow; anything but a handshake is a \
-        plain-text `400` from the upgrade itself.",
+        plain-text `400` from the upgrade itself; a user with too many open sockets gets `429`.",
     params(
         ("Connection" = String, Header, description = "Must include `Upgrade`", pattern = "(^|,) *[Uu][Pp][Gg][Rr][Aa][Dd][Ee] *(,|$)"),
         ("Upgrade" = String, Header, description = "`websocket` (any case)", pattern = "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$"),
@@ -63,6 +63,8 @@ pub fn router() -> Router<AppState> {
         (status = 400, description = "Not a WebSocket handshake (a header above is missing or wrong)", content_type = "text/plain", body = String),
         crate::openapi::Unauthorized,
         crate::openapi::CrossSite,
+        crate::openapi::RateLimited,
+        crate::openapi::Internal,
     )
 )]
 async fn upgrade(State(state): State<AppState>, user: AuthUser, ws: WebSocketUpgrade) -> Result<Response, AppError> {

@@ -1,6 +1,7 @@
-//! People: the `/users/me` routes, the user documents behind them, and the in-memory cache
-//! of health profiles every turn reads.
+//! People: the `/users/me` routes, the user documents behind them, the in-memory cache of
+//! health profiles every turn reads, and the account's export and deletion.
 
+pub mod account;
 pub mod profile_cache;
 pub mod repo;
 pub mod routes;

@@ -39,6 +39,11 @@ impl ProfileCache {
         }
     }
 
+    /// Drops a user's entry (their account is gone).
+    pub fn forget(&self, user_id: &str) {
+        self.lock().remove(user_id);
+    }
+
     pub fn put(&self, user_id: &str, profile: Profile) {
         let mut cache = self.lock();
         if cache.len() >= PROFILE_CACHE_MAX {

@@ -1,29 +1,73 @@
 //! `/users/me` and `/users/me/profile` (Bearer token or cookie).
 
-use app::wire::{auth::UserView, profile::Profile};
-use axum::{extract::State, routing::get, Json, Router};
+use app::wire::{auth::UserView, profile::Profile, ApiError};
+use axum::{extract::State, Json, Router};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::repo::{find_user, load_profile, save_profile, user_view};
 use crate::{
     auth::AuthUser,
     error::{AppJson, AppResult},
+    openapi::{CrossSite, Internal, Malformed, Unauthorized},
     state::AppState,
 };
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users/me", get(me))
-        .route("/users/me/profile", get(get_profile).put(put_profile))
+    api().into()
 }
 
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me)).routes(routes!(get_profile, put_profile))
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserView),
+        Unauthorized,
+        Internal,
+    )
+)]
 async fn me(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<UserView>> {
     Ok(Json(user_view(&find_user(&state.db, &user.user_id).await?)))
 }
 
+/// The health profile.
+#[utoipa::path(
+    get,
+    path = "/users/me/profile",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The profile (defaults until one is saved)", body = Profile),
+        Unauthorized,
+        Internal,
+    )
+)]
 async fn get_profile(State(state): State<AppState>, user: AuthUser) -> AppResult<Json<Profile>> {
     Ok(Json(load_profile(&state.db, &user.user_id).await?))
 }
 
+/// Replace the health profile (goals and notes are trimmed first).
+#[utoipa::path(
+    put,
+    path = "/users/me/profile",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = Profile,
+    responses(
+        (status = 200, description = "Saved; the stored profile", body = Profile),
+        Malformed,
+        Unauthorized,
+        CrossSite,
+        (status = 422, description = "A field is out of its range (`validation_failed`, each problem in `fields`)", body = ApiError),
+        Internal,
+    )
+)]
 async fn put_profile(
     State(state): State<AppState>,
     user: AuthUser,

@@ -4,11 +4,13 @@
 
 mod helpers;
 
+mod account;
 mod answer_writer;
 mod auth;
 mod chat_limits;
 mod chat_rest;
 mod chat_ws;
+mod enumeration;
 mod foundation;
 mod isolation;
 mod openapi;
