@@ -28,7 +28,11 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let db_ok = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping())
         .await
         .is_ok_and(|r| r.is_ok());
-    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(Health {

@@ -34,7 +34,11 @@ fn fitness_level_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::{schema::Type, ObjectBuilder, OneOfBuilder, Schema};
     Schema::OneOf(
         OneOfBuilder::new()
-            .item(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(FITNESS_LEVELS)))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(FITNESS_LEVELS)),
+            )
             .item(ObjectBuilder::new().schema_type(Type::Null))
             .description(Some("`beginner`, `intermediate` or `advanced`."))
             .build(),
@@ -45,8 +49,16 @@ fn fitness_level_schema() -> utoipa::openapi::schema::Schema {
 fn goals_schema() -> utoipa::openapi::schema::Array {
     use utoipa::openapi::{schema::Type, ArrayBuilder, ObjectBuilder};
     // Each goal must hold something besides whitespace.
-    let goal = ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(120)).pattern(Some("\\S"));
-    ArrayBuilder::new().items(goal).max_items(Some(10)).default(Some(serde_json::json!([]))).build()
+    let goal = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(120))
+        .pattern(Some("\\S"));
+    ArrayBuilder::new()
+        .items(goal)
+        .max_items(Some(10))
+        .default(Some(serde_json::json!([])))
+        .build()
 }
 
 #[cfg(feature = "ssr")]

@@ -13,11 +13,27 @@ use crate::helpers::{error_body, spawn_app};
 const OPERATIONS: &[(&str, &str, &[u16])] = &[
     ("get", "/health", &[200, 503]),
     ("get", "/api/openapi.json", &[200]),
-    ("post", "/auth/signup", &[200, 400, 403, 409, 422, 429, 500, 503]),
-    ("post", "/auth/verify-email", &[200, 400, 403, 422, 429, 500]),
+    (
+        "post",
+        "/auth/signup",
+        &[200, 400, 403, 409, 422, 429, 500, 503],
+    ),
+    (
+        "post",
+        "/auth/verify-email",
+        &[200, 400, 403, 422, 429, 500],
+    ),
     ("post", "/auth/signin", &[200, 400, 403, 422, 429, 500, 503]),
-    ("post", "/auth/verify-signin", &[200, 400, 403, 422, 429, 500]),
-    ("post", "/auth/resend-code", &[200, 400, 403, 422, 429, 500, 503]),
+    (
+        "post",
+        "/auth/verify-signin",
+        &[200, 400, 403, 422, 429, 500],
+    ),
+    (
+        "post",
+        "/auth/resend-code",
+        &[200, 400, 403, 422, 429, 500, 503],
+    ),
     ("post", "/auth/refresh", &[200, 400, 401, 403, 429, 500]),
     ("post", "/auth/signout", &[200, 400, 403, 500]),
     ("get", "/users/me", &[200, 401, 500]),
@@ -25,10 +41,22 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
     ("put", "/users/me/profile", &[200, 400, 401, 403, 422, 500]),
     ("get", "/chat/sessions", &[200, 400, 401, 500]),
     ("get", "/chat/sessions/{id}", &[200, 400, 401, 404, 500]),
-    ("patch", "/chat/sessions/{id}", &[200, 400, 401, 403, 404, 422, 500]),
+    (
+        "patch",
+        "/chat/sessions/{id}",
+        &[200, 400, 401, 403, 404, 422, 500],
+    ),
     ("delete", "/chat/sessions/{id}", &[204, 401, 403, 404, 500]),
-    ("post", "/chat/sessions/{id}/restore", &[200, 401, 403, 404, 500]),
-    ("get", "/chat/sessions/{id}/export", &[200, 400, 401, 404, 500]),
+    (
+        "post",
+        "/chat/sessions/{id}/restore",
+        &[200, 401, 403, 404, 500],
+    ),
+    (
+        "get",
+        "/chat/sessions/{id}/export",
+        &[200, 400, 401, 404, 500],
+    ),
     ("get", "/chat/search", &[200, 400, 401, 500]),
     ("get", "/chat/ws", &[101, 400, 401, 403, 429, 500]),
 ];
@@ -36,9 +64,17 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 async fn document(app: &crate::helpers::TestApp) -> Value {
-    let r = app.http.get(app.url("/api/openapi.json")).send().await.unwrap();
+    let r = app
+        .http
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
     r.json().await.unwrap()
 }
 
@@ -47,7 +83,12 @@ fn operations(doc: &Value) -> BTreeMap<(String, String), BTreeSet<u16>> {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in METHODS {
             if let Some(op) = item.get(method) {
-                let statuses = op["responses"].as_object().unwrap().keys().map(|s| s.parse().unwrap()).collect();
+                let statuses = op["responses"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .map(|s| s.parse().unwrap())
+                    .collect();
                 found.insert((method.to_string(), path.clone()), statuses);
             }
         }
@@ -78,16 +119,32 @@ async fn every_documented_operation_is_routed_and_no_other_method_is() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in METHODS {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let r = app.http.request(m, app.url(&concrete(path))).send().await.unwrap();
+            let r = app
+                .http
+                .request(m, app.url(&concrete(path)))
+                .send()
+                .await
+                .unwrap();
             let status = r.status();
-            let html = r.headers().get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
+            let html = r
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
             if item.get(method).is_some() {
                 // Answered by the route (without credentials: its own 2xx, 400 or 401), never
                 // by the pages' fallback or a 405.
-                assert!(!html && status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
-                    "{method} {path}: {status}");
+                assert!(
+                    !html
+                        && status != StatusCode::NOT_FOUND
+                        && status != StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path}: {status}"
+                );
             } else {
-                assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} is routed but not documented");
+                assert_eq!(
+                    status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is routed but not documented"
+                );
             }
         }
     }
@@ -98,7 +155,15 @@ async fn error_answers_are_documented_as_api_errors() {
     let app = spawn_app().await;
     let doc = document(&app).await;
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in ["ApiError", "ErrorCode", "FieldError", "Profile", "SessionPage", "TokenResponse", "Export"] {
+    for name in [
+        "ApiError",
+        "ErrorCode",
+        "FieldError",
+        "Profile",
+        "SessionPage",
+        "TokenResponse",
+        "Export",
+    ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
     for ((method, path), statuses) in operations(&doc) {
@@ -115,15 +180,29 @@ async fn error_answers_are_documented_as_api_errors() {
                 "{method} {path} {status}"
             );
         }
-        let authenticated = op["security"].as_array().is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
-        assert_eq!(authenticated, statuses.contains(&401) && path != "/auth/refresh", "{method} {path}: 401 iff authenticated");
+        let authenticated = op["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+        assert_eq!(
+            authenticated,
+            statuses.contains(&401) && path != "/auth/refresh",
+            "{method} {path}: 401 iff authenticated"
+        );
         if statuses.contains(&429) {
-            assert!(op["responses"]["429"]["headers"]["Retry-After"].is_object(), "{method} {path}");
+            assert!(
+                op["responses"]["429"]["headers"]["Retry-After"].is_object(),
+                "{method} {path}"
+            );
         }
         let has_input = op.get("requestBody").is_some()
-            || op["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            || op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
         if has_input {
-            assert!(statuses.contains(&400), "{method} {path} takes input but documents no 400");
+            assert!(
+                statuses.contains(&400),
+                "{method} {path} takes input but documents no 400"
+            );
         }
     }
 }
@@ -158,7 +237,10 @@ async fn chat_queries_are_held_to_what_the_document_states() {
         "/chat/sessions?limit=1".to_string(),
         "/chat/sessions?limit=100".into(),
         format!("/chat/sessions?cursor=0_{id}"),
-        format!("/chat/sessions?cursor=99999999999999_{}", id.to_string().to_uppercase()),
+        format!(
+            "/chat/sessions?cursor=99999999999999_{}",
+            id.to_string().to_uppercase()
+        ),
         format!("/chat/search?q={}", "a".repeat(200)),
         "/chat/search?q=%20a%20".into(),
     ] {
@@ -166,7 +248,10 @@ async fn chat_queries_are_held_to_what_the_document_states() {
         assert_eq!(r.status(), StatusCode::OK, "{good}");
     }
     // Within range but unknown: the session's 404, not a 400.
-    for unknown in [format!("/chat/sessions/{id}?limit=200&before=123456789012345678"), format!("/chat/sessions/{id}/export?format=markdown")] {
+    for unknown in [
+        format!("/chat/sessions/{id}?limit=200&before=123456789012345678"),
+        format!("/chat/sessions/{id}/export?format=markdown"),
+    ] {
         let r = app.get_as(&unknown, &user.access).await;
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{unknown}");
     }
@@ -179,7 +264,10 @@ async fn the_socket_route_answers_what_it_documents() {
     // Not a handshake: the upgrade's own plain-text 400.
     let r = app.get_as("/chat/ws", &user.access).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     // A handshake without a token: 401 before any upgrade.
     let r = app
         .http
