@@ -118,7 +118,7 @@ impl Modify for OptionalBodies {
             .schemas;
         schemas
             .entry("RefreshRequest".into())
-            .or_insert_with(|| RefreshRequest::schema());
+            .or_insert_with(RefreshRequest::schema);
     }
 }
 

@@ -1,10 +1,24 @@
-//! `/users/me` and `/users/me/profile` (Bearer token or cookie).
+//! `/users/me` (read, delete), `/users/me/export` and `/users/me/profile` (Bearer token or
+//! cookie).
 
-use app::wire::{auth::UserView, profile::Profile, ApiError};
-use axum::{extract::State, Json, Router};
+use app::wire::{
+    account::{AccountExport, DeleteAccount},
+    auth::UserView,
+    profile::Profile,
+    ApiError,
+};
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Json, Router,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::repo::{find_user, load_profile, save_profile, user_view};
+use super::{
+    account,
+    repo::{find_user, load_profile, save_profile, user_view},
+};
 use crate::{
     auth::AuthUser,
     error::{AppJson, AppResult},
@@ -18,7 +32,8 @@ pub fn router() -> Router<AppState> {
 
 pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(me))
+        .routes(routes!(me, delete_me))
+        .routes(routes!(export_me))
         .routes(routes!(get_profile, put_profile))
 }
 
@@ -76,4 +91,49 @@ async fn put_profile(
     AppJson(profile): AppJson<Profile>,
 ) -> AppResult<Json<Profile>> {
     Ok(Json(save_profile(&state.db, &state.profiles, &user.user_id, profile).await?))
+}
+
+/// Everything stored about the signed-in user, as one JSON download (streamed).
+#[utoipa::path(
+    get,
+    path = "/users/me/export",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The user, profile, sign-ins, every session (deleted ones too) and every message with its context", body = AccountExport),
+        Unauthorized,
+        Internal,
+    )
+)]
+async fn export_me(State(state): State<AppState>, user: AuthUser) -> AppResult<Response> {
+    let body = account::export(&state, &user.user_id).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "application/json"),
+        (header::CONTENT_DISPOSITION, "attachment; filename=\"health-coach-export.json\""),
+    ];
+    Ok((headers, body).into_response())
+}
+
+/// Delete the account and everything stored about it, confirmed with the password.
+#[utoipa::path(
+    delete,
+    path = "/users/me",
+    tag = "users",
+    security(("bearer" = []), ("cookie" = [])),
+    request_body = DeleteAccount,
+    responses(
+        (status = 204, description = "Deleted: every sign-in ended, nothing of the user is left"),
+        Malformed,
+        Unauthorized,
+        (status = 403, description = "The password is not right (`forbidden`), or a cross-site request", body = ApiError),
+        Internal,
+    )
+)]
+async fn delete_me(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<DeleteAccount>,
+) -> AppResult<StatusCode> {
+    account::delete(&state, &user.user_id, body.password).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
