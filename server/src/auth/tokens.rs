@@ -1,10 +1,14 @@
 //! Access tokens (HS256 JWTs, algorithm pinned) and the signing secret's life cycle.
+//!
+//! `JWT_SECRET` itself signs nothing: two keys are derived from it with distinct labels
+//! (HMAC-SHA256 of the label under the secret), one that signs tokens and one that peppers
+//! the hashes of one-time codes, so neither use can stand in for the other.
 
-use std::path::Path;
+use std::{path::Path, sync::Arc};
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::{ExposeSecret, SecretBox, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
@@ -12,6 +16,11 @@ use crate::error::AppError;
 /// Every access token names this audience, so a token minted for another service that
 /// happens to share the secret is refused.
 const AUDIENCE: &str = "healthchat";
+
+/// The label the token-signing key is derived with.
+const JWT_KEY_LABEL: &str = "healthchat jwt v1";
+/// The label the code-hashing pepper is derived with.
+const CODE_PEPPER_LABEL: &str = "healthchat code pepper v1";
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Claims {
@@ -39,24 +48,29 @@ pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
-    /// Also used to pepper the hashes of one-time codes.
-    pepper: SecretString,
+    /// Keys the hashes of one-time codes (derived, not the secret itself).
+    pepper: Arc<SecretBox<[u8; 32]>>,
     pub ttl_secs: u64,
+}
+
+/// A key for one use, derived from the secret under its own label.
+fn derive_key(secret: &SecretString, label: &str) -> [u8; 32] {
+    hmac_sha256(secret.expose_secret().as_bytes(), label.as_bytes())
 }
 
 impl JwtKeys {
     pub fn new(secret: &SecretString, ttl_secs: u64) -> Self {
-        let bytes = secret.expose_secret().as_bytes();
+        let signing = derive_key(secret, JWT_KEY_LABEL);
         // Only HS256 is accepted: `alg: none` or any other algorithm fails validation.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub", "iat", "aud"]);
         validation.set_audience(&[AUDIENCE]);
         JwtKeys {
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
+            encoding: EncodingKey::from_secret(&signing),
+            decoding: DecodingKey::from_secret(&signing),
             validation,
-            pepper: secret.clone(),
+            pepper: Arc::new(SecretBox::new(Box::new(derive_key(secret, CODE_PEPPER_LABEL)))),
             ttl_secs,
         }
     }
@@ -85,11 +99,30 @@ impl JwtKeys {
             })
     }
 
-    /// A keyed SHA-256 of a short secret (a one-time code), so a database leak does not
-    /// reveal codes by brute force of a plain hash.
+    /// HMAC-SHA256 of a short secret (a one-time code) under the derived pepper, so a
+    /// database leak does not reveal codes by brute force of a plain hash.
     pub fn pepper_hash(&self, value: &str) -> String {
-        sha256_hex(&format!("{}:{value}", self.pepper.expose_secret()))
+        hex::encode(hmac_sha256(self.pepper.expose_secret(), value.as_bytes()))
     }
+}
+
+/// HMAC-SHA256 (RFC 2104) on `sha2`, which the server already uses.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(block.map(|b| b ^ 0x36));
+    inner.update(message);
+    let mut outer = Sha256::new();
+    outer.update(block.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
 }
 
 pub fn sha256_hex(value: &str) -> String {
@@ -148,8 +181,9 @@ mod tests {
         let other = JwtKeys::new(&SecretString::from("z".repeat(40)), 60);
         assert!(k.verify(&other.issue("u", "s").unwrap()).is_err(), "forged");
         let now = chrono::Utc::now().timestamp();
+        let signing = derive_key(&SecretString::from("k".repeat(40)), JWT_KEY_LABEL);
         let sign = |claims: &Claims| {
-            encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret("k".repeat(40).as_bytes())).unwrap()
+            encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(&signing)).unwrap()
         };
         let claims = |aud: &str, exp: i64| Claims {
             sub: "u".into(),
@@ -173,5 +207,38 @@ mod tests {
         assert!(k.verify(&none).is_err(), "alg none");
         assert!(k.verify("not.a.jwt").is_err(), "malformed");
         assert!(k.verify("").is_err(), "empty");
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // Test case 2: a short key.
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // Test case 6: a key longer than a block is hashed first.
+        assert_eq!(
+            hex::encode(hmac_sha256(&[0xaa; 131], b"Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn neither_tokens_nor_code_hashes_use_the_raw_secret() {
+        let secret = "k".repeat(40);
+        let k = keys();
+        let now = chrono::Utc::now().timestamp();
+        let claims =
+            Claims { sub: "u".into(), sid: "s".into(), aud: AUDIENCE.into(), iat: now, exp: now + 60, jti: "j".into() };
+        let raw =
+            encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap();
+        assert!(k.verify(&raw).is_err(), "a token signed with the raw secret is refused");
+        // The pepper is neither the raw secret nor the signing key.
+        assert_ne!(k.pepper_hash("x"), sha256_hex(&format!("{secret}:x")));
+        assert_ne!(k.pepper_hash("x"), hex::encode(hmac_sha256(secret.as_bytes(), b"x")));
+        let signing = derive_key(&SecretString::from(secret), JWT_KEY_LABEL);
+        assert_ne!(k.pepper_hash("x"), hex::encode(hmac_sha256(&signing, b"x")));
+        assert_eq!(k.pepper_hash("x").len(), 64);
+        assert_eq!(k.pepper_hash("x"), keys().pepper_hash("x"), "stable across instances");
     }
 }
