@@ -50,7 +50,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The `secantusd-py` launcher from the set-up's virtualenv.
     pub embedded_db_bin: PathBuf,
-    /// `None` writes each mail to `data_dir/outbox` and logs the code.
+    /// `None` writes each mail to `data_dir/outbox` (development only: production refuses
+    /// to start without it).
     pub smtp_url: Option<SecretString>,
     pub mail_from: String,
     pub llm: LlmConfig,
@@ -153,6 +154,9 @@ impl Config {
             if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
                 return Err(bad("SMTP_URL", "must start with smtp:// or smtps://"));
             }
+        } else if app_env == AppEnv::Production {
+            // Without it, codes would only reach the outbox folder on the server.
+            return Err(bad("SMTP_URL", "is required when APP_ENV=production"));
         }
         let mail_from = get("MAIL_FROM").unwrap_or_else(|| "Health Coach <coach@localhost>".into());
         if mail_from.parse::<lettre::message::Mailbox>().is_err() {
@@ -289,5 +293,17 @@ mod tests {
     fn production_requires_a_jwt_secret() {
         let err = Config::from_vars(&vars(&[("APP_ENV", "production")])).unwrap_err();
         assert_eq!(err.var, "JWT_SECRET");
+    }
+
+    #[test]
+    fn production_requires_smtp() {
+        let secret = "s".repeat(40);
+        let err = Config::from_vars(&vars(&[("APP_ENV", "production"), ("JWT_SECRET", &secret)])).unwrap_err();
+        assert_eq!(err.var, "SMTP_URL");
+        assert!(err.to_string().contains("SMTP_URL"));
+        let with_smtp = vars(&[("APP_ENV", "production"), ("JWT_SECRET", &secret), ("SMTP_URL", "smtp://mail:25")]);
+        assert_eq!(Config::from_vars(&with_smtp).unwrap().app_env, AppEnv::Production);
+        // Development keeps the outbox.
+        assert!(Config::from_vars(&vars(&[])).unwrap().smtp_url.is_none());
     }
 }
