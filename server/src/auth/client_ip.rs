@@ -1,7 +1,7 @@
 //! The address a request comes from, for per-address rate limits: the connection's peer, or,
 //! when that peer is a configured trusted proxy, the visitor it names in `X-Forwarded-For`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use axum::{
     extract::{ConnectInfo, FromRequestParts},
@@ -23,7 +23,8 @@ impl FromRequestParts<AppState> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .copied()
             .ok_or_else(|| AppError::internal("the server was started without connection info"))?;
-        let forwarded = parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
+        let forwarded =
+            parts.headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).collect::<Vec<_>>();
         Ok(ClientIp(client_ip(peer.ip(), &forwarded.join(","), &state.config.trusted_proxies)))
     }
 }
@@ -48,6 +49,20 @@ pub fn client_ip(peer: IpAddr, forwarded_for: &str, trusted: &[IpAddr]) -> IpAdd
         nearest = addr;
     }
     nearest
+}
+
+/// What per-address limits count an address as. An IPv6 address is its /64 network: one
+/// subscriber usually holds a whole /64, so counting single addresses would let a visitor
+/// step around a limit by changing the low bits. An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`,
+/// as a dual-stack socket reports IPv4 peers) counts as its IPv4 address; IPv4 is unchanged.
+pub fn limit_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => format!("{}/64", Ipv6Addr::from_bits(v6.to_bits() & !(u128::MAX >> 64))),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -80,5 +95,23 @@ mod tests {
         assert_eq!(client_ip(ip("10.0.0.1"), "", &proxies), ip("10.0.0.1"));
         assert_eq!(client_ip(ip("10.0.0.1"), "not-an-ip", &proxies), ip("10.0.0.1"));
         assert_eq!(client_ip(ip("10.0.0.1"), "junk, 10.0.0.2", &proxies), ip("10.0.0.2"));
+    }
+
+    #[test]
+    fn limits_count_an_ipv6_address_as_its_slash_64() {
+        assert_eq!(limit_key(ip("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
+        // The same /64, other low bits: the same key.
+        assert_eq!(limit_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff")), "2001:db8:1:2::/64");
+        assert_eq!(limit_key(ip("2001:db8:1:2::")), "2001:db8:1:2::/64");
+        // A neighbouring /64 is another key.
+        assert_eq!(limit_key(ip("2001:db8:1:3::1")), "2001:db8:1:3::/64");
+        assert_eq!(limit_key(ip("::1")), "::/64");
+    }
+
+    #[test]
+    fn limits_count_ipv4_as_is_also_when_mapped_into_ipv6() {
+        assert_eq!(limit_key(ip("198.51.100.7")), "198.51.100.7");
+        assert_eq!(limit_key(ip("198.51.100.8")), "198.51.100.8");
+        assert_eq!(limit_key(ip("::ffff:198.51.100.7")), "198.51.100.7");
     }
 }

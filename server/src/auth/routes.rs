@@ -2,33 +2,35 @@
 
 use std::net::IpAddr;
 
+use app::wire::ApiError;
 use app::{
     validation::{self, Checks},
     wire::auth::{
-    CodeSent, MessageResponse, RefreshRequest, ResendCodeRequest, SigninRequest, SignupRequest, TokenResponse,
+        CodeSent, MessageResponse, RefreshRequest, ResendCodeRequest, SigninRequest, SignupRequest, TokenResponse,
         VerifyCodeRequest,
     },
 };
 use axum::{
     extract::State,
-    http::HeaderMap,
+    http::{header, HeaderMap, HeaderValue},
     response::{IntoResponse, Response},
     routing::post,
     Json, Router,
 };
-use app::wire::ApiError;
+use lettre::message::Mailbox;
 use mongodb::bson::{doc, oid::ObjectId, DateTime};
 
 use crate::{
     auth::{
-        client_ip::ClientIp,
+        client_ip::{self, ClientIp},
         codes, cookies,
         domain::{parse_code, Email, Password},
-        password, rate_limit, refresh, signins, AuthUser,
+        password::{self, PasswordError},
+        rate_limit, refresh, signins, AuthUser,
     },
     db::models::UserDoc,
     error::{AppError, AppJson, AppResult},
-    mail::CodePurpose,
+    mail::{self, CodePurpose, Outgoing},
     openapi::{CrossSite, Internal, RateLimited},
     state::AppState,
     users::user_view,
@@ -45,33 +47,99 @@ pub fn router() -> Router<AppState> {
         .route("/auth/signout", post(signout))
 }
 
+/// The answers of sign-up, sign-in and resend. Each handler gives one answer whatever the
+/// account's state (unknown, unconfirmed, confirmed, in the resend cooldown, over the mail
+/// limit), so these answers cannot be used to learn who has an account.
+const SIGNUP_SENT: &str = "We emailed you a 6-digit code to confirm your address.";
+const SIGNIN_SENT: &str = "If the email and password are right, a 6-digit sign-in code is on its way.";
+const RESEND_SENT: &str = "If there is a code waiting for this email, a new one is on its way.";
+
+/// A refusal of the handlers that check passwords: an `AppError`, or the password line's
+/// 503 with `Retry-After` (a header `AppError` gives only to 429).
+enum Refusal {
+    App(AppError),
+    Busy,
+}
+
+impl From<AppError> for Refusal {
+    fn from(e: AppError) -> Self {
+        Refusal::App(e)
+    }
+}
+
+impl From<mongodb::error::Error> for Refusal {
+    fn from(e: mongodb::error::Error) -> Self {
+        Refusal::App(e.into())
+    }
+}
+
+impl From<PasswordError> for Refusal {
+    fn from(e: PasswordError) -> Self {
+        match e {
+            PasswordError::Busy => Refusal::Busy,
+            PasswordError::Failed(e) => Refusal::App(e),
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Refusal::App(e) => e.into_response(),
+            Refusal::Busy => {
+                let busy = AppError::from(PasswordError::Busy);
+                let mut response = busy.into_response();
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(password::RETRY_AFTER_SECS));
+                response
+            }
+        }
+    }
+}
+
 async fn limit_ip(state: &AppState, endpoint: &str, ip: IpAddr) -> AppResult<()> {
-    let key = format!("{endpoint}:{ip}");
+    let key = format!("{endpoint}:{}", client_ip::limit_key(ip));
     rate_limit::check(&state.db, state.config.disable_rate_limits, "ip", &key, rate_limit::PER_IP).await
 }
 
-async fn limit_email(state: &AppState, scope: &str, email: &Email, limit: rate_limit::Limit) -> AppResult<()> {
-    rate_limit::check(&state.db, state.config.disable_rate_limits, scope, email.as_str(), limit).await
+/// Counts one mail to `email`; false when over the per-email limit (nothing is sent then,
+/// and nobody is told).
+async fn may_mail(state: &AppState, email: &Email) -> AppResult<bool> {
+    let limit = rate_limit::SEND_PER_EMAIL;
+    let allowed = rate_limit::allow(&state.db, state.config.disable_rate_limits, "send", email.as_str(), limit).await?;
+    if !allowed {
+        tracing::debug!("per-email mail limit reached; nothing sent");
+    }
+    Ok(allowed)
 }
 
-/// Issues a fresh code (subject to the resend cooldown) and mails it.
-async fn send_code(state: &AppState, email: &Email, purpose: CodePurpose) -> AppResult<()> {
+/// Issues a fresh code and mails it off the request path, when one is due: not inside the
+/// resend cooldown (the code sent then still works) and under the per-email mail limit.
+/// Otherwise nothing is sent, silently: callers answer the same either way.
+async fn mail_code(state: &AppState, email: &Email, to: Mailbox, purpose: CodePurpose) -> AppResult<()> {
+    if !codes::due(&state.db, email.as_str(), purpose).await? || !may_mail(state, email).await? {
+        return Ok(());
+    }
     let code = codes::issue(&state.db, &state.keys, email.as_str(), purpose).await?;
-    state.mailer.send_code(email.as_str(), purpose, &code).await
+    state.mailer.send_in_background(Outgoing::code(to, purpose, &code));
+    Ok(())
 }
 
 /// The checks both verify endpoints share: limits, input shape, and the code itself.
-async fn check_code(
-    state: &AppState,
-    ip: IpAddr,
-    body: &VerifyCodeRequest,
-    purpose: CodePurpose,
-) -> AppResult<Email> {
+///
+/// Wrong codes count per email *and* address: a guesser is held back (429) where it
+/// guesses, while the owner, elsewhere, can still use the right code (which each code
+/// allows until `codes::MAX_ATTEMPTS` wrong tries in all). A try is counted before the
+/// code is compared, so parallel guesses cannot slip past, and a right code is taken back.
+async fn check_code(state: &AppState, ip: IpAddr, body: &VerifyCodeRequest, purpose: CodePurpose) -> AppResult<Email> {
     limit_ip(state, "verify", ip).await?;
     let email = Email::parse(&body.email)?;
     let code = parse_code(&body.code)?;
-    limit_email(state, "verify", &email, rate_limit::VERIFY_PER_EMAIL).await?;
+    // Named `scope:email:address:window`, like every per-email window (see users::account).
+    let key = format!("{}:{}", email.as_str(), client_ip::limit_key(ip));
+    let limit = rate_limit::WRONG_CODES_PER_EMAIL_AND_IP;
+    let counted = rate_limit::take(&state.db, state.config.disable_rate_limits, "wrong-code", &key, limit).await?;
     codes::verify(&state.db, &state.keys, email.as_str(), purpose, &code).await?;
+    rate_limit::refund(&state.db, counted).await?;
     Ok(email)
 }
 
@@ -80,20 +148,23 @@ fn code_sent(email: &Email, message: &str) -> Json<CodeSent> {
 }
 
 /// Create an unverified account (or refresh an unconfirmed one) and email a 6-digit code
+///
+/// The same answer for every email: a confirmed account's owner is mailed a notice instead
+/// of a code, and nothing changes.
 #[utoipa::path(
     post,
     path = "/auth/signup",
     tag = "auth",
     request_body = SignupRequest,
     responses(
-        (status = 200, description = "Code sent", body = CodeSent),
+        (status = 200, description = "A code was sent (or, for a confirmed email, a notice to its owner); the same answer for every email", body = CodeSent),
         (status = 400, description = "Malformed body (`bad_request`), or an address the mailer cannot use", body = ApiError),
         CrossSite,
-        (status = 409, description = "The email belongs to a confirmed account (`conflict`)", body = ApiError),
         (status = 422, description = "Invalid email, password or name (`validation_failed`, each in `fields`)", body = ApiError),
         RateLimited,
         Internal,
-        (status = 503, description = "The code could not be mailed (`unavailable`)", body = ApiError),
+        (status = 503, description = "Too many passwords being hashed at once (`unavailable`); `Retry-After` says when to try again", body = ApiError,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -101,24 +172,30 @@ async fn signup(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<SignupRequest>,
-) -> AppResult<Json<CodeSent>> {
+) -> Result<Json<CodeSent>, Refusal> {
     limit_ip(&state, "signup", ip).await?;
     let mut checks = Checks::default();
     let email = Email::check(&mut checks, &body.email);
     let password = Password::check(&mut checks, &body.password);
     let name = checks.take(validation::name(body.name.as_deref()));
-    checks.finish()?;
+    checks.finish().map_err(AppError::from)?;
     let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-        return Err(AppError::internal("passing checks returned no value"));
+        return Err(AppError::internal("passing checks returned no value").into());
     };
-    limit_email(&state, "send", &email, rate_limit::SEND_PER_EMAIL).await?;
+    let to = mail::recipient(email.as_str())?;
+    let answer = code_sent(&email, SIGNUP_SENT);
 
-    let existing = state.db.users.find_one(doc! { "email": email.as_str() }).await?;
-    if existing.as_ref().is_some_and(|u| u.email_verified) {
-        return Err(AppError::Conflict("An account with this email already exists; sign in instead.".into()));
-    }
+    // Hashed whatever the account's state, so a confirmed email takes as long as a new one.
     let hash = password::hash(password.as_str().to_string()).await?;
+    let existing = state.db.users.find_one(doc! { "email": email.as_str() }).await?;
     match existing {
+        // Answered like a new sign-up; the owner hears of it by mail, with no code.
+        Some(user) if user.email_verified => {
+            if may_mail(&state, &email).await? {
+                state.mailer.send_in_background(Outgoing::signup_notice(to));
+            }
+            return Ok(answer);
+        }
         // An unconfirmed sign-up may be repeated (a lost code, a forgotten password).
         Some(user) => {
             state
@@ -137,17 +214,16 @@ async fn signup(
                 profile: Default::default(),
                 created_at: DateTime::now(),
             };
-            state.db.users.insert_one(user).await.map_err(|e| {
-                if crate::error::is_duplicate_key(&e) {
-                    AppError::Conflict("An account with this email already exists; sign in instead.".into())
-                } else {
-                    e.into()
-                }
-            })?;
+            match state.db.users.insert_one(user).await {
+                Ok(_) => {}
+                // A sign-up for the same email won the race and mails the code.
+                Err(e) if crate::error::is_duplicate_key(&e) => return Ok(answer),
+                Err(e) => return Err(AppError::from(e).into()),
+            }
         }
     }
-    send_code(&state, &email, CodePurpose::Signup).await?;
-    Ok(code_sent(&email, "We emailed you a 6-digit code to confirm your address."))
+    mail_code(&state, &email, to, CodePurpose::Signup).await?;
+    Ok(answer)
 }
 
 /// Confirm the sign-up code: the account is verified and signed in (tokens in the body and as HttpOnly cookies)
@@ -183,19 +259,23 @@ async fn verify_email(
 }
 
 /// Check the password and email a sign-in code (the same answer for unknown emails and wrong passwords)
+///
+/// Also the same answer for the right password while the last sign-in code is under a
+/// minute old: no new mail then, and that code still works.
 #[utoipa::path(
     post,
     path = "/auth/signin",
     tag = "auth",
     request_body = SigninRequest,
     responses(
-        (status = 200, description = "A code was sent if the details were right", body = CodeSent),
+        (status = 200, description = "A code was sent if the details were right; the same answer otherwise", body = CodeSent),
         (status = 400, description = "Malformed body or no password (`bad_request`), or an address the mailer cannot use", body = ApiError),
         CrossSite,
         (status = 422, description = "Not an email (`validation_failed`)", body = ApiError),
         RateLimited,
         Internal,
-        (status = 503, description = "The code could not be mailed (`unavailable`)", body = ApiError),
+        (status = 503, description = "Too many passwords being checked at once (`unavailable`); `Retry-After` says when to try again", body = ApiError,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -203,24 +283,21 @@ async fn signin(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<SigninRequest>,
-) -> AppResult<Json<CodeSent>> {
+) -> Result<Json<CodeSent>, Refusal> {
     limit_ip(&state, "signin", ip).await?;
     let email = Email::parse(&body.email)?;
     if body.password.is_empty() || body.password.len() > 512 {
-        return Err(AppError::BadRequest("Enter your password.".into()));
+        return Err(AppError::BadRequest("Enter your password.".into()).into());
     }
-    limit_email(&state, "send", &email, rate_limit::SEND_PER_EMAIL).await?;
+    let to = mail::recipient(email.as_str())?;
     let user = state.db.users.find_one(doc! { "email": email.as_str() }).await?;
+    // Against a dummy hash when there is no user: the same time as a wrong password.
     let verified = password::verify(body.password, user.as_ref().map(|u| u.password_hash.clone())).await?;
-    // The same answer whether the email is unknown, unconfirmed or the password wrong.
-    let answer = code_sent(&email, "If the email and password are right, a 6-digit sign-in code is on its way.");
     match user {
-        Some(user) if verified && user.email_verified => {
-            send_code(&state, &email, CodePurpose::Signin).await?;
-        }
+        Some(user) if verified && user.email_verified => mail_code(&state, &email, to, CodePurpose::Signin).await?,
         _ => {}
     }
-    Ok(answer)
+    Ok(code_sent(&email, SIGNIN_SENT))
 }
 
 /// Confirm the sign-in code (tokens in the body and as HttpOnly cookies)
@@ -263,13 +340,12 @@ async fn verify_signin(
     tag = "auth",
     request_body = ResendCodeRequest,
     responses(
-        (status = 200, description = "Sent if a code was waiting", body = CodeSent),
+        (status = 200, description = "Sent if a code was waiting and the last one is over a minute old; the same answer otherwise", body = CodeSent),
         (status = 400, description = "Malformed body or unknown purpose (`bad_request`), or an address the mailer cannot use", body = ApiError),
         CrossSite,
         (status = 422, description = "Not an email (`validation_failed`)", body = ApiError),
         RateLimited,
         Internal,
-        (status = 503, description = "The code could not be mailed (`unavailable`)", body = ApiError),
     )
 )]
 #[tracing::instrument(skip_all)]
@@ -282,21 +358,17 @@ async fn resend_code(
     let email = Email::parse(&body.email)?;
     let purpose = CodePurpose::parse(&body.purpose)
         .ok_or_else(|| AppError::BadRequest("purpose must be signup or signin.".into()))?;
-    limit_email(&state, "send", &email, rate_limit::SEND_PER_EMAIL).await?;
-    let answer = code_sent(&email, "If there is a code waiting for this email, a new one is on its way.");
+    let to = mail::recipient(email.as_str())?;
     let eligible = match purpose {
-        CodePurpose::Signup => state
-            .db
-            .users
-            .find_one(doc! { "email": email.as_str(), "email_verified": false })
-            .await?
-            .is_some(),
+        CodePurpose::Signup => {
+            state.db.users.find_one(doc! { "email": email.as_str(), "email_verified": false }).await?.is_some()
+        }
         CodePurpose::Signin => codes::exists(&state.db, email.as_str(), purpose).await?,
     };
     if eligible {
-        send_code(&state, &email, purpose).await?;
+        mail_code(&state, &email, to, purpose).await?;
     }
-    Ok(answer)
+    Ok(code_sent(&email, RESEND_SENT))
 }
 
 /// The refresh token from the body (API clients) or the cookie (browsers).
