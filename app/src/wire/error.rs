@@ -39,6 +39,8 @@ pub enum ErrorCode {
     LocalBusy,
     LocalFailed,
     LocalUnavailable,
+    /// The message (with its history) does not fit the offline model's context.
+    PromptTooLong,
     ProviderTimeout,
     ProviderHttpError,
     ProviderUnreachable,
@@ -60,7 +62,8 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            BadRequest | InvalidFrame | BinaryNotSupported | EmptyMessage | MessageTooLong | InvalidMessageType => 400,
+            BadRequest | InvalidFrame | BinaryNotSupported | EmptyMessage | MessageTooLong | InvalidMessageType
+            | PromptTooLong => 400,
             Unauthorized => 401,
             Forbidden => 403,
             NotFound | SessionNotFound | MessageNotFound => 404,

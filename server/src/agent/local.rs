@@ -313,7 +313,7 @@ mod engine {
                 return Ok(tokens);
             }
             if budget == 0 {
-                return Err(("prompt_too_long", "the message is too long for the offline demo model".into()));
+                return Err((app::wire::ErrorCode::PromptTooLong, "the message is too long for the offline demo model".into()));
             }
             budget = if budget > 100 { budget / 2 } else { 0 };
         }
