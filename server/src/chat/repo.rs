@@ -300,7 +300,8 @@ pub async fn search(
     Ok((sessions, hits))
 }
 
-fn regex_escape(s: &str) -> String {
+/// `s` matched literally inside a regular expression.
+pub fn regex_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 2);
     for c in s.chars() {
         if "\\^$.|?*+()[]{}-/".contains(c) {

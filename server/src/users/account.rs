@@ -105,22 +105,11 @@ pub async fn delete(state: &AppState, user_id: &str, password_typed: String) -> 
     db.signins.delete_many(mine).await?;
     db.auth_codes.delete_many(doc! { "email": &user.email }).await?;
     // Rate-limit windows are keyed `scope:key:window`; the per-email ones name the email.
-    let by_email = format!(":{}:", regex_escape(&user.email));
+    let by_email = format!(":{}:", repo::regex_escape(&user.email));
     db.rate_limits.delete_many(doc! { "_id": { "$regex": by_email } }).await?;
     let oid = ObjectId::parse_str(user_id).map_err(AppError::internal)?;
     db.users.delete_one(doc! { "_id": oid }).await?;
     state.profiles.forget(user_id);
     tracing::info!(user_id, "account deleted");
     Ok(())
-}
-
-/// A string matched literally inside a regular expression.
-fn regex_escape(text: &str) -> String {
-    text.chars().fold(String::with_capacity(text.len()), |mut out, c| {
-        if "\\.^$|?*+()[]{}".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-        out
-    })
 }
