@@ -230,8 +230,8 @@ impl IntoResponses for RateLimited {
             429,
             error_response(
                 "Too many requests (`rate_limited`); try again after `Retry-After` seconds. The auth routes \
-                 count per address and per email (off with DISABLE_RATE_LIMITS=true) and resend a code at \
-                 most once a minute; the socket allows a few open sockets per user",
+                 count requests per address and wrong codes per email and address (off with \
+                 DISABLE_RATE_LIMITS=true); the socket allows a few open sockets per user",
             )
             .header("Retry-After", retry_after),
         )
@@ -258,4 +258,49 @@ pub struct SessionId {
     /// The session's id (unknown, deleted or another user's sessions are a 404).
     #[param(format = Uuid)]
     id: String,
+}
+
+/// The `pattern` of texts that must hold more than whitespace (a session title, a goal, a
+/// search): one character outside Rust's `char::is_whitespace`, which the handlers trim by.
+/// Spelled out because `\S` differs between ECMA-262 (JSON Schema's dialect), Python and Rust.
+pub const NOT_BLANK_PATTERN: &str =
+    "[^\\x09-\\x0D\\x20\\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]";
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_not_blank_class_is_exactly_the_non_whitespace_characters() {
+        let one = regex::Regex::new(&format!("^{NOT_BLANK_PATTERN}$")).unwrap();
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(
+                one.is_match(c.encode_utf8(&mut [0; 4])),
+                !c.is_whitespace(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn every_text_that_must_not_be_blank_uses_the_class() {
+        let doc = serde_json::to_value(document()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        let search = doc["paths"]["/chat/search"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "q")
+            .unwrap()
+            .clone();
+        for pattern in [
+            &schemas["RenameSession"]["properties"]["title"]["pattern"],
+            &schemas["Profile"]["properties"]["goals"]["items"]["pattern"],
+            &search["schema"]["pattern"],
+        ] {
+            assert_eq!(pattern, NOT_BLANK_PATTERN);
+        }
+    }
 }

@@ -24,7 +24,8 @@ pub struct SignupRequest {
 pub struct SigninRequest {
     #[cfg_attr(feature = "ssr", schema(format = Email, max_length = 254))]
     pub email: String,
-    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 128))]
+    /// At most 512 bytes as UTF-8 (account passwords are 8 to 128 characters).
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 512))]
     pub password: String,
 }
 

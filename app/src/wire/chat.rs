@@ -309,8 +309,16 @@ pub struct SessionDetail {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RenameSession {
-    /// Whitespace is collapsed; what is left must be 1 to 120 characters.
-    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 120, pattern = "\\S"))]
+    /// Whitespace is collapsed; what is left must be 1 to 120 characters (the pattern: at least
+    /// one character that is not Unicode whitespace).
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            min_length = 1,
+            max_length = 120,
+            pattern = "[^\\x09-\\x0D\\x20\\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+        )
+    )]
     pub title: String,
 }
 

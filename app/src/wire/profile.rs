@@ -48,12 +48,14 @@ fn fitness_level_schema() -> utoipa::openapi::schema::Schema {
 #[cfg(feature = "ssr")]
 fn goals_schema() -> utoipa::openapi::schema::Array {
     use utoipa::openapi::{schema::Type, ArrayBuilder, ObjectBuilder};
-    // Each goal must hold something besides whitespace.
+    // Each goal must hold something besides (Unicode) whitespace.
     let goal = ObjectBuilder::new()
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(120))
-        .pattern(Some("\\S"));
+        .pattern(Some(
+            "[^\\x09-\\x0D\\x20\\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        ));
     ArrayBuilder::new()
         .items(goal)
         .max_items(Some(10))

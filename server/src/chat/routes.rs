@@ -108,7 +108,7 @@ struct SearchQuery {
         required = true,
         min_length = 1,
         max_length = 200,
-        pattern = "\\S",
+        pattern = "[^\\x09-\\x0D\\x20\\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
         nullable = false
     )]
     q: Option<String>,

@@ -127,6 +127,7 @@ async fn export_me(State(state): State<AppState>, user: AuthUser) -> AppResult<R
         Unauthorized,
         (status = 403, description = "The password is not right (`forbidden`), or a cross-site request", body = ApiError),
         Internal,
+        (status = 503, description = "Too many passwords being checked at once (`unavailable`); try again shortly", body = ApiError),
     )
 )]
 async fn delete_me(

@@ -10,53 +10,28 @@ use crate::helpers::{error_body, spawn_app};
 
 /// Every operation of the REST API and the statuses it can answer. A new route, method or
 /// status changes this table, the document and the handler together.
+#[rustfmt::skip]
 const OPERATIONS: &[(&str, &str, &[u16])] = &[
     ("get", "/health", &[200, 503]),
     ("get", "/api/openapi.json", &[200]),
-    (
-        "post",
-        "/auth/signup",
-        &[200, 400, 403, 409, 422, 429, 500, 503],
-    ),
-    (
-        "post",
-        "/auth/verify-email",
-        &[200, 400, 403, 422, 429, 500],
-    ),
+    ("post", "/auth/signup", &[200, 400, 403, 422, 429, 500, 503]),
+    ("post", "/auth/verify-email", &[200, 400, 403, 422, 429, 500]),
     ("post", "/auth/signin", &[200, 400, 403, 422, 429, 500, 503]),
-    (
-        "post",
-        "/auth/verify-signin",
-        &[200, 400, 403, 422, 429, 500],
-    ),
-    (
-        "post",
-        "/auth/resend-code",
-        &[200, 400, 403, 422, 429, 500, 503],
-    ),
+    ("post", "/auth/verify-signin", &[200, 400, 403, 422, 429, 500]),
+    ("post", "/auth/resend-code", &[200, 400, 403, 422, 429, 500]),
     ("post", "/auth/refresh", &[200, 400, 401, 403, 429, 500]),
     ("post", "/auth/signout", &[200, 400, 403, 500]),
     ("get", "/users/me", &[200, 401, 500]),
+    ("delete", "/users/me", &[204, 400, 401, 403, 500, 503]),
+    ("get", "/users/me/export", &[200, 401, 500]),
     ("get", "/users/me/profile", &[200, 401, 500]),
     ("put", "/users/me/profile", &[200, 400, 401, 403, 422, 500]),
     ("get", "/chat/sessions", &[200, 400, 401, 500]),
     ("get", "/chat/sessions/{id}", &[200, 400, 401, 404, 500]),
-    (
-        "patch",
-        "/chat/sessions/{id}",
-        &[200, 400, 401, 403, 404, 422, 500],
-    ),
+    ("patch", "/chat/sessions/{id}", &[200, 400, 401, 403, 404, 422, 500]),
     ("delete", "/chat/sessions/{id}", &[204, 401, 403, 404, 500]),
-    (
-        "post",
-        "/chat/sessions/{id}/restore",
-        &[200, 401, 403, 404, 500],
-    ),
-    (
-        "get",
-        "/chat/sessions/{id}/export",
-        &[200, 400, 401, 404, 500],
-    ),
+    ("post", "/chat/sessions/{id}/restore", &[200, 401, 403, 404, 500]),
+    ("get", "/chat/sessions/{id}/export", &[200, 400, 401, 404, 500]),
     ("get", "/chat/search", &[200, 400, 401, 500]),
     ("get", "/chat/ws", &[101, 400, 401, 403, 429, 500]),
 ];
@@ -173,6 +148,11 @@ async fn error_answers_are_documented_as_api_errors() {
             if path == "/chat/ws" && *status == 400 {
                 // The upgrade's own rejection, before any handler runs.
                 assert!(content["text/plain"].is_object());
+                continue;
+            }
+            if path == "/health" {
+                // Degraded health is still a health report.
+                assert_eq!(content["application/json"]["schema"]["$ref"], "#/components/schemas/Health");
                 continue;
             }
             assert_eq!(
