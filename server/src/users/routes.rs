@@ -21,7 +21,7 @@ use super::{
 };
 use crate::{
     auth::AuthUser,
-    error::{AppJson, AppResult},
+    error::{AppError, AppJson, AppResult},
     openapi::{CrossSite, Internal, Malformed, Unauthorized},
     state::AppState,
 };
@@ -88,9 +88,32 @@ async fn get_profile(State(state): State<AppState>, user: AuthUser) -> AppResult
 async fn put_profile(
     State(state): State<AppState>,
     user: AuthUser,
-    AppJson(profile): AppJson<Profile>,
+    AppJson(body): AppJson<serde_json::Value>,
 ) -> AppResult<Json<Profile>> {
-    Ok(Json(save_profile(&state.db, &state.profiles, &user.user_id, profile).await?))
+    let profile = profile_body(body)?;
+    Ok(Json(
+        save_profile(&state.db, &state.profiles, &user.user_id, profile).await?,
+    ))
+}
+
+/// The body as the document states it: an object (serde alone would also take an array of
+/// the fields), whose `age` is a JSON Schema `integer`, which includes whole numbers written
+/// with a fraction (`30.0`) that serde's `u32` refuses.
+fn profile_body(mut body: serde_json::Value) -> AppResult<Profile> {
+    let Some(fields) = body.as_object_mut() else {
+        return Err(AppError::BadRequest(
+            "The profile must be a JSON object.".into(),
+        ));
+    };
+    if let Some(age) = fields.get_mut("age") {
+        let whole = age.as_f64().filter(|a| {
+            !age.is_u64() && a.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(a)
+        });
+        if let Some(whole) = whole {
+            *age = serde_json::Value::from(whole as u32);
+        }
+    }
+    serde_json::from_value(body).map_err(|e| AppError::BadRequest(format!("Invalid profile: {e}")))
 }
 
 /// Everything stored about the signed-in user, as one JSON download (streamed).
@@ -109,7 +132,10 @@ async fn export_me(State(state): State<AppState>, user: AuthUser) -> AppResult<R
     let body = account::export(&state, &user.user_id).await?;
     let headers = [
         (header::CONTENT_TYPE, "application/json"),
-        (header::CONTENT_DISPOSITION, "attachment; filename=\"health-coach-export.json\""),
+        (
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"health-coach-export.json\"",
+        ),
     ];
     Ok((headers, body).into_response())
 }
@@ -137,4 +163,30 @@ async fn delete_me(
 ) -> AppResult<StatusCode> {
     account::delete(&state, &user.user_id, body.password).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_whole_age_written_with_a_fraction_is_an_integer() {
+        assert_eq!(profile_body(json!({"age": 30.0})).unwrap().age, Some(30));
+        assert_eq!(profile_body(json!({"age": 30})).unwrap().age, Some(30));
+        for bad in [
+            json!({"age": 30.5}),
+            json!({"age": -1.0}),
+            json!({"age": 1e12}),
+            json!([]),
+            json!("x"),
+        ] {
+            assert!(
+                matches!(profile_body(bad.clone()), Err(AppError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
 }
