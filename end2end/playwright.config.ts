@@ -75,6 +75,8 @@ export default defineConfig({
         DATA_DIR: dataDir,
         SMTP_URL: "smtp://127.0.0.1:2525",
         LLM_BASE_URL: "http://127.0.0.1:8026/v1",
+        // One test seeds 35 turns for one user at the stub model's instant pace.
+        CHAT_MESSAGES_PER_MINUTE: "120",
         LLM_MODEL: "scripted",
         LEPTOS_SITE_ROOT: path.join(repo, "target", "site"),
         RUST_LOG: "info",

@@ -8,22 +8,25 @@ const HOSTILE =
   `</textarea><img src=x id="xss-img" onerror="window.__xss=1;alert(1)">` +
   `"><svg id="xss-svg" onload="alert(2)"></svg><script>window.__xss=1</script>`;
 
-/** Signs a user up whose name, goals, health notes, message and chat title are all HOSTILE. */
+// Names, goals and titles have length limits (80, 120, 120): the same breakout, shorter.
+const SHORT_HOSTILE = `</textarea><img src=x id="xss-img" onerror="alert(1)">`;
+
+/** Signs a user up whose name, goals, health notes, message and chat title are all hostile. */
 async function hostileUser(browser: Browser, request: import("@playwright/test").APIRequestContext) {
   const context = await browser.newContext();
   const email = uniqueEmail("xss");
   const headers = { origin: APP_ORIGIN };
   const mailbox = new Mailbox(request);
-  expect((await context.request.post("/auth/signup", { data: { email, password: PASSWORD, name: HOSTILE }, headers })).ok()).toBeTruthy();
+  expect((await context.request.post("/auth/signup", { data: { email, password: PASSWORD, name: SHORT_HOSTILE }, headers })).ok()).toBeTruthy();
   const code = await mailbox.code(email);
   expect((await context.request.post("/auth/verify-email", { data: { email, code }, headers })).ok()).toBeTruthy();
-  const profile = { goals: [HOSTILE, "run 5k"], health_notes: HOSTILE, units: "metric" };
+  const profile = { goals: [SHORT_HOSTILE, "run 5k"], health_notes: HOSTILE, units: "metric" };
   const saved = await context.request.put("/users/me/profile", { data: profile, headers });
   expect(saved.ok(), await saved.text()).toBeTruthy();
   const page = await context.newPage();
   await gotoHydrated(page, "/chat");
   const sessionId = await seedTurns(page, [HOSTILE]);
-  const renamed = await context.request.patch(`/chat/sessions/${sessionId}`, { data: { title: HOSTILE }, headers });
+  const renamed = await context.request.patch(`/chat/sessions/${sessionId}`, { data: { title: SHORT_HOSTILE }, headers });
   expect(renamed.ok(), await renamed.text()).toBeTruthy();
   await page.close();
   return { state: await context.storageState(), sessionId, close: () => context.close() };
@@ -56,7 +59,7 @@ for (const javaScriptEnabled of [true, false]) {
       if (path === "/profile") {
         // The hostile text is the field's value, whole, and nothing after it leaked out.
         await expect(page.locator("#health_notes")).toHaveValue(HOSTILE);
-        await expect(page.locator("#goals")).toHaveValue(new RegExp(`^${HOSTILE.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+        await expect(page.locator("#goals")).toHaveValue(new RegExp(`^${SHORT_HOSTILE.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
       } else {
         await expect(page.getByText("</textarea><img src=x", { exact: false }).first()).toBeVisible();
       }
