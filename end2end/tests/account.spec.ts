@@ -1,5 +1,5 @@
 import { expect, test } from "./support/fixtures";
-import { AuthPages, Mailbox, PASSWORD, ProfilePage, gotoHydrated, screenshot, uniqueEmail } from "./support/app";
+import { AuthPages, Mailbox, PASSWORD, ProfilePage, gotoHydrated, screenshot, signUpByApi, uniqueEmail } from "./support/app";
 
 test("sign up, verify, edit the profile, sign out, sign in again", async ({ page, request }) => {
   const mailbox = new Mailbox(request);
@@ -78,3 +78,28 @@ test("sign up, verify, edit the profile, sign out, sign in again", async ({ page
 async function waitForInteractive(page: import("@playwright/test").Page) {
   await expect(page.locator("body[data-hydrated]")).toBeAttached();
 }
+
+test("the profile page downloads all my data and deletes the account", async ({ page, request }) => {
+  const mailbox = new Mailbox(request);
+  const email = await signUpByApi(page.context(), mailbox, "rights");
+  await gotoHydrated(page, "/profile");
+
+  const download = page.waitForEvent("download");
+  await page.getByTestId("export-data").click();
+  const file = await (await download).path();
+  const exported = JSON.parse(require("node:fs").readFileSync(file, "utf8"));
+  expect(exported.user.email).toBe(email);
+  expect(Array.isArray(exported.messages)).toBeTruthy();
+
+  // A wrong password deletes nothing and says so.
+  const card = page.getByTestId("your-data");
+  await card.getByLabel("Password").fill("not my password");
+  await card.getByRole("button", { name: "Delete my account" }).click();
+  await expect(card.getByTestId("form-error")).toContainText("password");
+
+  await card.getByLabel("Password").fill(PASSWORD);
+  await card.getByRole("button", { name: "Delete my account" }).click();
+  await expect(page).toHaveURL(/\/signup/);
+  const me = await page.context().request.get("/users/me");
+  expect(me.status()).toBe(401);
+});
