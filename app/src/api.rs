@@ -3,14 +3,14 @@
 
 use leptos::prelude::*;
 
+#[cfg(feature = "ssr")]
+use crate::backend::require_user;
 use crate::wire::{
     auth::UserView,
     chat::{ModelInfo, SessionDetail, SessionPage, SessionSummary},
     profile::Profile,
     ApiError, ErrorCode,
 };
-#[cfg(feature = "ssr")]
-use crate::backend::require_user;
 
 /// The signed-in user, or `None` when signed out (not an error: pages use it to redirect).
 #[server(endpoint = "me")]

@@ -45,8 +45,7 @@ pub fn backend() -> Result<SharedBackend, ApiError> {
 
 /// The request's parts, for reading cookies.
 pub fn request_parts() -> Result<Parts, ApiError> {
-    leptos::prelude::use_context::<Parts>()
-        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "No request in context."))
+    leptos::prelude::use_context::<Parts>().ok_or_else(|| ApiError::new(ErrorCode::Internal, "No request in context."))
 }
 
 /// The signed-in user, or a 401-style error.

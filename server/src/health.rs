@@ -25,14 +25,8 @@ pub fn api() -> OpenApiRouter<AppState> {
     )
 )]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let db_ok = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping())
-        .await
-        .is_ok_and(|r| r.is_ok());
-    let status = if db_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let db_ok = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await.is_ok_and(|r| r.is_ok());
+    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
         Json(Health {

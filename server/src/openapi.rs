@@ -64,12 +64,7 @@ impl Modify for SecuritySchemes {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
         components.add_security_scheme(
             "cookie",
@@ -95,30 +90,18 @@ struct OptionalBodies;
 impl Modify for OptionalBodies {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for path in ["/auth/refresh", "/auth/signout"] {
-            let Some(op) = openapi
-                .paths
-                .paths
-                .get_mut(path)
-                .and_then(|item| item.post.as_mut())
-            else {
+            let Some(op) = openapi.paths.paths.get_mut(path).and_then(|item| item.post.as_mut()) else {
                 continue;
             };
             let body = op.request_body.get_or_insert_with(Default::default);
             body.required = Some(Required::False);
             body.content.insert(
                 "application/json".into(),
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("RefreshRequest")))
-                    .build(),
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("RefreshRequest"))).build(),
             );
         }
-        let schemas = &mut openapi
-            .components
-            .get_or_insert_with(Default::default)
-            .schemas;
-        schemas
-            .entry("RefreshRequest".into())
-            .or_insert_with(RefreshRequest::schema);
+        let schemas = &mut openapi.components.get_or_insert_with(Default::default).schemas;
+        schemas.entry("RefreshRequest".into()).or_insert_with(RefreshRequest::schema);
     }
 }
 
@@ -154,12 +137,9 @@ async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
 
 /// A response whose body is an [`ApiError`].
 pub fn error_response(description: &str) -> ResponseBuilder {
-    ResponseBuilder::new().description(description).content(
-        "application/json",
-        ContentBuilder::new()
-            .schema(Some(Ref::from_schema_name("ApiError")))
-            .build(),
-    )
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ApiError"))).build())
 }
 
 fn one(status: u16, response: impl Into<Response>) -> BTreeMap<String, RefOr<Response>> {
@@ -172,7 +152,10 @@ pub struct Malformed;
 
 impl IntoResponses for Malformed {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        one(400, error_response("Malformed request: the body or query does not parse or is out of range (`bad_request`)"))
+        one(
+            400,
+            error_response("Malformed request: the body or query does not parse or is out of range (`bad_request`)"),
+        )
     }
 }
 
@@ -182,19 +165,13 @@ pub struct Unauthorized;
 impl IntoResponses for Unauthorized {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         let challenge = HeaderBuilder::new()
-            .schema(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(["Bearer"])),
-            )
+            .schema(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["Bearer"])))
             .description(Some("Always `Bearer`"))
             .build();
         one(
             401,
-            error_response(
-                "No access token, or an expired, invalid or revoked one (`unauthorized`)",
-            )
-            .header("WWW-Authenticate", challenge),
+            error_response("No access token, or an expired, invalid or revoked one (`unauthorized`)")
+                .header("WWW-Authenticate", challenge),
         )
     }
 }
@@ -219,11 +196,7 @@ pub struct RateLimited;
 impl IntoResponses for RateLimited {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         let retry_after = HeaderBuilder::new()
-            .schema(
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .minimum(Some(1)),
-            )
+            .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
             .description(Some("Seconds until the limit's window ends"))
             .build();
         one(
@@ -243,10 +216,7 @@ pub struct Internal;
 
 impl IntoResponses for Internal {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        one(
-            500,
-            error_response("The database or the server failed (`internal`)"),
-        )
+        one(500, error_response("The database or the server failed (`internal`)"))
     }
 }
 
@@ -275,12 +245,7 @@ mod tests {
     fn the_not_blank_class_is_exactly_the_non_whitespace_characters() {
         let one = regex::Regex::new(&format!("^{NOT_BLANK_PATTERN}$")).unwrap();
         for c in (0..=0x10FFFF).filter_map(char::from_u32) {
-            assert_eq!(
-                one.is_match(c.encode_utf8(&mut [0; 4])),
-                !c.is_whitespace(),
-                "U+{:04X}",
-                c as u32
-            );
+            assert_eq!(one.is_match(c.encode_utf8(&mut [0; 4])), !c.is_whitespace(), "U+{:04X}", c as u32);
         }
     }
 

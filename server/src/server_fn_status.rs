@@ -18,7 +18,8 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 
 pub async fn status_from_error_code(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
-    if response.status() != StatusCode::INTERNAL_SERVER_ERROR || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
     {
         return response;
     }

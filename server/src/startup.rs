@@ -20,8 +20,8 @@ use tower_http::{
 use crate::{
     auth::tokens::JwtKeys,
     config::Config,
-    mail::Mailer,
     db::{embedded::EmbeddedDb, Db},
+    mail::Mailer,
     state::AppState,
 };
 
@@ -166,12 +166,7 @@ pub fn build_router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::headers::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            let request_id = req
-                .headers()
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_string();
+            let request_id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
         }))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -193,8 +188,7 @@ fn provide_backend(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'stati
 }
 
 fn cors_layer(config: &Config) -> CorsLayer {
-    let origins: Vec<HeaderValue> =
-        config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let origins: Vec<HeaderValue> = config.cors_origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     CorsLayer::new()
         .allow_origin(origins)
         .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])

@@ -11,14 +11,14 @@ use crate::wire::{ApiError, ErrorCode};
 pub async fn post_json<B: Serialize, T: DeserializeOwned>(path: &str, body: &B) -> Result<T, ApiError> {
     use gloo_net::http::Request;
 
-    let network = |_| ApiError::new(ErrorCode::Network, "Could not reach the server. Check your connection and try again.");
+    let network =
+        |_| ApiError::new(ErrorCode::Network, "Could not reach the server. Check your connection and try again.");
     let response = Request::post(path).json(body).map_err(network)?.send().await.map_err(network)?;
     let status = response.status();
     if (200..300).contains(&status) {
-        return response
-            .json::<T>()
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::BadResponse, "The server sent an answer this page does not understand."));
+        return response.json::<T>().await.map_err(|_| {
+            ApiError::new(ErrorCode::BadResponse, "The server sent an answer this page does not understand.")
+        });
     }
     let retry_after = response.headers().get("retry-after");
     let mut error = response.json::<ApiError>().await.unwrap_or_else(|_| {

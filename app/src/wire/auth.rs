@@ -12,10 +12,7 @@ pub struct SignupRequest {
     pub password: String,
     /// Trimmed; blank means none.
     #[serde(default)]
-    #[cfg_attr(
-        feature = "ssr",
-        schema(max_length = 80, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")
-    )]
+    #[cfg_attr(feature = "ssr", schema(max_length = 80, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"))]
     pub name: Option<String>,
 }
 

@@ -116,8 +116,7 @@ pub enum ClientFrame {
 impl ClientFrame {
     /// Frames with a `type` are control frames; frames without one are messages.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         if !value.is_object() {
             return Err("a frame must be a JSON object".into());
         }

@@ -71,8 +71,8 @@ impl ErrorCode {
             ValidationFailed => 422,
             RateLimited => 429,
             Unavailable | LocalBusy | LocalUnavailable => 503,
-            LocalFailed | ProviderTimeout | ProviderHttpError | ProviderUnreachable | ProviderDisconnected | ProviderMalformed
-            | ProviderError | AgentFailed => 502,
+            LocalFailed | ProviderTimeout | ProviderHttpError | ProviderUnreachable | ProviderDisconnected
+            | ProviderMalformed | ProviderError | AgentFailed => 502,
             Internal | StorageFailed | Cancelled | Network | BadResponse | ServerFn | Unknown => 500,
         }
     }
@@ -147,7 +147,10 @@ mod tests {
     #[test]
     fn codes_are_snake_case_on_the_wire_and_unknown_ones_still_read() {
         let e = ApiError::new(ErrorCode::NothingToStop, "No answer is running.");
-        assert_eq!(serde_json::to_value(&e).unwrap(), serde_json::json!({"error":"nothing_to_stop","message":"No answer is running."}));
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"error":"nothing_to_stop","message":"No answer is running."})
+        );
         assert_eq!(ErrorCode::NothingToStop.to_string(), "nothing_to_stop");
         let read: ApiError = serde_json::from_str(r#"{"error":"brand_new","message":"x"}"#).unwrap();
         assert_eq!(read.error, ErrorCode::Unknown);

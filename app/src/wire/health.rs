@@ -26,10 +26,7 @@ fn words(words: [&str; 2], description: &str) -> utoipa::openapi::Object {
 
 #[cfg(feature = "ssr")]
 fn status_schema() -> utoipa::openapi::Object {
-    words(
-        ["healthy", "degraded"],
-        "`healthy`, or `degraded` when the database does not answer.",
-    )
+    words(["healthy", "degraded"], "`healthy`, or `degraded` when the database does not answer.")
 }
 
 #[cfg(feature = "ssr")]

@@ -34,11 +34,7 @@ fn fitness_level_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::{schema::Type, ObjectBuilder, OneOfBuilder, Schema};
     Schema::OneOf(
         OneOfBuilder::new()
-            .item(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(FITNESS_LEVELS)),
-            )
+            .item(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(FITNESS_LEVELS)))
             .item(ObjectBuilder::new().schema_type(Type::Null))
             .description(Some("`beginner`, `intermediate` or `advanced`."))
             .build(),
@@ -53,14 +49,8 @@ fn goals_schema() -> utoipa::openapi::schema::Array {
         .schema_type(Type::String)
         .min_length(Some(1))
         .max_length(Some(120))
-        .pattern(Some(
-            "[^\\x09-\\x0D\\x20\\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-        ));
-    ArrayBuilder::new()
-        .items(goal)
-        .max_items(Some(10))
-        .default(Some(serde_json::json!([])))
-        .build()
+        .pattern(Some("[^\\x09-\\x0D\\x20\\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"));
+    ArrayBuilder::new().items(goal).max_items(Some(10)).default(Some(serde_json::json!([]))).build()
 }
 
 #[cfg(feature = "ssr")]
@@ -99,9 +89,8 @@ impl Profile {
     /// Every field problem at once, so a form can show them all inline.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        let mut err = |field: &str, message: &str| {
-            errors.push(FieldError { field: field.into(), message: message.into() })
-        };
+        let mut err =
+            |field: &str, message: &str| errors.push(FieldError { field: field.into(), message: message.into() });
         if let Some(age) = self.age {
             if !(13..=120).contains(&age) {
                 err("age", "Age must be between 13 and 120.");

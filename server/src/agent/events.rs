@@ -88,7 +88,9 @@ impl Recorder {
                     ..Default::default()
                 });
             }
-            AgentEvent::Finish { reason } => self.push_final(at_ms, MessageStatus::Complete, Some(reason.clone()), None),
+            AgentEvent::Finish { reason } => {
+                self.push_final(at_ms, MessageStatus::Complete, Some(reason.clone()), None)
+            }
             AgentEvent::Error { code, message } => {
                 self.push_final(at_ms, MessageStatus::Failed, None, Some((*code, message.clone())))
             }
@@ -111,7 +113,13 @@ impl Recorder {
         }
     }
 
-    fn push_final(&mut self, at_ms: u64, outcome: MessageStatus, finish_reason: Option<String>, error: Option<(ErrorCode, String)>) {
+    fn push_final(
+        &mut self,
+        at_ms: u64,
+        outcome: MessageStatus,
+        finish_reason: Option<String>,
+        error: Option<(ErrorCode, String)>,
+    ) {
         let (error_code, error_message) = error.unzip();
         self.events.push(RawEvent {
             author: AUTHOR.into(),

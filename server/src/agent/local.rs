@@ -163,7 +163,11 @@ mod engine {
 
     use super::{Job, LocalLoadError};
 
-    pub(super) fn spawn(_path: PathBuf, _max_tokens: u32, _jobs: tokio::sync::mpsc::Receiver<Job>) -> Result<(), LocalLoadError> {
+    pub(super) fn spawn(
+        _path: PathBuf,
+        _max_tokens: u32,
+        _jobs: tokio::sync::mpsc::Receiver<Job>,
+    ) -> Result<(), LocalLoadError> {
         Err(LocalLoadError::FeatureOff)
     }
 }
@@ -249,10 +253,7 @@ mod engine {
             }
         };
         // The gguf's own template; ChatML (what SmolLM2 uses) if the file lacks one.
-        let template = model
-            .chat_template(None)
-            .or_else(|_| LlamaChatTemplate::new("chatml"))
-            .map_err(|e| engine(&e));
+        let template = model.chat_template(None).or_else(|_| LlamaChatTemplate::new("chatml")).map_err(|e| engine(&e));
         let params = LlamaContextParams::default()
             .with_n_ctx(NonZeroU32::new(CONTEXT_TOKENS))
             .with_n_batch(CONTEXT_TOKENS)
@@ -313,7 +314,10 @@ mod engine {
                 return Ok(tokens);
             }
             if budget == 0 {
-                return Err((app::wire::ErrorCode::PromptTooLong, "the message is too long for the offline demo model".into()));
+                return Err((
+                    app::wire::ErrorCode::PromptTooLong,
+                    "the message is too long for the offline demo model".into(),
+                ));
             }
             budget = if budget > 100 { budget / 2 } else { 0 };
         }
@@ -324,7 +328,8 @@ mod engine {
     /// of it is usually cached. `cached` mirrors the tokens the context holds.
     fn load_prompt(ctx: &mut LlamaContext<'_>, cached: &mut Vec<LlamaToken>, prompt: &[LlamaToken]) -> JobResult {
         // At least one token is decoded so there are fresh logits to sample from.
-        let mut keep = cached.iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len().saturating_sub(1));
+        let mut keep =
+            cached.iter().zip(prompt).take_while(|(a, b)| a == b).count().min(prompt.len().saturating_sub(1));
         if keep < cached.len() {
             let trimmed = u32::try_from(keep).ok().and_then(|p0| ctx.clear_kv_cache_seq(Some(0), Some(p0), None).ok());
             if trimmed != Some(true) {
@@ -357,7 +362,8 @@ mod engine {
             message_type: app::wire::chat::MessageType::General,
         };
         let room = (ctx.n_ctx() as usize).saturating_sub(max_tokens as usize);
-        let result = prompt_tokens(model, template, &request, room).and_then(|prompt| load_prompt(ctx, cached, &prompt));
+        let result =
+            prompt_tokens(model, template, &request, room).and_then(|prompt| load_prompt(ctx, cached, &prompt));
         match result {
             Ok(()) => tracing::debug!(tokens = cached.len(), elapsed = ?started.elapsed(), "local model warmed up"),
             Err((_, message)) => {
@@ -421,7 +427,8 @@ mod engine {
         if !rest.is_empty() {
             let _ = events.send(AgentEvent::Delta(rest));
         }
-        let _ = events.send(AgentEvent::Usage { prompt_tokens: prompt.len() as u64, completion_tokens: completion.into() });
+        let _ =
+            events.send(AgentEvent::Usage { prompt_tokens: prompt.len() as u64, completion_tokens: completion.into() });
         let _ = events.send(AgentEvent::Finish { reason: reason.into() });
         Ok(())
     }
@@ -484,19 +491,15 @@ mod tests {
 
         // Round 0 waits for the warm-up (as a question sent right at start-up would); round 1
         // reuses its profile (a follow-up); round 2 is another user, sharing only the rules.
-        let profile = |age| app::wire::profile::Profile { age: Some(age), units: "metric".into(), ..Default::default() };
+        let profile =
+            |age| app::wire::profile::Profile { age: Some(age), units: "metric".into(), ..Default::default() };
         let questions = [
             ("How many days a week should I lift weights?", MessageType::FitnessPlan, profile(30)),
             ("What should I eat after a workout?", MessageType::General, profile(30)),
             ("How can I sleep better before a race?", MessageType::Sleep, profile(52)),
         ];
         for (round, (message, message_type, profile)) in questions.into_iter().enumerate() {
-            let request = AgentRequest {
-                profile,
-                history: vec![],
-                message: message.into(),
-                message_type,
-            };
+            let request = AgentRequest { profile, history: vec![], message: message.into(), message_type };
             let started = Instant::now();
             let mut stream = agent.answer(request).await;
             let mut first_token = None;

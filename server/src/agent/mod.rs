@@ -41,11 +41,19 @@ pub struct AgentRequest {
 pub enum AgentEvent {
     /// New text (only the new part).
     Delta(String),
-    Usage { prompt_tokens: u64, completion_tokens: u64 },
+    Usage {
+        prompt_tokens: u64,
+        completion_tokens: u64,
+    },
     /// The answer ended normally; `reason` is `stop`, `length` or `safety`.
-    Finish { reason: String },
+    Finish {
+        reason: String,
+    },
     /// The answer ended with an error; text already streamed stays valid.
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = AgentEvent> + Send>>;
@@ -123,10 +131,8 @@ mod tests {
         let cut: Vec<_> = ensure_terminal(futures::stream::iter(vec![AgentEvent::Delta("a".into())])).collect().await;
         assert!(matches!(cut.last(), Some(AgentEvent::Error { code, .. }) if *code == ErrorCode::AgentFailed));
 
-        let extra = futures::stream::iter(vec![
-            AgentEvent::Finish { reason: "stop".into() },
-            AgentEvent::Delta("late".into()),
-        ]);
+        let extra =
+            futures::stream::iter(vec![AgentEvent::Finish { reason: "stop".into() }, AgentEvent::Delta("late".into())]);
         let events: Vec<_> = ensure_terminal(extra).collect().await;
         assert_eq!(events, vec![AgentEvent::Finish { reason: "stop".into() }]);
     }

@@ -9,8 +9,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use eventsource_stream::{EventStreamError, Eventsource};
 use app::wire::ErrorCode;
+use eventsource_stream::{EventStreamError, Eventsource};
 use futures::StreamExt;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
@@ -190,14 +190,25 @@ impl Inner {
         let mut attempt = 0;
         loop {
             let failure = match timeout_at(deadline, self.post(body).send()).await {
-                Err(_) => return Err(error(ErrorCode::ProviderTimeout, format!("the model provider sent no answer within {limit:.0} s"))),
+                Err(_) => {
+                    return Err(error(
+                        ErrorCode::ProviderTimeout,
+                        format!("the model provider sent no answer within {limit:.0} s"),
+                    ))
+                }
                 Ok(Ok(response)) if response.status().is_success() => return Ok(response),
                 Ok(Ok(response)) => {
                     let status = response.status();
                     let retryable = status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS;
                     let kind = self.describe_failure(response).await;
                     let detail = kind.map(|k| format!(" ({k})")).unwrap_or_default();
-                    (retryable, error(ErrorCode::ProviderHttpError, format!("the model provider answered HTTP {status}{detail}")))
+                    (
+                        retryable,
+                        error(
+                            ErrorCode::ProviderHttpError,
+                            format!("the model provider answered HTTP {status}{detail}"),
+                        ),
+                    )
                 }
                 Ok(Err(e)) if e.is_timeout() => {
                     tracing::warn!(error = %e, "model provider timed out");
@@ -252,18 +263,30 @@ impl Inner {
                 (_, Some(_)) => break,
                 (Err(_), None) if text_seen => {
                     let secs = self.settings.idle_timeout.as_secs_f32();
-                    return error(ErrorCode::ProviderTimeout, format!("the model provider went silent for {secs:.0} s"));
+                    return error(
+                        ErrorCode::ProviderTimeout,
+                        format!("the model provider went silent for {secs:.0} s"),
+                    );
                 }
                 (Err(_), None) => {
                     let secs = self.settings.first_token_timeout.as_secs_f32();
-                    return error(ErrorCode::ProviderTimeout, format!("the model provider sent no text within {secs:.0} s"));
+                    return error(
+                        ErrorCode::ProviderTimeout,
+                        format!("the model provider sent no text within {secs:.0} s"),
+                    );
                 }
                 (Ok(None), None) => {
-                    return error(ErrorCode::ProviderDisconnected, "the model provider closed the stream before the answer finished")
+                    return error(
+                        ErrorCode::ProviderDisconnected,
+                        "the model provider closed the stream before the answer finished",
+                    )
                 }
                 (Ok(Some(Err(EventStreamError::Transport(e)))), None) => {
                     tracing::warn!(error = %e, "model provider stream broke");
-                    return error(ErrorCode::ProviderDisconnected, "the connection to the model provider broke mid-answer");
+                    return error(
+                        ErrorCode::ProviderDisconnected,
+                        "the connection to the model provider broke mid-answer",
+                    );
                 }
                 (Ok(Some(Err(e))), None) => {
                     tracing::warn!(error = %e, "model provider sent an unreadable stream");
@@ -279,9 +302,18 @@ impl Inner {
             }
             let chunk = match serde_json::from_str::<Chunk>(data) {
                 Ok(chunk) if chunk.choices.is_some() || chunk.usage.is_some() || chunk.error.is_some() => chunk,
-                Ok(_) => return error(ErrorCode::ProviderMalformed, "the model provider sent a chunk of unexpected shape"),
-                Err(e) if e.is_data() => return error(ErrorCode::ProviderMalformed, "the model provider sent a chunk of unexpected shape"),
-                Err(_) => return error(ErrorCode::ProviderMalformed, "the model provider sent a chunk that is not valid JSON"),
+                Ok(_) => {
+                    return error(ErrorCode::ProviderMalformed, "the model provider sent a chunk of unexpected shape")
+                }
+                Err(e) if e.is_data() => {
+                    return error(ErrorCode::ProviderMalformed, "the model provider sent a chunk of unexpected shape")
+                }
+                Err(_) => {
+                    return error(
+                        ErrorCode::ProviderMalformed,
+                        "the model provider sent a chunk that is not valid JSON",
+                    )
+                }
             };
             if let Some(err) = chunk.error {
                 tracing::warn!(error = %err.to_string().chars().take(300).collect::<String>(), "model provider reported an error mid-stream");
@@ -299,7 +331,8 @@ impl Inner {
                 }
             }
             if let Some(u) = chunk.usage {
-                usage = Some(AgentEvent::Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
+                usage =
+                    Some(AgentEvent::Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
             }
         }
         if let Some(usage) = usage {
@@ -458,7 +491,9 @@ mod tests {
 
         let sent = fake.last_request().unwrap();
         let system = sent.system_prompt().unwrap();
-        assert!(system.contains("Age: 35") && system.contains("run a half marathon") && system.contains("intermediate"));
+        assert!(
+            system.contains("Age: 35") && system.contains("run a half marathon") && system.contains("intermediate")
+        );
         assert_eq!(sent.last_user_message(), Some("how do I start?"));
     }
 

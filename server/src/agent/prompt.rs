@@ -183,11 +183,7 @@ pub fn clean_title(raw: &str) -> Option<String> {
     let line = raw.lines().map(str::trim).find(|l| !l.is_empty())?;
     let line = ["title:", "title -"]
         .iter()
-        .find_map(|p| {
-            line.get(..p.len())
-                .filter(|head| head.eq_ignore_ascii_case(p))
-                .map(|_| &line[p.len()..])
-        })
+        .find_map(|p| line.get(..p.len()).filter(|head| head.eq_ignore_ascii_case(p)).map(|_| &line[p.len()..]))
         .unwrap_or(line);
     let trim_chars: &[char] = &['"', '\'', '“', '”', '‘', '’', '`', '*', '#', '.', ',', ':', ';', '!', '-', ' ', '_'];
     let words: Vec<&str> = line.trim_matches(trim_chars).split_whitespace().collect();
@@ -240,7 +236,16 @@ mod tests {
         let messages = build_messages(&request(vec![]), HISTORY_BUDGET_TOKENS);
         let system = &messages[0];
         assert_eq!(system.role, "system");
-        for needle in ["Age: 42", "beginner", "lose 5 kg; run a 5k", "old knee injury", "5 ft 11 in", "198 lb", "Training plans", "not a doctor"] {
+        for needle in [
+            "Age: 42",
+            "beginner",
+            "lose 5 kg; run a 5k",
+            "old knee injury",
+            "5 ft 11 in",
+            "198 lb",
+            "Training plans",
+            "not a doctor",
+        ] {
             assert!(system.content.contains(needle), "missing {needle:?} in {}", system.content);
         }
         assert_eq!(messages.last().unwrap(), &ChatMessage::new("user", "How should I start running?"));

@@ -160,14 +160,7 @@ const PATTERNS: &[(RedFlagKind, &[&str])] = &[
             r"severe allergic reaction",
         ],
     ),
-    (
-        RedFlagKind::Seizure,
-        &[
-            r"(?:having|had|has|is having) (?:a )?seizure",
-            r"seizing",
-            r"convuls\w*",
-        ],
-    ),
+    (RedFlagKind::Seizure, &[r"(?:having|had|has|is having) (?:a )?seizure", r"seizing", r"convuls\w*"]),
     (
         RedFlagKind::Overdose,
         &[
@@ -184,8 +177,25 @@ const NEGATIONS: &[&str] =
     &["no", "not", "without", "never", "dont", "didnt", "doesnt", "isnt", "wasnt", "arent", "denies", "deny", "nor"];
 /// Words that may sit between a negation and the phrase ("dont have any chest pain").
 const NEGATION_FILLERS: &[&str] = &[
-    "have", "had", "having", "has", "any", "a", "an", "get", "getting", "got", "feel", "feeling", "experience",
-    "experiencing", "really", "actually", "much", "more", "of",
+    "have",
+    "had",
+    "having",
+    "has",
+    "any",
+    "a",
+    "an",
+    "get",
+    "getting",
+    "got",
+    "feel",
+    "feeling",
+    "experience",
+    "experiencing",
+    "really",
+    "actually",
+    "much",
+    "more",
+    "of",
 ];
 
 static RULES: LazyLock<Vec<(RedFlagKind, Regex)>> = LazyLock::new(|| {

@@ -21,10 +21,8 @@ pub fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 pub fn set(name: &str, value: &str, max_age_secs: i64, secure: bool) -> Option<HeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
-    ))
-    .ok()
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"))
+        .ok()
 }
 
 pub fn clear(name: &str, secure: bool) -> Option<HeaderValue> {
@@ -32,7 +30,14 @@ pub fn clear(name: &str, secure: bool) -> Option<HeaderValue> {
 }
 
 /// Adds both session cookies to a response.
-pub fn append_session(headers: &mut HeaderMap, access: &str, access_ttl: u64, refresh: &str, refresh_days: i64, secure: bool) {
+pub fn append_session(
+    headers: &mut HeaderMap,
+    access: &str,
+    access_ttl: u64,
+    refresh: &str,
+    refresh_days: i64,
+    secure: bool,
+) {
     if let Some(v) = set(ACCESS, access, access_ttl as i64, secure) {
         headers.append(header::SET_COOKIE, v);
     }

@@ -16,9 +16,14 @@ use crate::{
 /// A reuse this soon after rotation is treated as a double submit, not theft.
 const REUSE_GRACE_MS: i64 = 10_000;
 
-
 /// A new refresh token of sign-in `family_id`, valid `ttl_days` but never past `signin_end`.
-pub async fn create(db: &Db, user_id: &str, family_id: &str, ttl_days: i64, signin_end: DateTime) -> Result<String, AppError> {
+pub async fn create(
+    db: &Db,
+    user_id: &str,
+    family_id: &str,
+    ttl_days: i64,
+    signin_end: DateTime,
+) -> Result<String, AppError> {
     let token = random_token();
     let now = chrono::Utc::now();
     let expires_at = (now.timestamp_millis() + ttl_days * 86_400_000).min(signin_end.timestamp_millis());

@@ -70,7 +70,8 @@ impl Signins {
                 return Ok(active);
             }
         }
-        let found = db.signins.find_one(doc! { "_id": id, "revoked": false, "expires_at": { "$gt": DateTime::now() } }).await?;
+        let found =
+            db.signins.find_one(doc! { "_id": id, "revoked": false, "expires_at": { "$gt": DateTime::now() } }).await?;
         self.remember(id, found.is_some());
         Ok(found.is_some())
     }

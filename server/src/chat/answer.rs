@@ -162,7 +162,6 @@ async fn store_with_retry(state: &AppState, message: &MessageDoc) -> AppResult<(
     }
 }
 
-
 /// After the first answer, a short model-made title replaces the first-message one.
 /// Any failure keeps the old title.
 async fn generate_title(state: AppState, turn: Arc<Turn>, message: MessageDoc) {

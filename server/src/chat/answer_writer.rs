@@ -79,7 +79,8 @@ async fn answer_failed_batch(db: &Db, jobs: Vec<Job>, error: mongodb::error::Err
         }
     };
     for (index, job) in jobs.into_iter().enumerate() {
-        let stored = if failed.contains(&index) { db.messages.insert_one(&job.message).await.map(|_| ()) } else { Ok(()) };
+        let stored =
+            if failed.contains(&index) { db.messages.insert_one(&job.message).await.map(|_| ()) } else { Ok(()) };
         let _ = job.stored.send(stored);
     }
 }

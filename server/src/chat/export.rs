@@ -19,7 +19,8 @@ pub fn json(session: &SessionDoc, messages: &[MessageRow]) -> Export {
 }
 
 pub fn markdown(session: &SessionDoc, messages: &[MessageRow]) -> String {
-    let mut out = format!("# {}\n\n_Started {}_\n", session.title, session.created_at.to_chrono().format("%Y-%m-%d %H:%M UTC"));
+    let mut out =
+        format!("# {}\n\n_Started {}_\n", session.title, session.created_at.to_chrono().format("%Y-%m-%d %H:%M UTC"));
     for m in messages {
         out.push_str(&format!(
             "\n---\n\n**You** ({}, {}):\n\n{}\n\n**Coach**{}:\n\n{}\n",

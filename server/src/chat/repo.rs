@@ -134,11 +134,7 @@ pub async fn messages_page(
 ) -> AppResult<(Vec<MessageView>, Option<String>)> {
     let limit = i64::from(limit.clamp(1, 200));
     let below = match before {
-        Some(b) => b
-            .parse::<i64>()
-            .ok()
-            .filter(|b| *b >= 1)
-            .ok_or_else(invalid_cursor)?,
+        Some(b) => b.parse::<i64>().ok().filter(|b| *b >= 1).ok_or_else(invalid_cursor)?,
         None => session.last_seq + 1,
     };
     let low = (below - limit).max(1);
@@ -200,7 +196,12 @@ pub async fn create_session_with_pending(db: &Db, session: &SessionDoc) -> AppRe
 /// Write 1 of a turn for an existing session: touch it, park the question and take the
 /// next `seq`, all in one command. Matches only an active session of this user, so a
 /// missing, deleted or foreign session is a 404 and nothing is written.
-pub async fn begin_in_session(db: &Db, user_id: &str, session_id: &str, pending: &PendingTurn) -> AppResult<SessionDoc> {
+pub async fn begin_in_session(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+    pending: &PendingTurn,
+) -> AppResult<SessionDoc> {
     db.sessions
         .find_one_and_update(doc! { "session_id": session_id, "user_id": user_id, "is_active": true }, touch(pending)?)
         .return_document(mongodb::options::ReturnDocument::After)
@@ -212,7 +213,13 @@ pub async fn begin_in_session(db: &Db, user_id: &str, session_id: &str, pending:
 /// Write 1 of a follow-up turn when this server knows the session's last `seq`: the same
 /// touch, conditional on that `seq`. False if the session changed meanwhile (deleted, or a
 /// turn through another server instance); nothing is written then.
-pub async fn advance_session(db: &Db, user_id: &str, session_id: &str, last_seq: i64, pending: &PendingTurn) -> AppResult<bool> {
+pub async fn advance_session(
+    db: &Db,
+    user_id: &str,
+    session_id: &str,
+    last_seq: i64,
+    pending: &PendingTurn,
+) -> AppResult<bool> {
     let result = db
         .sessions
         .update_one(
@@ -243,7 +250,10 @@ pub async fn update_session(
     set: Document,
 ) -> AppResult<SessionDoc> {
     db.sessions
-        .find_one_and_update(doc! { "session_id": session_id, "user_id": user_id, "is_active": active }, doc! { "$set": set })
+        .find_one_and_update(
+            doc! { "session_id": session_id, "user_id": user_id, "is_active": active },
+            doc! { "$set": set },
+        )
         .return_document(mongodb::options::ReturnDocument::After)
         .projection(session_fields())
         .await?
@@ -320,7 +330,13 @@ mod tests {
     fn cursors_outside_what_the_database_can_hold_are_refused() {
         let id = uuid::Uuid::new_v4();
         assert!(parse_cursor(&format!("1700000000000_{id}")).is_ok());
-        for bad in ["9223372036854775807_x".to_string(), format!("9223372036854775807_{id}"), format!("-1_{id}"), "12_x".into(), "nope".into()] {
+        for bad in [
+            "9223372036854775807_x".to_string(),
+            format!("9223372036854775807_{id}"),
+            format!("-1_{id}"),
+            "12_x".into(),
+            "nope".into(),
+        ] {
             assert!(matches!(parse_cursor(&bad), Err(AppError::BadRequest(_))), "{bad}");
         }
     }

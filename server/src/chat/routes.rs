@@ -52,10 +52,8 @@ pub const MAX_MESSAGES_PER_PAGE: u32 = 200;
 /// Longest search, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
 
-static CURSOR: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(CURSOR_PATTERN).unwrap_or_else(|_| unreachable!()));
-static BEFORE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(BEFORE_PATTERN).unwrap_or_else(|_| unreachable!()));
+static CURSOR: LazyLock<Regex> = LazyLock::new(|| Regex::new(CURSOR_PATTERN).unwrap_or_else(|_| unreachable!()));
+static BEFORE: LazyLock<Regex> = LazyLock::new(|| Regex::new(BEFORE_PATTERN).unwrap_or_else(|_| unreachable!()));
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -126,9 +124,7 @@ struct ExportBody {
 
 /// Query strings parsed into our error format rather than axum's plain-text rejection.
 fn query<T: serde::de::DeserializeOwned>(uri: &axum::http::Uri) -> AppResult<T> {
-    Query::<T>::try_from_uri(uri)
-        .map(|q| q.0)
-        .map_err(|e| AppError::BadRequest(e.body_text()))
+    Query::<T>::try_from_uri(uri).map(|q| q.0).map_err(|e| AppError::BadRequest(e.body_text()))
 }
 
 fn bad(message: &str) -> AppError {
@@ -158,19 +154,13 @@ fn page_size(limit: Option<u32>, default: u32, max: u32) -> AppResult<u32> {
         Internal,
     )
 )]
-async fn list(
-    State(state): State<AppState>,
-    user: AuthUser,
-    uri: axum::http::Uri,
-) -> AppResult<Json<SessionPage>> {
+async fn list(State(state): State<AppState>, user: AuthUser, uri: axum::http::Uri) -> AppResult<Json<SessionPage>> {
     let q: ListQuery = query(&uri)?;
     let limit = page_size(q.limit, 20, MAX_SESSIONS_PER_PAGE)?;
     if q.cursor.as_deref().is_some_and(|c| !CURSOR.is_match(c)) {
         return Err(bad("Invalid cursor."));
     }
-    Ok(Json(
-        service::list_sessions(&state, &user.user_id, q.cursor.as_deref(), limit).await?,
-    ))
+    Ok(Json(service::list_sessions(&state, &user.user_id, q.cursor.as_deref(), limit).await?))
 }
 
 /// A session with its newest page of messages (`before` for older ones).
@@ -199,9 +189,7 @@ async fn detail(
     if q.before.as_deref().is_some_and(|b| !BEFORE.is_match(b)) {
         return Err(bad("Invalid cursor."));
     }
-    Ok(Json(
-        service::session_detail(&state, &user.user_id, &id, q.before.as_deref(), limit).await?,
-    ))
+    Ok(Json(service::session_detail(&state, &user.user_id, &id, q.before.as_deref(), limit).await?))
 }
 
 /// Rename a session.
@@ -228,9 +216,7 @@ async fn rename(
     Path(id): Path<String>,
     AppJson(body): AppJson<RenameSession>,
 ) -> AppResult<Json<SessionSummary>> {
-    Ok(Json(
-        service::rename(&state, &user.user_id, &id, &body.title).await?,
-    ))
+    Ok(Json(service::rename(&state, &user.user_id, &id, &body.title).await?))
 }
 
 /// Soft delete (restorable); an answer running in the session is stopped.
@@ -248,11 +234,7 @@ async fn rename(
         Internal,
     )
 )]
-async fn delete(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-) -> AppResult<StatusCode> {
+async fn delete(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> AppResult<StatusCode> {
     service::delete(&state, &user.user_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -305,33 +287,22 @@ async fn export_session(
     let q: ExportQuery = query(&uri)?;
     let format = q.format.as_deref().unwrap_or("json");
     if !matches!(format, "json" | "markdown") {
-        return Err(AppError::BadRequest(format!(
-            "format must be json or markdown, not {format:?}."
-        )));
+        return Err(AppError::BadRequest(format!("format must be json or markdown, not {format:?}.")));
     }
     let (session, messages) = service::export(&state, &user.user_id, &id).await?;
     let stem = format!("chat-{}", &session.session_id);
     if format == "markdown" {
         return Ok((
             [
-                (
-                    header::CONTENT_TYPE,
-                    "text/markdown; charset=utf-8".to_string(),
-                ),
-                (
-                    header::CONTENT_DISPOSITION,
-                    format!("attachment; filename=\"{stem}.md\""),
-                ),
+                (header::CONTENT_TYPE, "text/markdown; charset=utf-8".to_string()),
+                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{stem}.md\"")),
             ],
             export::markdown(&session, &messages),
         )
             .into_response());
     }
     Ok((
-        [(
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{stem}.json\""),
-        )],
+        [(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{stem}.json\""))],
         Json(export::json(&session, &messages)),
     )
         .into_response())
@@ -351,17 +322,11 @@ async fn export_session(
         Internal,
     )
 )]
-async fn search(
-    State(state): State<AppState>,
-    user: AuthUser,
-    uri: axum::http::Uri,
-) -> AppResult<Json<SearchResults>> {
+async fn search(State(state): State<AppState>, user: AuthUser, uri: axum::http::Uri) -> AppResult<Json<SearchResults>> {
     let q: SearchQuery = query(&uri)?;
     let text = q.q.ok_or_else(|| bad("Add ?q= with the words to find."))?;
     if text.chars().count() > MAX_QUERY_CHARS || text.trim().is_empty() {
-        return Err(AppError::BadRequest(format!(
-            "The search needs 1 to {MAX_QUERY_CHARS} characters."
-        )));
+        return Err(AppError::BadRequest(format!("The search needs 1 to {MAX_QUERY_CHARS} characters.")));
     }
     Ok(Json(service::search(&state, &user.user_id, &text).await?))
 }
@@ -373,10 +338,7 @@ mod tests {
 
     fn pattern(path: &str, name: &str) -> String {
         let doc = serde_json::to_value(crate::openapi::document()).unwrap();
-        let params = doc["paths"][path]["get"]["parameters"]
-            .as_array()
-            .unwrap()
-            .clone();
+        let params = doc["paths"][path]["get"]["parameters"].as_array().unwrap().clone();
         let param = params.into_iter().find(|p| p["name"] == name).unwrap();
         param["schema"]["pattern"].as_str().unwrap().to_string()
     }

@@ -80,7 +80,11 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         None => MessageType::General,
         Some(name) => MessageType::parse(name).ok_or_else(|| {
             let names: Vec<&str> = MessageType::ALL.iter().map(|t| t.as_str()).collect();
-            Refusal::new(ErrorCode::InvalidMessageType, format!("message_type must be one of: {}.", names.join(", ")), sid)
+            Refusal::new(
+                ErrorCode::InvalidMessageType,
+                format!("message_type must be one of: {}.", names.join(", ")),
+                sid,
+            )
         })?,
     };
     if let Some(id) = sid {
@@ -92,7 +96,8 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     let limits = state.config.chat_limits;
     if let Some(max) = limits.map(|l| l.messages_per_minute) {
         state.windows.take(user_id, Action::Message, max).map_err(|wait| {
-            let message = format!("You have sent {max} messages in the last minute; try again in {} s.", wait.as_secs().max(1));
+            let message =
+                format!("You have sent {max} messages in the last minute; try again in {} s.", wait.as_secs().max(1));
             Refusal::new(ErrorCode::RateLimited, message, sid)
         })?;
     }
@@ -103,7 +108,9 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     let session_id = sid.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
     let max_running = limits.map(|l| l.concurrent_answers);
     let turn = state.turns.begin(&message_id, &session_id, user_id, max_running).map_err(|e| match e {
-        BeginError::Busy => Refusal::new(ErrorCode::Busy, "The coach is still answering in this chat; wait or stop it.", sid),
+        BeginError::Busy => {
+            Refusal::new(ErrorCode::Busy, "The coach is still answering in this chat; wait or stop it.", sid)
+        }
         BeginError::NotYours => Refusal::new(ErrorCode::SessionNotFound, "No such chat session.", sid),
         BeginError::TooMany => Refusal::new(
             ErrorCode::RateLimited,
@@ -136,7 +143,8 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
                 last_seq: 1,
             };
             repo::create_session_with_pending(&state.db, &session).await.map(|()| {
-                let recent = Recent { title: session.title, created_at: now, last_seq: 1, exchanges: Default::default() };
+                let recent =
+                    Recent { title: session.title, created_at: now, last_seq: 1, exchanges: Default::default() };
                 state.recent.put(user_id, &session_id, recent.clone());
                 recent
             })
@@ -187,12 +195,17 @@ async fn begin_existing(state: &AppState, user_id: &str, session_id: &str, pendi
         state.recent.forget(session_id);
     }
     let session = repo::begin_in_session(&state.db, user_id, session_id, pending).await?;
-    let mut recent =
-        Recent { title: session.title, created_at: session.created_at, last_seq: session.last_seq, exchanges: Default::default() };
+    let mut recent = Recent {
+        title: session.title,
+        created_at: session.created_at,
+        last_seq: session.last_seq,
+        exchanges: Default::default(),
+    };
     if session.last_seq > 1 {
         match repo::recent_messages(&state.db, user_id, session_id, session.last_seq, HISTORY_TURNS).await {
             Ok(rows) => {
-                recent.exchanges = rows.into_iter().map(|m| PastTurn { user: m.message, assistant: m.response }).collect();
+                recent.exchanges =
+                    rows.into_iter().map(|m| PastTurn { user: m.message, assistant: m.response }).collect();
                 state.recent.put(user_id, session_id, recent.clone());
             }
             // The question is stored; answer it without the earlier context rather than not at all.
@@ -204,7 +217,12 @@ async fn begin_existing(state: &AppState, user_id: &str, session_id: &str, pendi
     Ok(recent)
 }
 
-pub async fn list_sessions(state: &AppState, user_id: &str, cursor: Option<&str>, limit: u32) -> AppResult<SessionPage> {
+pub async fn list_sessions(
+    state: &AppState,
+    user_id: &str,
+    cursor: Option<&str>,
+    limit: u32,
+) -> AppResult<SessionPage> {
     let (sessions, next_cursor) = repo::list_sessions(&state.db, user_id, cursor, limit).await?;
     Ok(SessionPage { sessions: sessions.iter().map(repo::summary).collect(), next_cursor })
 }
@@ -278,7 +296,10 @@ pub async fn search(state: &AppState, user_id: &str, query: &str) -> AppResult<S
         session_id: m.session_id.clone(),
         title: title.clone(),
         message_id: Some(m.id.clone()),
-        snippet: snippet(if m.message.to_lowercase().contains(&query.to_lowercase()) { &m.message } else { &m.response }, query),
+        snippet: snippet(
+            if m.message.to_lowercase().contains(&query.to_lowercase()) { &m.message } else { &m.response },
+            query,
+        ),
         created_at: m.created_at.to_chrono(),
     }));
     Ok(SearchResults { query: query.into(), hits })

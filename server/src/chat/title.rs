@@ -52,5 +52,4 @@ mod tests {
         let t = auto_title(&"a".repeat(80));
         assert_eq!(t.chars().count(), 50);
     }
-
 }

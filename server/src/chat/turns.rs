@@ -55,7 +55,12 @@ impl Log {
             .map(|(&end, seq)| {
                 let text = message.get(start..end).unwrap_or_default().to_string();
                 start = end;
-                ServerFrame::Delta { session_id: turn.session_id.clone(), message_id: turn.message_id.clone(), seq, text }
+                ServerFrame::Delta {
+                    session_id: turn.session_id.clone(),
+                    message_id: turn.message_id.clone(),
+                    seq,
+                    text,
+                }
             })
             .collect();
         frames.extend(self.frames.iter().cloned());
@@ -342,14 +347,24 @@ mod tests {
     }
 
     fn delta(turn: &Turn, seq: u64, text: &str) -> ServerFrame {
-        ServerFrame::Delta { session_id: turn.session_id.clone(), message_id: turn.message_id.clone(), seq, text: text.into() }
+        ServerFrame::Delta {
+            session_id: turn.session_id.clone(),
+            message_id: turn.message_id.clone(),
+            seq,
+            text: text.into(),
+        }
     }
 
     #[test]
     fn a_finished_turn_keeps_only_its_response_and_replays_the_same_frames() {
         let turns = Turns::default();
         let Ok(turn) = turns.begin("m1", "s1", "u1", None) else { panic!("not busy") };
-        let sent = vec![delta(&turn, 1, "Héllo, "), delta(&turn, 2, ""), delta(&turn, 3, "wörld."), response(&turn, "Héllo, wörld.")];
+        let sent = vec![
+            delta(&turn, 1, "Héllo, "),
+            delta(&turn, 2, ""),
+            delta(&turn, 3, "wörld."),
+            response(&turn, "Héllo, wörld."),
+        ];
         for f in &sent {
             turn.emit(f.clone());
         }

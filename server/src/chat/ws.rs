@@ -74,7 +74,8 @@ async fn upgrade(State(state): State<AppState>, user: AuthUser, ws: WebSocketUpg
         }
     }
     // Small buffers: an idle socket should cost kilobytes, not tungstenite's 128 KiB default.
-    Ok(ws.max_message_size(MAX_FRAME_BYTES)
+    Ok(ws
+        .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(4 * 1024)
@@ -202,14 +203,19 @@ async fn handle_frame(state: &AppState, user_id: &str, frame: Result<ClientFrame
     let frame = match frame {
         Ok(frame) => frame,
         Err(reason) => {
-            let _ = out.send(ServerFrame::error(ErrorCode::InvalidFrame, format!("Could not read that frame: {reason}")).into()).await;
+            let _ = out
+                .send(
+                    ServerFrame::error(ErrorCode::InvalidFrame, format!("Could not read that frame: {reason}")).into(),
+                )
+                .await;
             return;
         }
     };
     match frame {
         ClientFrame::Send(send) => match service::start_turn(state, user_id, send).await {
             Ok(turn) => {
-                let typing = ServerFrame::Typing { session_id: turn.session_id.clone(), message_id: turn.message_id.clone() };
+                let typing =
+                    ServerFrame::Typing { session_id: turn.session_id.clone(), message_id: turn.message_id.clone() };
                 let _ = out.send(typing.into()).await;
                 tokio::spawn(turn.follow(0, out.clone()));
             }

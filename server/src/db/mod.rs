@@ -19,9 +19,7 @@ use mongodb::{
     Client, Collection, Database, IndexModel,
 };
 
-use models::{
-    AuthCodeDoc, MessageDoc, RateLimitDoc, RefreshTokenDoc, SessionDoc, SigninDoc, UserDoc,
-};
+use models::{AuthCodeDoc, MessageDoc, RateLimitDoc, RefreshTokenDoc, SessionDoc, SigninDoc, UserDoc};
 
 const WRITE_COMMANDS: [&str; 4] = ["insert", "update", "delete", "findAndModify"];
 
@@ -60,7 +58,9 @@ impl Db {
         let waited_us = Arc::new(AtomicU64::new(0));
         if count_writes {
             let (counter, waited) = (writes.clone(), waited_us.clone());
-            let add_wait = move |d: Duration| waited.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+            let add_wait = move |d: Duration| {
+                waited.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed)
+            };
             // Waiting for a free pooled connection is waiting for the database too.
             let checkout_wait = add_wait.clone();
             options.cmap_event_handler = Some(EventHandler::callback(move |event: CmapEvent| {
@@ -123,9 +123,7 @@ impl Db {
     pub async fn ensure_indexes(&self) -> mongodb::error::Result<()> {
         let unique = || IndexOptions::builder().unique(true).build();
         let ttl = || IndexOptions::builder().expire_after(Duration::ZERO).build();
-        self.users
-            .create_index(IndexModel::builder().keys(doc! { "email": 1 }).options(unique()).build())
-            .await?;
+        self.users.create_index(IndexModel::builder().keys(doc! { "email": 1 }).options(unique()).build()).await?;
         self.sessions
             .create_index(IndexModel::builder().keys(doc! { "session_id": 1 }).options(unique()).build())
             .await?;
@@ -137,9 +135,7 @@ impl Db {
             // reads only the page, however long the session (MongoDB and SecantusDB alike).
             .create_index(IndexModel::builder().keys(doc! { "session_id": 1, "user_id": 1, "seq": 1 }).build())
             .await?;
-        self.messages
-            .create_index(IndexModel::builder().keys(doc! { "user_id": 1, "created_at": -1 }).build())
-            .await?;
+        self.messages.create_index(IndexModel::builder().keys(doc! { "user_id": 1, "created_at": -1 }).build()).await?;
         // Expiring documents carry their own deadline in `expires_at`.
         self.auth_codes
             .create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build())
@@ -150,15 +146,11 @@ impl Db {
         self.refresh_tokens
             .create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build())
             .await?;
-        self.refresh_tokens
-            .create_index(IndexModel::builder().keys(doc! { "family_id": 1 }).build())
-            .await?;
+        self.refresh_tokens.create_index(IndexModel::builder().keys(doc! { "family_id": 1 }).build()).await?;
         self.rate_limits
             .create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build())
             .await?;
-        self.signins
-            .create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build())
-            .await?;
+        self.signins.create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build()).await?;
         self.signins.create_index(IndexModel::builder().keys(doc! { "user_id": 1 }).build()).await?;
         Ok(())
     }

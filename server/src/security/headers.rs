@@ -79,7 +79,11 @@ mod tests {
         let csp = content_security_policy("abc", Some("app.example:8004"));
         assert!(csp.contains("script-src 'self' 'nonce-abc' 'wasm-unsafe-eval'"));
         assert!(csp.contains("connect-src 'self' ws://app.example:8004 wss://app.example:8004"));
-        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("object-src 'none'") && csp.contains("base-uri 'none'"));
+        assert!(
+            csp.contains("frame-ancestors 'none'")
+                && csp.contains("object-src 'none'")
+                && csp.contains("base-uri 'none'")
+        );
         assert!(!csp.contains("unsafe-inline"));
     }
 }

@@ -24,7 +24,8 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 /// Whether the browser's cookies are what would authenticate this request.
 fn cookie_authenticated(req: &Request) -> bool {
     let headers = req.headers();
-    let has_cookie = cookies::get(headers, cookies::ACCESS).is_some() || cookies::get(headers, cookies::REFRESH).is_some();
+    let has_cookie =
+        cookies::get(headers, cookies::ACCESS).is_some() || cookies::get(headers, cookies::REFRESH).is_some();
     let token_elsewhere = headers.contains_key(header::AUTHORIZATION)
         || (is_websocket_upgrade(headers) && query_token(req.uri()).is_some());
     has_cookie && !token_elsewhere
@@ -72,7 +73,10 @@ mod tests {
         assert!(same_origin(&headers(&[("sec-fetch-site", "same-origin")]), &allowed));
         assert!(!same_origin(&headers(&[("origin", "http://evil.example"), ("host", "127.0.0.1:8004")]), &allowed));
         assert!(!same_origin(&headers(&[("origin", "null"), ("host", "127.0.0.1:8004")]), &allowed));
-        assert!(!same_origin(&headers(&[("origin", "http://127.0.0.1:8004.evil.example"), ("host", "127.0.0.1:8004")]), &allowed));
+        assert!(!same_origin(
+            &headers(&[("origin", "http://127.0.0.1:8004.evil.example"), ("host", "127.0.0.1:8004")]),
+            &allowed
+        ));
         assert!(!same_origin(&headers(&[("host", "127.0.0.1:8004")]), &allowed), "no Origin at all");
         assert!(!same_origin(&headers(&[("sec-fetch-site", "cross-site"), ("host", "x")]), &allowed));
     }

@@ -91,9 +91,7 @@ async fn put_profile(
     AppJson(body): AppJson<serde_json::Value>,
 ) -> AppResult<Json<Profile>> {
     let profile = profile_body(body)?;
-    Ok(Json(
-        save_profile(&state.db, &state.profiles, &user.user_id, profile).await?,
-    ))
+    Ok(Json(save_profile(&state.db, &state.profiles, &user.user_id, profile).await?))
 }
 
 /// The body as the document states it: an object (serde alone would also take an array of
@@ -101,14 +99,11 @@ async fn put_profile(
 /// with a fraction (`30.0`) that serde's `u32` refuses.
 fn profile_body(mut body: serde_json::Value) -> AppResult<Profile> {
     let Some(fields) = body.as_object_mut() else {
-        return Err(AppError::BadRequest(
-            "The profile must be a JSON object.".into(),
-        ));
+        return Err(AppError::BadRequest("The profile must be a JSON object.".into()));
     };
     if let Some(age) = fields.get_mut("age") {
-        let whole = age.as_f64().filter(|a| {
-            !age.is_u64() && a.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(a)
-        });
+        let whole =
+            age.as_f64().filter(|a| !age.is_u64() && a.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(a));
         if let Some(whole) = whole {
             *age = serde_json::Value::from(whole as u32);
         }
@@ -132,10 +127,7 @@ async fn export_me(State(state): State<AppState>, user: AuthUser) -> AppResult<R
     let body = account::export(&state, &user.user_id).await?;
     let headers = [
         (header::CONTENT_TYPE, "application/json"),
-        (
-            header::CONTENT_DISPOSITION,
-            "attachment; filename=\"health-coach-export.json\"",
-        ),
+        (header::CONTENT_DISPOSITION, "attachment; filename=\"health-coach-export.json\""),
     ];
     Ok((headers, body).into_response())
 }
@@ -176,17 +168,8 @@ mod tests {
     fn a_whole_age_written_with_a_fraction_is_an_integer() {
         assert_eq!(profile_body(json!({"age": 30.0})).unwrap().age, Some(30));
         assert_eq!(profile_body(json!({"age": 30})).unwrap().age, Some(30));
-        for bad in [
-            json!({"age": 30.5}),
-            json!({"age": -1.0}),
-            json!({"age": 1e12}),
-            json!([]),
-            json!("x"),
-        ] {
-            assert!(
-                matches!(profile_body(bad.clone()), Err(AppError::BadRequest(_))),
-                "{bad}"
-            );
+        for bad in [json!({"age": 30.5}), json!({"age": -1.0}), json!({"age": 1e12}), json!([]), json!("x")] {
+            assert!(matches!(profile_body(bad.clone()), Err(AppError::BadRequest(_))), "{bad}");
         }
     }
 }

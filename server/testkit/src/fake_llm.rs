@@ -145,7 +145,8 @@ impl FakeLlm {
                     let _ = tcp.set_nodelay(true);
                 }),
                 app,
-            ).with_graceful_shutdown(async {
+            )
+            .with_graceful_shutdown(async {
                 let _ = stopped.await;
             });
             if let Err(e) = serve.await {
@@ -216,7 +217,10 @@ fn script_for(shared: &Shared, request: &RecordedRequest) -> Script {
 
 async fn completions(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": {"message": "body is not JSON", "type": "invalid_request_error"}})))
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"message": "body is not JSON", "type": "invalid_request_error"}})),
+        )
             .into_response();
     };
     let request = RecordedRequest {
@@ -290,7 +294,10 @@ impl Chunker {
     }
 
     fn role(&self) -> Bytes {
-        self.frame(json!([{"index": 0, "delta": {"role": "assistant", "content": null}, "finish_reason": null}]), Value::Null)
+        self.frame(
+            json!([{"index": 0, "delta": {"role": "assistant", "content": null}, "finish_reason": null}]),
+            Value::Null,
+        )
     }
 
     fn delta(&self, text: &str) -> Bytes {
@@ -318,10 +325,13 @@ async fn play(script: Script, model: String, prompt_tokens: u64, tx: mpsc::Sende
     };
     let sleep = |ms: u64| tokio::time::sleep(Duration::from_millis(ms));
     let (words, between, first_delay) = match script {
-        Script::Answer { words, delay_ms_between, first_token_delay_ms } => (words, delay_ms_between, first_token_delay_ms),
+        Script::Answer { words, delay_ms_between, first_token_delay_ms } => {
+            (words, delay_ms_between, first_token_delay_ms)
+        }
         Script::SlowFirstToken(ms) => (split_words(DEFAULT_ANSWER), 0, ms),
         Script::MalformedJson => {
-            let _ = send(c.role()).await && send(c.delta("Hello")).await && send(Bytes::from("data: {not json\n\n")).await;
+            let _ =
+                send(c.role()).await && send(c.delta("Hello")).await && send(Bytes::from("data: {not json\n\n")).await;
             return;
         }
         Script::DisconnectMidStream => {

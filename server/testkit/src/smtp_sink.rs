@@ -132,7 +132,11 @@ async fn serve(stream: TcpStream, inbox: Inbox) -> std::io::Result<()> {
         let upper = line.trim_end().to_ascii_uppercase();
         if upper.starts_with("EHLO") {
             write.write_all(b"250-smtp-sink\r\n250 8BITMIME\r\n").await?;
-        } else if upper.starts_with("HELO") || upper.starts_with("MAIL FROM") || upper.starts_with("RSET") || upper.starts_with("NOOP") {
+        } else if upper.starts_with("HELO")
+            || upper.starts_with("MAIL FROM")
+            || upper.starts_with("RSET")
+            || upper.starts_with("NOOP")
+        {
             if upper.starts_with("RSET") {
                 to.clear();
             }

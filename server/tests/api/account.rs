@@ -18,7 +18,8 @@ async fn chat(app: &TestApp, user: &User, text: &str) -> String {
 async fn documents_mentioning(app: &TestApp, needle: &str) -> Vec<String> {
     let mut found = Vec::new();
     for name in app.db.database.list_collection_names().await.unwrap() {
-        let docs: Vec<Document> = app.db.database.collection::<Document>(&name).find(doc! {}).await.unwrap().try_collect().await.unwrap();
+        let docs: Vec<Document> =
+            app.db.database.collection::<Document>(&name).find(doc! {}).await.unwrap().try_collect().await.unwrap();
         found.extend(docs.iter().map(|d| format!("{name}: {d}")).filter(|d| d.contains(needle)));
     }
     found
@@ -30,7 +31,10 @@ async fn the_export_holds_everything_of_the_user_and_nothing_of_anyone_else() {
     let user = app.new_user().await;
     let other = app.new_user().await;
     let profile = json!({ "age": 41, "goals": ["run 10k"], "health_notes": "left knee", "units": "metric" });
-    assert_eq!(app.send_as(Method::PUT, "/users/me/profile", &user.access, Some(profile)).await.status(), StatusCode::OK);
+    assert_eq!(
+        app.send_as(Method::PUT, "/users/me/profile", &user.access, Some(profile)).await.status(),
+        StatusCode::OK
+    );
     let kept = chat(&app, &user, "How do I start running?").await;
     let deleted = chat(&app, &user, "A chat I deleted").await;
     app.send_as(Method::DELETE, &format!("/chat/sessions/{deleted}"), &user.access, None).await;
@@ -42,7 +46,8 @@ async fn the_export_holds_everything_of_the_user_and_nothing_of_anyone_else() {
     let export: Value = r.json().await.unwrap();
     assert_eq!(export["user"]["email"], user.email.as_str());
     assert_eq!(export["profile"]["health_notes"], "left knee");
-    let sessions: Vec<&str> = export["sessions"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap()).collect();
+    let sessions: Vec<&str> =
+        export["sessions"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap()).collect();
     assert_eq!(sessions.len(), 2);
     assert!(sessions.contains(&kept.as_str()) && sessions.contains(&deleted.as_str()), "deleted chats too");
     let messages = export["messages"].as_array().unwrap();
@@ -66,7 +71,8 @@ async fn deleting_the_account_needs_the_password_and_leaves_nothing_behind() {
     let theirs = chat(&app, &other, "Theirs").await;
     let mut socket = app.ws(&user.access).await;
 
-    let wrong = app.send_as(Method::DELETE, "/users/me", &user.access, Some(json!({ "password": "not it at all" }))).await;
+    let wrong =
+        app.send_as(Method::DELETE, "/users/me", &user.access, Some(json!({ "password": "not it at all" }))).await;
     let (status, body) = error_body(wrong).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(!documents_mentioning(&app, &user.id).await.is_empty(), "nothing deleted on a wrong password");

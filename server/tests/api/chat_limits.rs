@@ -60,7 +60,11 @@ async fn a_user_runs_at_most_the_configured_answers_at_once_and_others_are_not_s
 
 #[tokio::test]
 async fn messages_and_resumes_per_minute_are_limited_per_user() {
-    let app = spawn_app_with(limited(&[("CHAT_MESSAGES_PER_MINUTE", "2"), ("CHAT_RESUMES_PER_MINUTE", "2")], Script::default())).await;
+    let app = spawn_app_with(limited(
+        &[("CHAT_MESSAGES_PER_MINUTE", "2"), ("CHAT_RESUMES_PER_MINUTE", "2")],
+        Script::default(),
+    ))
+    .await;
     let user = app.new_user().await;
     let mut ws = app.ws(&user.access).await;
     for question in ["one", "two"] {

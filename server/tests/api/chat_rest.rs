@@ -21,10 +21,12 @@ async fn sessions_are_listed_newest_first_with_a_cursor() {
         ids.push(chat(&app, &user, &format!("question {i}"), None).await);
     }
     let first: Value = app.get_as("/chat/sessions?limit=2", &user.access).await.json().await.unwrap();
-    let page: Vec<&str> = first["sessions"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap()).collect();
+    let page: Vec<&str> =
+        first["sessions"].as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap()).collect();
     assert_eq!(page, [ids[4].as_str(), ids[3].as_str()]);
     let cursor = first["next_cursor"].as_str().unwrap();
-    let second: Value = app.get_as(&format!("/chat/sessions?limit=2&cursor={cursor}"), &user.access).await.json().await.unwrap();
+    let second: Value =
+        app.get_as(&format!("/chat/sessions?limit=2&cursor={cursor}"), &user.access).await.json().await.unwrap();
     assert_eq!(second["sessions"][0]["session_id"], ids[2].as_str());
     let third: Value = app
         .get_as(&format!("/chat/sessions?limit=2&cursor={}", second["next_cursor"].as_str().unwrap()), &user.access)
@@ -38,7 +40,9 @@ async fn sessions_are_listed_newest_first_with_a_cursor() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // Cursors the database cannot hold are the caller's mistake, never a 500.
     let id = uuid::Uuid::new_v4();
-    for bad in ["9223372036854775807_x".to_string(), format!("9223372036854775807_{id}"), format!("-5_{id}"), "1_x".into()] {
+    for bad in
+        ["9223372036854775807_x".to_string(), format!("9223372036854775807_{id}"), format!("-5_{id}"), "1_x".into()]
+    {
         let (status, body) = error_body(app.get_as(&format!("/chat/sessions?cursor={bad}"), &user.access).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "cursor={bad}");
         assert_eq!(body["error"], "bad_request");
@@ -53,16 +57,19 @@ async fn a_session_is_read_with_paginated_messages() {
     chat(&app, &user, "two", Some(&id)).await;
     chat(&app, &user, "three", Some(&id)).await;
     let newest: Value = app.get_as(&format!("/chat/sessions/{id}?limit=2"), &user.access).await.json().await.unwrap();
-    let texts: Vec<&str> = newest["messages"].as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap()).collect();
+    let texts: Vec<&str> =
+        newest["messages"].as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap()).collect();
     assert_eq!(texts, ["two", "three"], "newest page, oldest first");
     assert_eq!(newest["session"]["title"].as_str().map(|t| !t.is_empty()), Some(true));
     let before = newest["next_before"].as_str().unwrap();
-    let older: Value = app.get_as(&format!("/chat/sessions/{id}?limit=2&before={before}"), &user.access).await.json().await.unwrap();
+    let older: Value =
+        app.get_as(&format!("/chat/sessions/{id}?limit=2&before={before}"), &user.access).await.json().await.unwrap();
     assert_eq!(older["messages"][0]["message"], "one");
     assert!(older["next_before"].is_null());
     assert!(older["messages"][0]["response_time_ms"].is_u64());
     for bad in ["abc", "0", "-3"] {
-        let (status, _) = error_body(app.get_as(&format!("/chat/sessions/{id}?before={bad}"), &user.access).await).await;
+        let (status, _) =
+            error_body(app.get_as(&format!("/chat/sessions/{id}?before={bad}"), &user.access).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "before={bad}");
     }
 }
@@ -76,7 +83,8 @@ async fn rename_delete_and_restore() {
     let r = app.send_as(Method::PATCH, &path, &user.access, Some(json!({ "title": "  Knee rehab  " }))).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["title"], "Knee rehab");
-    let (status, body) = error_body(app.send_as(Method::PATCH, &path, &user.access, Some(json!({ "title": "" }))).await).await;
+    let (status, body) =
+        error_body(app.send_as(Method::PATCH, &path, &user.access, Some(json!({ "title": "" }))).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["fields"][0]["field"], "title");
 
@@ -91,7 +99,9 @@ async fn rename_delete_and_restore() {
     // A deleted session cannot be written into.
     let mut ws = app.ws(&user.access).await;
     ws.send("sneaky", Some(&id)).await;
-    assert!(matches!(ws.next().await, app::wire::chat::ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::SessionNotFound));
+    assert!(
+        matches!(ws.next().await, app::wire::chat::ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::SessionNotFound)
+    );
 
     let r = app.send_as(Method::POST, &format!("{path}/restore"), &user.access, None).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -105,13 +115,15 @@ async fn export_as_json_and_markdown() {
     let app = spawn_app().await;
     let user = app.new_user().await;
     let id = chat(&app, &user, "export me", None).await;
-    let json_export: Value = app.get_as(&format!("/chat/sessions/{id}/export?format=json"), &user.access).await.json().await.unwrap();
+    let json_export: Value =
+        app.get_as(&format!("/chat/sessions/{id}/export?format=json"), &user.access).await.json().await.unwrap();
     assert_eq!(json_export["messages"][0]["message"], "export me");
     let r = app.get_as(&format!("/chat/sessions/{id}/export?format=markdown"), &user.access).await;
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/markdown"));
     let md = r.text().await.unwrap();
     assert!(md.contains("**You**") && md.contains("export me"), "{md}");
-    let (status, _) = error_body(app.get_as(&format!("/chat/sessions/{id}/export?format=pdf"), &user.access).await).await;
+    let (status, _) =
+        error_body(app.get_as(&format!("/chat/sessions/{id}/export?format=pdf"), &user.access).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 

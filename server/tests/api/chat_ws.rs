@@ -40,10 +40,8 @@ async fn a_message_streams_deltas_then_the_seed_response_and_is_stored() {
     let first_delta = frames.iter().position(|f| matches!(f, ServerFrame::Delta { .. })).unwrap();
     assert!(frames[..first_delta].iter().any(|f| matches!(f, ServerFrame::SessionCreated { .. })), "{frames:?}");
     assert!(frames[..first_delta].iter().any(|f| matches!(f, ServerFrame::Typing { .. })), "{frames:?}");
-    let deltas: Vec<u64> = frames
-        .iter()
-        .filter_map(|f| if let ServerFrame::Delta { seq, .. } = f { Some(*seq) } else { None })
-        .collect();
+    let deltas: Vec<u64> =
+        frames.iter().filter_map(|f| if let ServerFrame::Delta { seq, .. } = f { Some(*seq) } else { None }).collect();
     assert!(deltas.len() > 3, "one frame per token");
     assert_eq!(deltas, (1..=deltas.len() as u64).collect::<Vec<_>>(), "seq counts up from 1");
     let (message, session_id, data) = final_response(&frames);
@@ -56,7 +54,11 @@ async fn a_message_streams_deltas_then_the_seed_response_and_is_stored() {
     assert!(last.turn_complete && last.usage_metadata.is_some() && last.timings.is_some());
     let timings = last.timings.as_ref().unwrap();
     let server_us = timings.server_us.expect("the server's own share is reported");
-    assert!(server_us <= timings.total_ms * 1000 + 1000, "a share of the whole: {server_us} µs of {} ms", timings.total_ms);
+    assert!(
+        server_us <= timings.total_ms * 1000 + 1000,
+        "a share of the whole: {server_us} µs of {} ms",
+        timings.total_ms
+    );
 
     // The raw JSON keeps the seed's shape.
     let stored = app.db.messages.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
@@ -134,7 +136,8 @@ async fn a_session_advanced_by_another_server_is_reloaded_not_guessed() {
 
     let page: serde_json::Value =
         app.get_as(&format!("/chat/sessions/{session_id}"), &user.access).await.json().await.unwrap();
-    let texts: Vec<&str> = page["messages"].as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap()).collect();
+    let texts: Vec<&str> =
+        page["messages"].as_array().unwrap().iter().map(|m| m["message"].as_str().unwrap()).collect();
     assert_eq!(texts, ["First question", "Question through the other server", "Third question"]);
 }
 
@@ -167,7 +170,9 @@ async fn bad_frames_get_error_frames_and_the_socket_stays_open() {
         }
     }
     ws.stream.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
-    assert!(matches!(ws.next().await, ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::BinaryNotSupported));
+    assert!(
+        matches!(ws.next().await, ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::BinaryNotSupported)
+    );
     ws.send_text(r#"{"type":"ping"}"#).await;
     assert_eq!(ws.next().await, ServerFrame::Pong);
     // Still usable after all that.
@@ -258,7 +263,10 @@ async fn a_dropped_socket_leaves_the_question_and_answer_stored_and_resume_repla
     assert_eq!(session.pending.as_ref().unwrap().message, "long answer please");
 
     let mut ws = app.ws(&user.access).await;
-    ws.send_text(&ClientFrame::Control(ControlFrame::Resume { message_id: message_id.clone(), after_seq: last_seq }).to_text()).await;
+    ws.send_text(
+        &ClientFrame::Control(ControlFrame::Resume { message_id: message_id.clone(), after_seq: last_seq }).to_text(),
+    )
+    .await;
     let frames = ws.until_response().await;
     let first_seq = frames.iter().find_map(|f| if let ServerFrame::Delta { seq, .. } = f { Some(*seq) } else { None });
     assert_eq!(first_seq, Some(last_seq + 1), "no duplicated text");
@@ -289,7 +297,13 @@ async fn another_socket_of_the_same_user_sees_session_events() {
         other => panic!("{other:?}"),
     }
     // Renames and deletes over REST reach the socket too.
-    app.send_as(reqwest::Method::PATCH, &format!("/chat/sessions/{session_id}"), &user.access, Some(serde_json::json!({"title": "Renamed"}))).await;
+    app.send_as(
+        reqwest::Method::PATCH,
+        &format!("/chat/sessions/{session_id}"),
+        &user.access,
+        Some(serde_json::json!({"title": "Renamed"})),
+    )
+    .await;
     loop {
         match tab2.next().await {
             ServerFrame::SessionUpdated { session } if session.title == "Renamed" => break,
@@ -324,7 +338,8 @@ async fn model_failures_end_the_turn_with_an_error_frame_and_keep_the_question()
         let mut ws = app.ws(&user.access).await;
         ws.send("this will fail", None).await;
         let frames = ws.until_response().await;
-        let error = frames.iter().find_map(|f| if let ServerFrame::Error { code, .. } = f { Some(*code) } else { None });
+        let error =
+            frames.iter().find_map(|f| if let ServerFrame::Error { code, .. } = f { Some(*code) } else { None });
         assert_eq!(error.map(|c| serde_json::to_value(c).unwrap()), Some(serde_json::json!(code)));
         let (_, _, data) = final_response(&frames);
         assert_eq!(data.status, app::wire::chat::MessageStatus::Failed);

@@ -97,9 +97,22 @@ async fn the_openapi_document_lists_every_route() {
     let app = spawn_app().await;
     let doc: Value = reqwest::get(app.url("/api/openapi.json")).await.unwrap().json().await.unwrap();
     for path in [
-        "/health", "/auth/signup", "/auth/verify-email", "/auth/signin", "/auth/verify-signin", "/auth/refresh",
-        "/auth/signout", "/auth/resend-code", "/users/me", "/users/me/profile", "/chat/sessions", "/chat/sessions/{id}",
-        "/chat/sessions/{id}/restore", "/chat/sessions/{id}/export", "/chat/search", "/chat/ws",
+        "/health",
+        "/auth/signup",
+        "/auth/verify-email",
+        "/auth/signin",
+        "/auth/verify-signin",
+        "/auth/refresh",
+        "/auth/signout",
+        "/auth/resend-code",
+        "/users/me",
+        "/users/me/profile",
+        "/chat/sessions",
+        "/chat/sessions/{id}",
+        "/chat/sessions/{id}/restore",
+        "/chat/sessions/{id}/export",
+        "/chat/search",
+        "/chat/ws",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing from OpenAPI");
     }

@@ -1,11 +1,6 @@
 //! `spawn_app()` and the typed helpers every test uses.
 
-use std::{
-    collections::HashMap,
-    path::PathBuf,
-    sync::OnceLock,
-    time::Duration,
-};
+use std::{collections::HashMap, path::PathBuf, sync::OnceLock, time::Duration};
 
 use app::wire::{
     auth::TokenResponse,
@@ -182,7 +177,13 @@ impl TestApp {
         let r = self.post("/auth/verify-email", json!({ "email": email, "code": code })).await;
         assert_eq!(r.status(), StatusCode::OK);
         let t: TokenResponse = r.json().await.unwrap();
-        User { email: email.into(), password: password.into(), access: t.access_token, refresh: t.refresh_token, id: t.user.id }
+        User {
+            email: email.into(),
+            password: password.into(),
+            access: t.access_token,
+            refresh: t.refresh_token,
+            id: t.user.id,
+        }
     }
 
     pub async fn ws(&self, token: &str) -> Ws {
@@ -285,7 +286,9 @@ pub fn deltas_text(frames: &[ServerFrame]) -> String {
 
 pub fn final_response(frames: &[ServerFrame]) -> (String, String, app::wire::chat::ResponseData) {
     match frames.last() {
-        Some(ServerFrame::Response { message, session_id, data, .. }) => (message.clone(), session_id.clone(), data.clone()),
+        Some(ServerFrame::Response { message, session_id, data, .. }) => {
+            (message.clone(), session_id.clone(), data.clone())
+        }
         other => panic!("expected a response frame, got {other:?}"),
     }
 }

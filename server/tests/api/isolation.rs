@@ -35,9 +35,16 @@ async fn nobody_can_read_rename_delete_restore_export_resume_or_write_into_anoth
 
     let mut mws = app.ws(&mallory.access).await;
     mws.send("let me in", Some(&session_id)).await;
-    assert!(matches!(mws.next().await, ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::SessionNotFound));
-    mws.send_text(&ClientFrame::Control(ControlFrame::Resume { message_id: data.message_id.clone(), after_seq: 0 }).to_text()).await;
-    assert!(matches!(mws.next().await, ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::MessageNotFound));
+    assert!(
+        matches!(mws.next().await, ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::SessionNotFound)
+    );
+    mws.send_text(
+        &ClientFrame::Control(ControlFrame::Resume { message_id: data.message_id.clone(), after_seq: 0 }).to_text(),
+    )
+    .await;
+    assert!(
+        matches!(mws.next().await, ServerFrame::Error { code, .. } if code == app::wire::ErrorCode::MessageNotFound)
+    );
 
     // Alice's session is untouched.
     let mine: Value = app.get_as(&path, &alice.access).await.json().await.unwrap();

@@ -39,17 +39,9 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 async fn document(app: &crate::helpers::TestApp) -> Value {
-    let r = app
-        .http
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.http.get(app.url("/api/openapi.json")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
     r.json().await.unwrap()
 }
 
@@ -58,12 +50,7 @@ fn operations(doc: &Value) -> BTreeMap<(String, String), BTreeSet<u16>> {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in METHODS {
             if let Some(op) = item.get(method) {
-                let statuses = op["responses"]
-                    .as_object()
-                    .unwrap()
-                    .keys()
-                    .map(|s| s.parse().unwrap())
-                    .collect();
+                let statuses = op["responses"].as_object().unwrap().keys().map(|s| s.parse().unwrap()).collect();
                 found.insert((method.to_string(), path.clone()), statuses);
             }
         }
@@ -80,10 +67,8 @@ async fn the_document_lists_every_route_with_exactly_its_statuses() {
     let app = spawn_app().await;
     let doc = document(&app).await;
     assert_eq!(doc["openapi"], "3.1.0");
-    let expected: BTreeMap<(String, String), BTreeSet<u16>> = OPERATIONS
-        .iter()
-        .map(|(m, p, s)| ((m.to_string(), p.to_string()), s.iter().copied().collect()))
-        .collect();
+    let expected: BTreeMap<(String, String), BTreeSet<u16>> =
+        OPERATIONS.iter().map(|(m, p, s)| ((m.to_string(), p.to_string()), s.iter().copied().collect())).collect();
     assert_eq!(operations(&doc), expected);
 }
 
@@ -94,32 +79,18 @@ async fn every_documented_operation_is_routed_and_no_other_method_is() {
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in METHODS {
             let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let r = app
-                .http
-                .request(m, app.url(&concrete(path)))
-                .send()
-                .await
-                .unwrap();
+            let r = app.http.request(m, app.url(&concrete(path))).send().await.unwrap();
             let status = r.status();
-            let html = r
-                .headers()
-                .get("content-type")
-                .is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
+            let html = r.headers().get("content-type").is_some_and(|v| v.to_str().unwrap().starts_with("text/html"));
             if item.get(method).is_some() {
                 // Answered by the route (without credentials: its own 2xx, 400 or 401), never
                 // by the pages' fallback or a 405.
                 assert!(
-                    !html
-                        && status != StatusCode::NOT_FOUND
-                        && status != StatusCode::METHOD_NOT_ALLOWED,
+                    !html && status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
                     "{method} {path}: {status}"
                 );
             } else {
-                assert_eq!(
-                    status,
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "{method} {path} is routed but not documented"
-                );
+                assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path} is routed but not documented");
             }
         }
     }
@@ -130,15 +101,7 @@ async fn error_answers_are_documented_as_api_errors() {
     let app = spawn_app().await;
     let doc = document(&app).await;
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for name in [
-        "ApiError",
-        "ErrorCode",
-        "FieldError",
-        "Profile",
-        "SessionPage",
-        "TokenResponse",
-        "Export",
-    ] {
+    for name in ["ApiError", "ErrorCode", "FieldError", "Profile", "SessionPage", "TokenResponse", "Export"] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
     for ((method, path), statuses) in operations(&doc) {
@@ -160,29 +123,19 @@ async fn error_answers_are_documented_as_api_errors() {
                 "{method} {path} {status}"
             );
         }
-        let authenticated = op["security"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
+        let authenticated = op["security"].as_array().is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
         assert_eq!(
             authenticated,
             statuses.contains(&401) && path != "/auth/refresh",
             "{method} {path}: 401 iff authenticated"
         );
         if statuses.contains(&429) {
-            assert!(
-                op["responses"]["429"]["headers"]["Retry-After"].is_object(),
-                "{method} {path}"
-            );
+            assert!(op["responses"]["429"]["headers"]["Retry-After"].is_object(), "{method} {path}");
         }
         let has_input = op.get("requestBody").is_some()
-            || op["parameters"]
-                .as_array()
-                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            || op["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
         if has_input {
-            assert!(
-                statuses.contains(&400),
-                "{method} {path} takes input but documents no 400"
-            );
+            assert!(statuses.contains(&400), "{method} {path} takes input but documents no 400");
         }
     }
 }
@@ -217,10 +170,7 @@ async fn chat_queries_are_held_to_what_the_document_states() {
         "/chat/sessions?limit=1".to_string(),
         "/chat/sessions?limit=100".into(),
         format!("/chat/sessions?cursor=0_{id}"),
-        format!(
-            "/chat/sessions?cursor=99999999999999_{}",
-            id.to_string().to_uppercase()
-        ),
+        format!("/chat/sessions?cursor=99999999999999_{}", id.to_string().to_uppercase()),
         format!("/chat/search?q={}", "a".repeat(200)),
         "/chat/search?q=%20a%20".into(),
     ] {
@@ -244,10 +194,7 @@ async fn the_socket_route_answers_what_it_documents() {
     // Not a handshake: the upgrade's own plain-text 400.
     let r = app.get_as("/chat/ws", &user.access).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(r.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     // A handshake without a token: 401 before any upgrade.
     let r = app
         .http

@@ -20,7 +20,13 @@ async fn deleted_session(app: &TestApp, user: &User) -> String {
 }
 
 /// A request as the user's browser would send it: the cookie, and the page's origin.
-fn from_browser(app: &TestApp, user: &User, method: Method, path: &str, origin: Option<&str>) -> reqwest::RequestBuilder {
+fn from_browser(
+    app: &TestApp,
+    user: &User,
+    method: Method,
+    path: &str,
+    origin: Option<&str>,
+) -> reqwest::RequestBuilder {
     let request = app.http.request(method, app.url(path)).header("cookie", format!("hc_access={}", user.access));
     match origin {
         Some(origin) => request.header("origin", origin),
@@ -35,7 +41,8 @@ async fn cookie_authenticated_changes_from_a_foreign_origin_are_refused() {
     let session_id = deleted_session(&app, &user).await;
     let restore = format!("/chat/sessions/{session_id}/restore");
     for origin in [Some(EVIL), Some("null"), None] {
-        let (status, body) = error_body(from_browser(&app, &user, Method::POST, &restore, origin).send().await.unwrap()).await;
+        let (status, body) =
+            error_body(from_browser(&app, &user, Method::POST, &restore, origin).send().await.unwrap()).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "origin {origin:?}");
         assert_eq!(body["error"], "forbidden");
     }
@@ -54,7 +61,14 @@ async fn cookie_authenticated_changes_from_a_foreign_origin_are_refused() {
     // The app's own pages, and token clients from anywhere, still work.
     let own = from_browser(&app, &user, Method::POST, &restore, Some(&app.origin())).send().await.unwrap();
     assert_eq!(own.status(), StatusCode::OK);
-    let r = app.http.delete(app.url(&format!("/chat/sessions/{session_id}"))).bearer_auth(&user.access).header("origin", EVIL).send().await.unwrap();
+    let r = app
+        .http
+        .delete(app.url(&format!("/chat/sessions/{session_id}")))
+        .bearer_auth(&user.access)
+        .header("origin", EVIL)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 

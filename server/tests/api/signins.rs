@@ -76,7 +76,11 @@ async fn a_sign_in_past_its_absolute_lifetime_ends_however_often_it_refreshed() 
     let stored = app.db.signins.find_one(doc! { "user_id": &user.id }).await.unwrap().unwrap();
     let days = (stored.expires_at.timestamp_millis() - stored.created_at.timestamp_millis()) / 86_400_000;
     assert_eq!(days, 90, "the default lifetime");
-    app.db.signins.update_one(doc! { "_id": &stored.id }, doc! { "$set": { "expires_at": DateTime::now() } }).await.unwrap();
+    app.db
+        .signins
+        .update_one(doc! { "_id": &stored.id }, doc! { "$set": { "expires_at": DateTime::now() } })
+        .await
+        .unwrap();
     let r = app.post("/auth/refresh", json!({ "refresh_token": user.refresh })).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     tokio::time::sleep(CACHE_FOR).await;

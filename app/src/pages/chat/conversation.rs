@@ -178,8 +178,7 @@ fn StoredTurn(message: MessageView, hidden: Memo<bool>, ctx: ChatCtx) -> impl In
     };
     let can_retry = matches!(message.status, MessageStatus::Failed | MessageStatus::Interrupted);
     let retry = {
-        let (session_id, text, kind) =
-            (message.session_id.clone(), message.message.clone(), message.message_type);
+        let (session_id, text, kind) = (message.session_id.clone(), message.message.clone(), message.message_type);
         move |_| ctx.resend(Some(session_id.clone()), text.clone(), kind)
     };
     let answer_html = markdown::render(&message.response);

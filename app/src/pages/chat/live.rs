@@ -18,7 +18,9 @@ use super::{
     state::{LiveTurn, Phase},
 };
 use crate::wire::{
-    chat::{ClientFrame, ControlFrame, MessageStatus, MessageType, SendMessage, ServerFrame, SessionPage, SessionSummary},
+    chat::{
+        ClientFrame, ControlFrame, MessageStatus, MessageType, SendMessage, ServerFrame, SessionPage, SessionSummary,
+    },
     ApiError, ErrorCode,
 };
 
@@ -358,14 +360,9 @@ impl ChatCtx {
                             // The error frame before this one said why; keep it (and Retry).
                             _ if matches!(t.phase, Phase::Failed { .. }) => {}
                             MessageStatus::Failed | MessageStatus::Interrupted => {
-                                t.phase = Phase::Failed {
-                                    message: "The coach could not finish this answer.".into(),
-                                }
+                                t.phase = Phase::Failed { message: "The coach could not finish this answer.".into() }
                             }
-                            _ => {
-                                t.phase =
-                                    Phase::Done { status: data.status, response_time_ms: data.response_time_ms }
-                            }
+                            _ => t.phase = Phase::Done { status: data.status, response_time_ms: data.response_time_ms },
                         }
                     });
                 }

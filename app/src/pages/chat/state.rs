@@ -197,7 +197,11 @@ mod tests {
         let mut known = LiveTurn::new(1, Some("s".into()), "hi".into(), MessageType::General);
         known.message_id = Some("m1".into());
         let waiting = LiveTurn::new(2, Some("s".into()), "hi".into(), MessageType::General);
-        let all = [stored("m0", MessageStatus::Complete), stored("m1", MessageStatus::Complete), stored("m2", MessageStatus::Pending)];
+        let all = [
+            stored("m0", MessageStatus::Complete),
+            stored("m1", MessageStatus::Complete),
+            stored("m2", MessageStatus::Pending),
+        ];
         let keys = [known.key(), waiting.key()];
         let shown: Vec<_> = all.iter().filter(|m| !shown_live(m, &keys)).map(|m| m.message_id.clone()).collect();
         assert_eq!(shown, ["m0"]);

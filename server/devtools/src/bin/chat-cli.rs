@@ -44,12 +44,17 @@ async fn main() -> Result<(), Error> {
                 None => prompt(&mut lines, "password: ").await?,
             };
             let http = reqwest::Client::new();
-            let r = http.post(format!("{base}/auth/signin")).json(&SigninRequest { email: email.clone(), password }).send().await?;
+            let r = http
+                .post(format!("{base}/auth/signin"))
+                .json(&SigninRequest { email: email.clone(), password })
+                .send()
+                .await?;
             if !r.status().is_success() {
                 return Err(format!("sign-in failed: {}", r.text().await?).into());
             }
             let code = prompt(&mut lines, "code from the email: ").await?;
-            let r = http.post(format!("{base}/auth/verify-signin")).json(&VerifyCodeRequest { email, code }).send().await?;
+            let r =
+                http.post(format!("{base}/auth/verify-signin")).json(&VerifyCodeRequest { email, code }).send().await?;
             if !r.status().is_success() {
                 return Err(format!("verification failed: {}", r.text().await?).into());
             }
@@ -74,7 +79,8 @@ async fn main() -> Result<(), Error> {
             }
             _ => {}
         }
-        let frame = ClientFrame::Send(SendMessage { message: line, session_id: session_id.clone(), message_type: None });
+        let frame =
+            ClientFrame::Send(SendMessage { message: line, session_id: session_id.clone(), message_type: None });
         sink.send(Message::Text(frame.to_text().into())).await?;
         print!("coach> ");
         while let Some(msg) = stream.next().await {

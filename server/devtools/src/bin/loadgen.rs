@@ -19,9 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use app::wire::chat::{
-    ClientFrame, MessageStatus, MessageType, RawEvent, SendMessage, ServerFrame,
-};
+use app::wire::chat::{ClientFrame, MessageStatus, MessageType, RawEvent, SendMessage, ServerFrame};
 use futures::{SinkExt, StreamExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId, DateTime};
 use server::{
@@ -112,8 +110,12 @@ impl Bench {
     }
 
     async fn connect(&self, token: &str) -> Result<Socket, Error> {
-        let (mut ws, _) =
-            tokio_tungstenite::connect_async_with_config(format!("ws://{}/chat/ws?token={token}", self.addr), None, true).await?;
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(
+            format!("ws://{}/chat/ws?token={token}", self.addr),
+            None,
+            true,
+        )
+        .await?;
         next_frame(&mut ws).await?; // connected
         Ok(ws)
     }
@@ -141,7 +143,11 @@ struct TurnResult {
 }
 
 async fn turn(ws: &mut Socket, session: Option<&str>, text: &str) -> Result<TurnResult, Error> {
-    let frame = ClientFrame::Send(SendMessage { message: text.into(), session_id: session.map(str::to_string), message_type: None });
+    let frame = ClientFrame::Send(SendMessage {
+        message: text.into(),
+        session_id: session.map(str::to_string),
+        message_type: None,
+    });
     let started = Instant::now();
     ws.send(Message::Text(frame.to_text().into())).await?;
     let (mut bytes, mut errors, mut deltas) = (0, 0, Vec::new());
@@ -186,27 +192,45 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
             let now = DateTime::now();
             db.sessions
                 .insert_one(SessionDoc {
-                    user_id: user_id.clone(), session_id: session_id.clone(), title: "ceiling".into(), created_at: now,
-                    updated_at: now, is_active: true, title_generated: true, pending: None, last_seq: 0,
+                    user_id: user_id.clone(),
+                    session_id: session_id.clone(),
+                    title: "ceiling".into(),
+                    created_at: now,
+                    updated_at: now,
+                    is_active: true,
+                    title_generated: true,
+                    pending: None,
+                    last_seq: 0,
                 })
                 .await?;
             let mut seq = 0;
             while started.elapsed().as_secs_f64() < secs {
                 let pending = PendingTurn {
-                    message_id: uuid::Uuid::new_v4().to_string(), message: format!("question {seq}"),
-                    message_type: MessageType::General, user_profile: Default::default(), created_at: DateTime::now(),
+                    message_id: uuid::Uuid::new_v4().to_string(),
+                    message: format!("question {seq}"),
+                    message_type: MessageType::General,
+                    user_profile: Default::default(),
+                    created_at: DateTime::now(),
                 };
                 if !repo::advance_session(&db, &user_id, &session_id, seq, &pending).await? {
                     return Err::<(), Error>("ceiling: session changed under its only writer".into());
                 }
                 seq += 1;
-                answers.insert(MessageDoc {
-                    id: pending.message_id, session_id: session_id.clone(), user_id: user_id.clone(), seq,
-                    message: pending.message, response: words(20).concat(), message_type: pending.message_type,
-                    context: MessageContext { user_profile: Default::default(), raw_events: answer_events(20) },
-                    created_at: DateTime::now(), response_time_ms: 1, status: MessageStatus::Complete,
-                })
-                .await?;
+                answers
+                    .insert(MessageDoc {
+                        id: pending.message_id,
+                        session_id: session_id.clone(),
+                        user_id: user_id.clone(),
+                        seq,
+                        message: pending.message,
+                        response: words(20).concat(),
+                        message_type: pending.message_type,
+                        context: MessageContext { user_profile: Default::default(), raw_events: answer_events(20) },
+                        created_at: DateTime::now(),
+                        response_time_ms: 1,
+                        status: MessageStatus::Complete,
+                    })
+                    .await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }
             Ok(())
@@ -346,7 +370,10 @@ async fn main() -> Result<(), Error> {
     let addr = app.local_addr();
     tokio::spawn(app.run_until(std::future::pending()));
     let mut b = Bench { state, addr, llm, report: Vec::new() };
-    println!("machine: {} cores; file limit {file_limit}", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    println!(
+        "machine: {} cores; file limit {file_limit}",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
 
     let levels: Vec<usize> = arg("--levels")
         .map(|l| l.split(',').filter_map(|n| n.trim().parse().ok()).collect())
@@ -386,16 +413,34 @@ async fn main() -> Result<(), Error> {
         let (uid, token) = b.user().await?;
         let sid = uuid::Uuid::new_v4().to_string();
         let now = DateTime::now();
-        b.state.db.sessions.insert_one(SessionDoc {
-            user_id: uid.clone(), session_id: sid.clone(), title: "bench".into(), created_at: now, updated_at: now,
-            is_active: true, title_generated: true, pending: None, last_seq: n as i64,
-        }).await?;
+        b.state
+            .db
+            .sessions
+            .insert_one(SessionDoc {
+                user_id: uid.clone(),
+                session_id: sid.clone(),
+                title: "bench".into(),
+                created_at: now,
+                updated_at: now,
+                is_active: true,
+                title_generated: true,
+                pending: None,
+                last_seq: n as i64,
+            })
+            .await?;
         let docs: Vec<MessageDoc> = (0..n)
             .map(|i| MessageDoc {
-                id: uuid::Uuid::new_v4().to_string(), session_id: sid.clone(), user_id: uid.clone(), seq: i as i64 + 1,
-                message: format!("question {i}"), response: "answer ".repeat(40), message_type: MessageType::General,
-                context: MessageContext::default(), created_at: DateTime::from_millis(now.timestamp_millis() - (n - i) as i64 * 1000),
-                response_time_ms: 5, status: MessageStatus::Complete,
+                id: uuid::Uuid::new_v4().to_string(),
+                session_id: sid.clone(),
+                user_id: uid.clone(),
+                seq: i as i64 + 1,
+                message: format!("question {i}"),
+                response: "answer ".repeat(40),
+                message_type: MessageType::General,
+                context: MessageContext::default(),
+                created_at: DateTime::from_millis(now.timestamp_millis() - (n - i) as i64 * 1000),
+                response_time_ms: 5,
+                status: MessageStatus::Complete,
             })
             .collect();
         for chunk in docs.chunks(1000) {
@@ -405,12 +450,17 @@ async fn main() -> Result<(), Error> {
         let mut times = Vec::new();
         for _ in 0..20 {
             let t = Instant::now();
-            let r = http.get(format!("http://{}/chat/sessions/{sid}?limit=50", b.addr)).bearer_auth(&token).send().await?;
+            let r =
+                http.get(format!("http://{}/chat/sessions/{sid}?limit=50", b.addr)).bearer_auth(&token).send().await?;
             r.bytes().await?;
             times.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         times.sort_by(|a, c| a.total_cmp(c));
-        b.row(&format!("open a {n}-message session (first page), median"), format!("{:.1} ms", percentile(&times, 0.5)), "10,000 ≈ 20");
+        b.row(
+            &format!("open a {n}-message session (first page), median"),
+            format!("{:.1} ms", percentile(&times, 0.5)),
+            "10,000 ≈ 20",
+        );
     }
 
     // Server-side render of /chat for a user with 50 sessions.
@@ -418,9 +468,15 @@ async fn main() -> Result<(), Error> {
     let now = DateTime::now();
     let sessions: Vec<SessionDoc> = (0..50)
         .map(|i| SessionDoc {
-            user_id: uid.clone(), session_id: uuid::Uuid::new_v4().to_string(), title: format!("Session {i}"),
-            created_at: now, updated_at: DateTime::from_millis(now.timestamp_millis() - i * 1000), is_active: true,
-            title_generated: true, pending: None, last_seq: 0,
+            user_id: uid.clone(),
+            session_id: uuid::Uuid::new_v4().to_string(),
+            title: format!("Session {i}"),
+            created_at: now,
+            updated_at: DateTime::from_millis(now.timestamp_millis() - i * 1000),
+            is_active: true,
+            title_generated: true,
+            pending: None,
+            last_seq: 0,
         })
         .collect();
     b.state.db.sessions.insert_many(sessions).await?;
@@ -429,7 +485,8 @@ async fn main() -> Result<(), Error> {
     let mut failure = None;
     for _ in 0..20 {
         let t = Instant::now();
-        let sent = http.get(format!("http://{}/chat", b.addr)).header("cookie", format!("hc_access={token}")).send().await;
+        let sent =
+            http.get(format!("http://{}/chat", b.addr)).header("cookie", format!("hc_access={token}")).send().await;
         match sent {
             Ok(r) if r.status().is_success() => {
                 let html = r.text().await.unwrap_or_default();
@@ -452,13 +509,18 @@ async fn main() -> Result<(), Error> {
 
     // Idle memory and idle sockets, measured on a separate server process (the release
     // `server` binary) sharing this run's database, so the bench's own memory is not counted.
-    let target: usize = arg("--idle").and_then(|s| s.parse().ok()).unwrap_or(20_000).min(file_limit.saturating_sub(100) as usize);
+    let target: usize =
+        arg("--idle").and_then(|s| s.parse().ok()).unwrap_or(20_000).min(file_limit.saturating_sub(100) as usize);
     let (_, token) = b.user().await?;
     match separate_server(&vars, &db_uri).await {
         Ok((mut server, addr)) => {
             tokio::time::sleep(Duration::from_secs(2)).await;
             let idle = rss_kb(server.id().unwrap_or(0));
-            b.row("server idle memory (separate process, no local model)", format!("{:.1} MB", idle as f64 / 1024.0), "< 40 MB");
+            b.row(
+                "server idle memory (separate process, no local model)",
+                format!("{:.1} MB", idle as f64 / 1024.0),
+                "< 40 MB",
+            );
             let mut child = tokio::process::Command::new(std::env::current_exe()?)
                 .args(["--idle-clients", &target.to_string(), "--addr", &addr, "--token", &token])
                 .stdout(std::process::Stdio::piped())
@@ -510,7 +572,9 @@ async fn separate_server(
         .env("HOME", std::env::var("HOME").unwrap_or_default())
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true);
-    let server = command.spawn().map_err(|e| format!("{}: {e} (build it with `cargo build --release -p server`)", bin.display()))?;
+    let server = command
+        .spawn()
+        .map_err(|e| format!("{}: {e} (build it with `cargo build --release -p server`)", bin.display()))?;
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
