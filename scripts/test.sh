@@ -13,6 +13,7 @@ cargo test -p app -p server -p testkit --no-fail-fast
 echo "[test] release build for the browser tests"
 cargo leptos build --release
 cargo build --release -p devtools --bin stubs
+"$ROOT/scripts/fuzz-api.sh"
 
 echo "[test] Playwright (Debian Chromium)"
 (cd end2end && npx playwright test)
