@@ -190,6 +190,26 @@ impl IntoResponses for CrossSite {
     }
 }
 
+/// The answers of both code-verifying endpoints: the tokens, or why not.
+pub struct CodeVerification;
+
+impl IntoResponses for CodeVerification {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let tokens =
+            ResponseBuilder::new().description("Signed in (the tokens also arrive as HttpOnly cookies)").content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("TokenResponse"))).build(),
+            );
+        let mut all = one(200, tokens);
+        all.extend(one(400, error_response("Malformed body, or a wrong, expired or used-up code (`bad_request`)")));
+        all.extend(one(422, error_response("Not an email or not 6 digits (`validation_failed`)")));
+        all.extend(CrossSite::responses());
+        all.extend(RateLimited::responses());
+        all.extend(Internal::responses());
+        all
+    }
+}
+
 /// 429 with `Retry-After`.
 pub struct RateLimited;
 

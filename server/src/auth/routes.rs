@@ -31,7 +31,7 @@ use crate::{
     db::models::UserDoc,
     error::{AppError, AppJson, AppResult},
     mail::{self, CodePurpose, Outgoing},
-    openapi::{CrossSite, Internal, RateLimited},
+    openapi::{CodeVerification, CrossSite, Internal, RateLimited},
     state::AppState,
     users::user_view,
 };
@@ -227,35 +227,14 @@ async fn signup(
 }
 
 /// Confirm the sign-up code: the account is verified and signed in (tokens in the body and as HttpOnly cookies)
-#[utoipa::path(
-    post,
-    path = "/auth/verify-email",
-    tag = "auth",
-    request_body = VerifyCodeRequest,
-    responses(
-        (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, description = "Malformed body, or a wrong, expired or used-up code (`bad_request`)", body = ApiError),
-        CrossSite,
-        (status = 422, description = "Not an email or not 6 digits (`validation_failed`)", body = ApiError),
-        RateLimited,
-        Internal,
-    )
-)]
+#[utoipa::path(post, path = "/auth/verify-email", tag = "auth", request_body = VerifyCodeRequest, responses(CodeVerification))]
 #[tracing::instrument(skip_all)]
 async fn verify_email(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<VerifyCodeRequest>,
 ) -> AppResult<Response> {
-    let email = check_code(&state, ip, &body, CodePurpose::Signup).await?;
-    let user = state
-        .db
-        .users
-        .find_one_and_update(doc! { "email": email.as_str() }, doc! { "$set": { "email_verified": true } })
-        .return_document(mongodb::options::ReturnDocument::After)
-        .await?
-        .ok_or_else(|| AppError::BadRequest("The code is wrong or has expired. Ask for a new one.".into()))?;
-    signed_in(&state, &user).await
+    verify(&state, ip, &body, CodePurpose::Signup).await
 }
 
 /// Check the password and email a sign-in code (the same answer for unknown emails and wrong passwords)
@@ -301,34 +280,32 @@ async fn signin(
 }
 
 /// Confirm the sign-in code (tokens in the body and as HttpOnly cookies)
-#[utoipa::path(
-    post,
-    path = "/auth/verify-signin",
-    tag = "auth",
-    request_body = VerifyCodeRequest,
-    responses(
-        (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 400, description = "Malformed body, or a wrong, expired or used-up code (`bad_request`)", body = ApiError),
-        CrossSite,
-        (status = 422, description = "Not an email or not 6 digits (`validation_failed`)", body = ApiError),
-        RateLimited,
-        Internal,
-    )
-)]
+#[utoipa::path(post, path = "/auth/verify-signin", tag = "auth", request_body = VerifyCodeRequest, responses(CodeVerification))]
 #[tracing::instrument(skip_all)]
 async fn verify_signin(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<VerifyCodeRequest>,
 ) -> AppResult<Response> {
-    let email = check_code(&state, ip, &body, CodePurpose::Signin).await?;
-    let user = state
-        .db
-        .users
-        .find_one(doc! { "email": email.as_str(), "email_verified": true })
-        .await?
-        .ok_or_else(|| AppError::BadRequest("The code is wrong or has expired. Ask for a new one.".into()))?;
-    signed_in(&state, &user).await
+    verify(&state, ip, &body, CodePurpose::Signin).await
+}
+
+/// Both verify endpoints: the code, then the account it confirms (sign-up) or signs in to.
+async fn verify(state: &AppState, ip: IpAddr, body: &VerifyCodeRequest, purpose: CodePurpose) -> AppResult<Response> {
+    let email = check_code(state, ip, body, purpose).await?;
+    let users = &state.db.users;
+    let user = match purpose {
+        CodePurpose::Signup => {
+            users
+                .find_one_and_update(doc! { "email": email.as_str() }, doc! { "$set": { "email_verified": true } })
+                .return_document(mongodb::options::ReturnDocument::After)
+                .await?
+        }
+        CodePurpose::Signin => users.find_one(doc! { "email": email.as_str(), "email_verified": true }).await?,
+    };
+    let user =
+        user.ok_or_else(|| AppError::BadRequest("The code is wrong or has expired. Ask for a new one.".into()))?;
+    signed_in(state, &user).await
 }
 
 /// Sends a fresh code. For sign-in this only works after a correct password (which left
