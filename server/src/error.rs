@@ -29,6 +29,9 @@ pub enum AppError {
     RateLimited { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// A 503 the client should retry after `retry_after_secs` (sent as `Retry-After`).
+    #[error("{message}")]
+    Overloaded { message: String, retry_after_secs: u64 },
     /// A refusal with its own code (mostly on the chat socket: `busy`, `empty_message` …).
     #[error("{message}")]
     Refused { code: ErrorCode, message: String },
@@ -61,7 +64,7 @@ impl AppError {
             AppError::NotFound(_) => ErrorCode::NotFound,
             AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::RateLimited { .. } => ErrorCode::RateLimited,
-            AppError::Unavailable(_) => ErrorCode::Unavailable,
+            AppError::Unavailable(_) | AppError::Overloaded { .. } => ErrorCode::Unavailable,
             AppError::Refused { code, .. } => *code,
             AppError::Database(e) if is_duplicate_key(e) => ErrorCode::Conflict,
             AppError::Database(_) | AppError::Internal(_) => ErrorCode::Internal,
@@ -118,7 +121,7 @@ impl IntoResponse for AppError {
         let status = self.status();
         let header = match &self {
             AppError::Unauthorized(_) => Some((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))),
-            AppError::RateLimited { retry_after_secs } => {
+            AppError::RateLimited { retry_after_secs } | AppError::Overloaded { retry_after_secs, .. } => {
                 HeaderValue::from_str(&retry_after_secs.to_string()).ok().map(|v| (header::RETRY_AFTER, v))
             }
             _ => None,

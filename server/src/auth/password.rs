@@ -26,28 +26,13 @@ pub const MAX_WAIT: Duration = Duration::from_secs(10);
 /// `Retry-After` on that refusal.
 pub const RETRY_AFTER_SECS: u64 = 5;
 
-#[derive(Debug, thiserror::Error)]
-pub enum PasswordError {
-    /// No turn came within the wait.
-    #[error("too many passwords are being checked at once")]
-    Busy,
-    #[error(transparent)]
-    Failed(#[from] AppError),
-}
-
-/// For callers without their own answer to `Busy`: a 503 `unavailable` (the auth routes
-/// add `Retry-After`).
-impl From<PasswordError> for AppError {
-    fn from(e: PasswordError) -> Self {
-        match e {
-            PasswordError::Busy => AppError::Unavailable(BUSY_MESSAGE.into()),
-            PasswordError::Failed(e) => e,
-        }
+/// What a request that waited too long for its turn is told.
+fn busy() -> AppError {
+    AppError::Overloaded {
+        message: "Too many passwords are being checked at once; try again in a few seconds.".into(),
+        retry_after_secs: RETRY_AFTER_SECS,
     }
 }
-
-/// What a request refused for `Busy` is told.
-pub const BUSY_MESSAGE: &str = "Too many passwords are being checked at once; try again in a few seconds.";
 
 /// A bounded line for argon2 work.
 pub struct Hashers {
@@ -65,10 +50,10 @@ impl Hashers {
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
-    ) -> Result<T, PasswordError> {
+    ) -> Result<T, AppError> {
         let permit = tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned())
             .await
-            .map_err(|_| PasswordError::Busy)?
+            .map_err(|_| busy())?
             .map_err(AppError::internal)?;
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
@@ -76,14 +61,13 @@ impl Hashers {
         })
         .await
         .map_err(AppError::internal)?
-        .map_err(PasswordError::Failed)
     }
 }
 
 /// The line every request's hashing goes through.
 static HASHERS: LazyLock<Hashers> = LazyLock::new(|| Hashers::new(default_permits(), MAX_WAIT));
 
-pub async fn hash(password: String) -> Result<String, PasswordError> {
+pub async fn hash(password: String) -> Result<String, AppError> {
     HASHERS
         .run(move || {
             let salt = SaltString::generate(&mut OsRng);
@@ -97,7 +81,7 @@ pub async fn hash(password: String) -> Result<String, PasswordError> {
 
 /// Verifies against `hash`, or against a dummy hash when there is no user, so that an
 /// unknown email takes as long as a wrong password (and waits in the same line).
-pub async fn verify(password: String, hash: Option<String>) -> Result<bool, PasswordError> {
+pub async fn verify(password: String, hash: Option<String>) -> Result<bool, AppError> {
     HASHERS
         .run(move || {
             let stored = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
@@ -163,7 +147,7 @@ mod tests {
             })
         };
         started_rx.await.unwrap();
-        assert!(matches!(hashers.run(|| Ok(())).await, Err(PasswordError::Busy)));
+        assert!(matches!(hashers.run(|| Ok(())).await, Err(AppError::Overloaded { .. })));
         holder.await.unwrap().unwrap();
         // Once the permit is back, work runs again.
         assert!(hashers.run(|| Ok(1)).await.is_ok());

@@ -12,7 +12,7 @@ use app::{
 };
 use axum::{
     extract::State,
-    http::{header, HeaderMap, HeaderValue},
+    http::HeaderMap,
     response::{IntoResponse, Response},
     routing::post,
     Json, Router,
@@ -25,8 +25,7 @@ use crate::{
         client_ip::{self, ClientIp},
         codes, cookies,
         domain::{parse_code, Email, Password},
-        password::{self, PasswordError},
-        rate_limit, refresh, signins, AuthUser,
+        password, rate_limit, refresh, signins, AuthUser,
     },
     db::models::UserDoc,
     error::{AppError, AppJson, AppResult},
@@ -53,48 +52,6 @@ pub fn router() -> Router<AppState> {
 const SIGNUP_SENT: &str = "We emailed you a 6-digit code to confirm your address.";
 const SIGNIN_SENT: &str = "If the email and password are right, a 6-digit sign-in code is on its way.";
 const RESEND_SENT: &str = "If there is a code waiting for this email, a new one is on its way.";
-
-/// A refusal of the handlers that check passwords: an `AppError`, or the password line's
-/// 503 with `Retry-After` (a header `AppError` gives only to 429).
-enum Refusal {
-    App(AppError),
-    Busy,
-}
-
-impl From<AppError> for Refusal {
-    fn from(e: AppError) -> Self {
-        Refusal::App(e)
-    }
-}
-
-impl From<mongodb::error::Error> for Refusal {
-    fn from(e: mongodb::error::Error) -> Self {
-        Refusal::App(e.into())
-    }
-}
-
-impl From<PasswordError> for Refusal {
-    fn from(e: PasswordError) -> Self {
-        match e {
-            PasswordError::Busy => Refusal::Busy,
-            PasswordError::Failed(e) => Refusal::App(e),
-        }
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Refusal::App(e) => e.into_response(),
-            Refusal::Busy => {
-                let busy = AppError::from(PasswordError::Busy);
-                let mut response = busy.into_response();
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(password::RETRY_AFTER_SECS));
-                response
-            }
-        }
-    }
-}
 
 async fn limit_ip(state: &AppState, endpoint: &str, ip: IpAddr) -> AppResult<()> {
     let key = format!("{endpoint}:{}", client_ip::limit_key(ip));
@@ -172,7 +129,7 @@ async fn signup(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<SignupRequest>,
-) -> Result<Json<CodeSent>, Refusal> {
+) -> AppResult<Json<CodeSent>> {
     limit_ip(&state, "signup", ip).await?;
     let mut checks = Checks::default();
     let email = Email::check(&mut checks, &body.email);
@@ -180,7 +137,7 @@ async fn signup(
     let name = checks.take(validation::name(body.name.as_deref()));
     checks.finish().map_err(AppError::from)?;
     let (Some(email), Some(password), Some(name)) = (email, password, name) else {
-        return Err(AppError::internal("passing checks returned no value").into());
+        return Err(AppError::internal("passing checks returned no value"));
     };
     let to = mail::recipient(email.as_str())?;
     let answer = code_sent(&email, SIGNUP_SENT);
@@ -218,7 +175,7 @@ async fn signup(
                 Ok(_) => {}
                 // A sign-up for the same email won the race and mails the code.
                 Err(e) if crate::error::is_duplicate_key(&e) => return Ok(answer),
-                Err(e) => return Err(AppError::from(e).into()),
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -262,11 +219,11 @@ async fn signin(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     AppJson(body): AppJson<SigninRequest>,
-) -> Result<Json<CodeSent>, Refusal> {
+) -> AppResult<Json<CodeSent>> {
     limit_ip(&state, "signin", ip).await?;
     let email = Email::parse(&body.email)?;
     if body.password.is_empty() || body.password.len() > 512 {
-        return Err(AppError::BadRequest("Enter your password.".into()).into());
+        return Err(AppError::BadRequest("Enter your password.".into()));
     }
     let to = mail::recipient(email.as_str())?;
     let user = state.db.users.find_one(doc! { "email": email.as_str() }).await?;
