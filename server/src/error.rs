@@ -4,12 +4,12 @@
 
 use app::wire::{ApiError, ErrorCode, FieldError};
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest},
+    extract::{rejection::JsonRejection, FromRequest, Request},
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
-use serde::Serialize;
+use serde::{de::DeserializeOwned, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -134,10 +134,26 @@ impl IntoResponse for AppError {
     }
 }
 
-/// `Json` whose rejection (bad JSON, wrong fields, wrong content type) uses our error body.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
+/// `Json` whose rejection (bad JSON, wrong fields, wrong content type) uses our error body,
+/// and which takes only a JSON object (serde would otherwise read `["x"]` as a struct).
 pub struct AppJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state).await?;
+        object(value).map(AppJson)
+    }
+}
+
+/// A body that must be a JSON object of `T`'s shape.
+pub fn object<T: DeserializeOwned>(value: serde_json::Value) -> AppResult<T> {
+    if !value.is_object() {
+        return Err(AppError::BadRequest("The body must be a JSON object.".into()));
+    }
+    serde_json::from_value(value).map_err(|e| AppError::BadRequest(format!("Invalid body: {e}")))
+}
 
 impl From<JsonRejection> for AppError {
     fn from(rejection: JsonRejection) -> Self {

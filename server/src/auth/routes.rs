@@ -317,7 +317,8 @@ async fn optional_body(body: axum::body::Bytes) -> AppResult<Option<RefreshReque
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    serde_json::from_slice(&body).map(Some).map_err(|e| AppError::BadRequest(format!("Invalid JSON body: {e}")))
+    let value = serde_json::from_slice(&body).map_err(|e| AppError::BadRequest(format!("Invalid JSON body: {e}")))?;
+    crate::error::object(value).map(Some)
 }
 
 /// Rotate the refresh token (from the body, or the `hc_refresh` cookie when the body is empty)

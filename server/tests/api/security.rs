@@ -2,7 +2,7 @@
 //! a 4xx and the JSON error shape, never a 500; every response carries the security headers.
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue, Error as WsError};
 
 use crate::helpers::{error_body, final_response, spawn_app, TestApp, User};
@@ -160,4 +160,26 @@ async fn hostile_profile_text_is_escaped_in_the_server_rendered_profile_page() {
     let html = page.text().await.unwrap();
     assert!(!html.contains("<img src=x"), "no element made of the user's text");
     assert!(html.contains("&lt;/textarea&gt;&lt;img src=x onerror=alert(1)&gt;"), "the text is there, escaped");
+}
+
+#[tokio::test]
+async fn a_json_array_is_not_taken_for_an_object_body() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let session_id = deleted_session(&app, &user).await;
+    for (method, path) in
+        [(Method::POST, "/auth/signout".to_string()), (Method::PATCH, format!("/chat/sessions/{session_id}"))]
+    {
+        let r = app
+            .http
+            .request(method, app.url(&path))
+            .bearer_auth(&user.access)
+            .json(&json!(["x"]))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_body(r).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+    }
+    assert_eq!(app.get_as("/users/me", &user.access).await.status(), StatusCode::OK, "the array signed nobody out");
 }
