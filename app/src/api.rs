@@ -9,7 +9,7 @@ use crate::wire::{
     auth::UserView,
     chat::{ModelInfo, SessionDetail, SessionPage, SessionSummary},
     profile::Profile,
-    ApiError, ErrorCode,
+    ApiError,
 };
 
 /// The signed-in user, or `None` when signed out (not an error: pages use it to redirect).
@@ -17,7 +17,7 @@ use crate::wire::{
 pub async fn current_user() -> Result<Option<UserView>, ApiError> {
     match require_user().await {
         Ok((_, user)) => Ok(Some(user)),
-        Err(e) if e.error == ErrorCode::Unauthorized => Ok(None),
+        Err(e) if e.error == crate::wire::ErrorCode::Unauthorized => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -30,7 +30,7 @@ use crate::{
     db::models::UserDoc,
     error::{AppError, AppJson, AppResult},
     mail::{self, CodePurpose, Outgoing},
-    openapi::{CodeVerification, CrossSite, Internal, RateLimited},
+    openapi::responses::{CodeVerification, CrossSite, Internal, RateLimited},
     state::AppState,
     users::user_view,
 };

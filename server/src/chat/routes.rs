@@ -24,7 +24,7 @@ use crate::{
     auth::AuthUser,
     chat::{export, service},
     error::{AppError, AppJson, AppResult},
-    openapi::{CrossSite, Internal, Malformed, SessionId, Unauthorized},
+    openapi::responses::{CrossSite, Internal, Malformed, SessionId, Unauthorized},
     state::AppState,
 };
 

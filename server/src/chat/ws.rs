@@ -61,10 +61,10 @@ pub fn router() -> Router<AppState> {
     responses(
         (status = 101, description = "Switching protocols: the socket is open and sends `connected` first"),
         (status = 400, description = "Not a WebSocket handshake (a header above is missing or wrong)", content_type = "text/plain", body = String),
-        crate::openapi::Unauthorized,
-        crate::openapi::CrossSite,
-        crate::openapi::RateLimited,
-        crate::openapi::Internal,
+        crate::openapi::responses::Unauthorized,
+        crate::openapi::responses::CrossSite,
+        crate::openapi::responses::RateLimited,
+        crate::openapi::responses::Internal,
     )
 )]
 async fn upgrade(State(state): State<AppState>, user: AuthUser, ws: WebSocketUpgrade) -> Result<Response, AppError> {

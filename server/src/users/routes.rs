@@ -22,7 +22,7 @@ use super::{
 use crate::{
     auth::AuthUser,
     error::{AppError, AppJson, AppResult},
-    openapi::{CrossSite, Internal, Malformed, Unauthorized},
+    openapi::responses::{CrossSite, Internal, Malformed, Unauthorized},
     state::AppState,
 };
 

@@ -3,22 +3,22 @@
 //! their routers with [`OpenApiRouter`], so a route cannot be served without being described
 //! (and `server/tests` checks the document against the routes that answer).
 //!
-//! Errors are always [`ApiError`]; the responses every route shares (malformed input, no or bad
-//! token, a cross-site cookie request, rate limits, an internal failure) are written once here.
+//! Errors are always [`ApiError`]; the responses every route shares are written once, in
+//! [`responses`], a leaf the route modules use (this module assembles them, so they must not
+//! use it).
 
-use std::{collections::BTreeMap, sync::OnceLock};
+pub mod responses;
+
+use std::sync::OnceLock;
 
 use app::wire::{auth::RefreshRequest, ApiError, ErrorCode, FieldError};
 use axum::{routing::get, Json, Router};
 use utoipa::{
     openapi::{
-        header::HeaderBuilder,
-        response::{Response, ResponseBuilder},
-        schema::{ObjectBuilder, Type},
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
-        ContentBuilder, Ref, RefOr, Required,
+        ContentBuilder, Ref, Required,
     },
-    IntoParams, IntoResponses, Modify, OpenApi, PartialSchema,
+    Modify, OpenApi, PartialSchema,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -135,131 +135,10 @@ async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(document())
 }
 
-/// A response whose body is an [`ApiError`].
-pub fn error_response(description: &str) -> ResponseBuilder {
-    ResponseBuilder::new()
-        .description(description)
-        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ApiError"))).build())
-}
-
-fn one(status: u16, response: impl Into<Response>) -> BTreeMap<String, RefOr<Response>> {
-    BTreeMap::from([(status.to_string(), RefOr::T(response.into()))])
-}
-
-/// 400: the body or query string does not parse (bad JSON, wrong types, a missing field, the
-/// wrong content type) or a query value is out of its documented range.
-pub struct Malformed;
-
-impl IntoResponses for Malformed {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        one(
-            400,
-            error_response("Malformed request: the body or query does not parse or is out of range (`bad_request`)"),
-        )
-    }
-}
-
-/// 401 with `WWW-Authenticate: Bearer`.
-pub struct Unauthorized;
-
-impl IntoResponses for Unauthorized {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let challenge = HeaderBuilder::new()
-            .schema(ObjectBuilder::new().schema_type(Type::String).enum_values(Some(["Bearer"])))
-            .description(Some("Always `Bearer`"))
-            .build();
-        one(
-            401,
-            error_response("No access token, or an expired, invalid or revoked one (`unauthorized`)")
-                .header("WWW-Authenticate", challenge),
-        )
-    }
-}
-
-/// 403 from the same-origin rule (`security::origin`): only cookie-authenticated requests.
-pub struct CrossSite;
-
-impl IntoResponses for CrossSite {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        one(
-            403,
-            error_response(
-                "A cookie-authenticated request from another site (`forbidden`); Bearer clients never get this",
-            ),
-        )
-    }
-}
-
-/// The answers of both code-verifying endpoints: the tokens, or why not.
-pub struct CodeVerification;
-
-impl IntoResponses for CodeVerification {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let tokens =
-            ResponseBuilder::new().description("Signed in (the tokens also arrive as HttpOnly cookies)").content(
-                "application/json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("TokenResponse"))).build(),
-            );
-        let mut all = one(200, tokens);
-        all.extend(one(400, error_response("Malformed body, or a wrong, expired or used-up code (`bad_request`)")));
-        all.extend(one(422, error_response("Not an email or not 6 digits (`validation_failed`)")));
-        all.extend(CrossSite::responses());
-        all.extend(RateLimited::responses());
-        all.extend(Internal::responses());
-        all
-    }
-}
-
-/// 429 with `Retry-After`.
-pub struct RateLimited;
-
-impl IntoResponses for RateLimited {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let retry_after = HeaderBuilder::new()
-            .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
-            .description(Some("Seconds until the limit's window ends"))
-            .build();
-        one(
-            429,
-            error_response(
-                "Too many requests (`rate_limited`); try again after `Retry-After` seconds. The auth routes \
-                 count requests per address and wrong codes per email and address (off with \
-                 DISABLE_RATE_LIMITS=true); the socket allows a few open sockets per user",
-            )
-            .header("Retry-After", retry_after),
-        )
-    }
-}
-
-/// 500: the database failed or something unexpected happened (details are only logged).
-pub struct Internal;
-
-impl IntoResponses for Internal {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        one(500, error_response("The database or the server failed (`internal`)"))
-    }
-}
-
-/// The `{id}` of `/chat/sessions/{id}/...`.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Path)]
-#[allow(dead_code)]
-pub struct SessionId {
-    /// The session's id (unknown, deleted or another user's sessions are a 404).
-    #[param(format = Uuid)]
-    id: String,
-}
-
-/// The `pattern` of texts that must hold more than whitespace (a session title, a goal, a
-/// search): one character outside Rust's `char::is_whitespace`, which the handlers trim by.
-/// Spelled out because `\S` differs between ECMA-262 (JSON Schema's dialect), Python and Rust.
-pub const NOT_BLANK_PATTERN: &str =
-    "[^\\x09-\\x0D\\x20\\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]";
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::*;
+    use super::{responses::NOT_BLANK_PATTERN, *};
 
     #[test]
     fn the_not_blank_class_is_exactly_the_non_whitespace_characters() {
