@@ -8,6 +8,7 @@ pub mod backend;
 pub mod chat;
 pub mod config;
 pub mod db;
+pub mod download;
 pub mod error;
 pub mod health;
 pub mod mail;

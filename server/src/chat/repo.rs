@@ -170,15 +170,14 @@ async fn seq_range(db: &Db, user_id: &str, session_id: &str, low: i64, below: i6
 }
 
 /// All messages of a session, oldest first (export).
-pub async fn all_messages(db: &Db, session: &SessionDoc) -> AppResult<Vec<MessageRow>> {
+/// Every message of a session, oldest first, as the database yields them (for downloads).
+pub async fn all_messages(db: &Db, session: &SessionDoc) -> AppResult<mongodb::Cursor<MessageRow>> {
     Ok(db
         .messages
         .clone_with_type::<MessageRow>()
         .find(doc! { "session_id": &session.session_id, "user_id": &session.user_id })
         .sort(doc! { "seq": 1, "created_at": 1 })
         .projection(MessageRow::projection())
-        .await?
-        .try_collect()
         .await?)
 }
 
@@ -263,6 +262,9 @@ pub async fn update_session(
 /// Case-insensitive search of this user's titles and messages. Uses an escaped regex
 /// rather than `$text`, which SecantusDB lacks (on MongoDB a text index would scale better).
 /// Returns the sessions whose title matches, and matching messages with their session's title.
+/// How long a search may take, in the database (`maxTimeMS`) and in all.
+pub const SEARCH_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn search(
     db: &Db,
     user_id: &str,
@@ -276,6 +278,7 @@ pub async fn search(
         .find(doc! { "user_id": user_id, "is_active": true, "title": &regex })
         .sort(doc! { "updated_at": -1 })
         .limit(limit)
+        .max_time(SEARCH_TIME)
         .projection(session_fields())
         .await?
         .try_collect()
@@ -286,6 +289,7 @@ pub async fn search(
         .find(doc! { "user_id": user_id, "$or": [ { "message": &regex }, { "response": &regex } ] })
         .sort(doc! { "created_at": -1 })
         .limit(limit * 2)
+        .max_time(SEARCH_TIME)
         .projection(MessageRow::projection())
         .await?
         .try_collect()

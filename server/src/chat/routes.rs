@@ -291,20 +291,12 @@ async fn export_session(
     }
     let (session, messages) = service::export(&state, &user.user_id, &id).await?;
     let stem = format!("chat-{}", &session.session_id);
-    if format == "markdown" {
-        return Ok((
-            [
-                (header::CONTENT_TYPE, "text/markdown; charset=utf-8".to_string()),
-                (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{stem}.md\"")),
-            ],
-            export::markdown(&session, &messages),
-        )
-            .into_response());
-    }
-    Ok((
-        [(header::CONTENT_DISPOSITION, format!("attachment; filename=\"{stem}.json\""))],
-        Json(export::json(&session, &messages)),
-    )
+    let (content_type, extension, body) = match format {
+        "markdown" => ("text/markdown; charset=utf-8", "md", export::markdown(&session, messages)),
+        _ => ("application/json", "json", export::json(&session, messages)?),
+    };
+    let disposition = format!("attachment; filename=\"{stem}.{extension}\"");
+    Ok(([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)], body)
         .into_response())
 }
 
@@ -320,6 +312,8 @@ async fn export_session(
         Malformed,
         Unauthorized,
         Internal,
+        (status = 503, description = "The search took longer than 5 s (`unavailable`); `Retry-After` says when to try again", body = ApiError,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
     )
 )]
 async fn search(State(state): State<AppState>, user: AuthUser, uri: axum::http::Uri) -> AppResult<Json<SearchResults>> {

@@ -281,7 +281,13 @@ pub async fn search(state: &AppState, user_id: &str, query: &str) -> AppResult<S
     if query.is_empty() || query.chars().count() > 200 {
         return Err(AppError::BadRequest("The search needs 1 to 200 characters.".into()));
     }
-    let (sessions, messages) = repo::search(&state.db, user_id, query, 20).await?;
+    // A regex scan of a long history is the one unbounded read a user can ask for: cap it.
+    let (sessions, messages) = tokio::time::timeout(repo::SEARCH_TIME, repo::search(&state.db, user_id, query, 20))
+        .await
+        .map_err(|_| AppError::Overloaded {
+            message: "The search took too long; try more specific words.".into(),
+            retry_after_secs: 5,
+        })??;
     let mut hits: Vec<SearchHit> = sessions
         .iter()
         .map(|s| SearchHit {
@@ -324,7 +330,11 @@ fn snippet(text: &str, query: &str) -> String {
     s
 }
 
-pub async fn export(state: &AppState, user_id: &str, session_id: &str) -> AppResult<(SessionDoc, Vec<MessageRow>)> {
+pub async fn export(
+    state: &AppState,
+    user_id: &str,
+    session_id: &str,
+) -> AppResult<(SessionDoc, mongodb::Cursor<MessageRow>)> {
     parse_session_id(session_id)?;
     let session = repo::active_session(&state.db, user_id, session_id).await?;
     let messages = repo::all_messages(&state.db, &session).await?;

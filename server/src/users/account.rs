@@ -1,8 +1,8 @@
 //! Health-data rights: export everything stored about a user, and delete all of it.
 
 use app::wire::account::{AccountExport, ExportedMessage, SigninView};
-use axum::body::{Body, Bytes};
-use futures::{stream, StreamExt, TryStreamExt};
+use axum::body::Body;
+use futures::{StreamExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId};
 
 use super::repo::{find_user, user_view};
@@ -10,6 +10,7 @@ use crate::{
     auth::password,
     chat::{repo, turns::CancelReason},
     db::models::{MessageContext, MessageRow},
+    download,
     error::{AppError, AppResult},
     state::AppState,
 };
@@ -64,9 +65,6 @@ pub async fn export(state: &AppState, user_id: &str) -> AppResult<Body> {
         sessions,
         messages: Vec::new(),
     };
-    let head = serde_json::to_string(&head).map_err(AppError::internal)?;
-    // The head ends with `"messages":[]}`: open the array there and stream into it.
-    let open = head.strip_suffix("[]}").ok_or_else(|| AppError::internal("unexpected export shape"))?.to_string();
     let messages = state
         .db
         .messages
@@ -74,15 +72,7 @@ pub async fn export(state: &AppState, user_id: &str) -> AppResult<Body> {
         .find(doc! { "user_id": user_id })
         .sort(doc! { "created_at": 1 })
         .await?;
-    let items = messages.enumerate().map(|(i, m)| {
-        let m = m.map_err(std::io::Error::other)?;
-        let json = serde_json::to_string(&exported(m)).map_err(std::io::Error::other)?;
-        Ok::<_, std::io::Error>(Bytes::from(if i == 0 { json } else { format!(",{json}") }))
-    });
-    let body = stream::once(async move { Ok(Bytes::from(format!("{open}["))) })
-        .chain(items)
-        .chain(stream::once(async { Ok(Bytes::from_static(b"]}")) }));
-    Ok(Body::from_stream(body))
+    download::json_with_streamed_array(&head, messages.map(|m| m.map(exported)))
 }
 
 /// Deletes the account and everything stored about it, after checking the password: the

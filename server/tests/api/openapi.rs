@@ -32,7 +32,7 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
     ("delete", "/chat/sessions/{id}", &[204, 401, 403, 404, 500]),
     ("post", "/chat/sessions/{id}/restore", &[200, 401, 403, 404, 500]),
     ("get", "/chat/sessions/{id}/export", &[200, 400, 401, 404, 500]),
-    ("get", "/chat/search", &[200, 400, 401, 500]),
+    ("get", "/chat/search", &[200, 400, 401, 500, 503]),
     ("get", "/chat/ws", &[101, 400, 401, 403, 429, 500]),
 ];
 
