@@ -30,7 +30,7 @@ use crate::{
     db::models::UserDoc,
     error::{AppError, AppJson, AppResult},
     mail::{self, CodePurpose, Outgoing},
-    openapi::responses::{CodeVerification, CrossSite, Internal, RateLimited},
+    openapi::responses::{CodeMailed, CodeVerification, CrossSite, Internal, Overloaded, RateLimited},
     state::AppState,
     users::user_view,
 };
@@ -113,16 +113,7 @@ fn code_sent(email: &Email, message: &str) -> Json<CodeSent> {
     path = "/auth/signup",
     tag = "auth",
     request_body = SignupRequest,
-    responses(
-        (status = 200, description = "A code was sent (or, for a confirmed email, a notice to its owner); the same answer for every email", body = CodeSent),
-        (status = 400, description = "Malformed body (`bad_request`), or an address the mailer cannot use", body = ApiError),
-        CrossSite,
-        (status = 422, description = "Invalid email, password or name (`validation_failed`, each in `fields`)", body = ApiError),
-        RateLimited,
-        Internal,
-        (status = 503, description = "Too many passwords being hashed at once (`unavailable`); `Retry-After` says when to try again", body = ApiError,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    )
+    responses(CodeMailed, Overloaded)
 )]
 #[tracing::instrument(skip_all)]
 async fn signup(
@@ -203,16 +194,7 @@ async fn verify_email(
     path = "/auth/signin",
     tag = "auth",
     request_body = SigninRequest,
-    responses(
-        (status = 200, description = "A code was sent if the details were right; the same answer otherwise", body = CodeSent),
-        (status = 400, description = "Malformed body or no password (`bad_request`), or an address the mailer cannot use", body = ApiError),
-        CrossSite,
-        (status = 422, description = "Not an email (`validation_failed`)", body = ApiError),
-        RateLimited,
-        Internal,
-        (status = 503, description = "Too many passwords being checked at once (`unavailable`); `Retry-After` says when to try again", body = ApiError,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
-    )
+    responses(CodeMailed, Overloaded)
 )]
 #[tracing::instrument(skip_all)]
 async fn signin(
@@ -273,14 +255,7 @@ async fn verify(state: &AppState, ip: IpAddr, body: &VerifyCodeRequest, purpose:
     path = "/auth/resend-code",
     tag = "auth",
     request_body = ResendCodeRequest,
-    responses(
-        (status = 200, description = "Sent if a code was waiting and the last one is over a minute old; the same answer otherwise", body = CodeSent),
-        (status = 400, description = "Malformed body or unknown purpose (`bad_request`), or an address the mailer cannot use", body = ApiError),
-        CrossSite,
-        (status = 422, description = "Not an email (`validation_failed`)", body = ApiError),
-        RateLimited,
-        Internal,
-    )
+    responses(CodeMailed)
 )]
 #[tracing::instrument(skip_all)]
 async fn resend_code(

@@ -24,7 +24,7 @@ use crate::{
     auth::AuthUser,
     chat::{export, service},
     error::{AppError, AppJson, AppResult},
-    openapi::responses::{CrossSite, Internal, Malformed, SessionId, Unauthorized},
+    openapi::responses::{CrossSite, Internal, Malformed, Overloaded, SessionId, Unauthorized},
     state::AppState,
 };
 
@@ -312,8 +312,7 @@ async fn export_session(
         Malformed,
         Unauthorized,
         Internal,
-        (status = 503, description = "The search took longer than 5 s (`unavailable`); `Retry-After` says when to try again", body = ApiError,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        Overloaded,
     )
 )]
 async fn search(State(state): State<AppState>, user: AuthUser, uri: axum::http::Uri) -> AppResult<Json<SearchResults>> {

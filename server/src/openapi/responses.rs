@@ -119,6 +119,42 @@ impl IntoResponses for Internal {
     }
 }
 
+/// 503 with `Retry-After`: too busy right now (passwords being hashed, a slow search).
+pub struct Overloaded;
+
+impl IntoResponses for Overloaded {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let retry_after = HeaderBuilder::new()
+            .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+            .description(Some("Seconds to wait"))
+            .build();
+        one(
+            503,
+            error_response("Too busy right now (`unavailable`); `Retry-After` says when to try again")
+                .header("Retry-After", retry_after),
+        )
+    }
+}
+
+/// The answers of the endpoints that may mail a code (sign-up, sign-in, resend): the same
+/// 200 whatever the account's state, so they cannot tell who has an account.
+pub struct CodeMailed;
+
+impl IntoResponses for CodeMailed {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let sent = ResponseBuilder::new()
+            .description("A code was mailed if one was due; the same answer for every email and account state")
+            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("CodeSent"))).build());
+        let mut all = one(200, sent);
+        all.extend(one(400, error_response("Malformed body (`bad_request`), or an address the mailer cannot use")));
+        all.extend(one(422, error_response("A field breaks its rule (`validation_failed`, each in `fields`)")));
+        all.extend(CrossSite::responses());
+        all.extend(RateLimited::responses());
+        all.extend(Internal::responses());
+        all
+    }
+}
+
 /// The `{id}` of `/chat/sessions/{id}/...`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]

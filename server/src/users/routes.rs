@@ -22,7 +22,7 @@ use super::{
 use crate::{
     auth::AuthUser,
     error::{AppError, AppJson, AppResult},
-    openapi::responses::{CrossSite, Internal, Malformed, Unauthorized},
+    openapi::responses::{CrossSite, Internal, Malformed, Overloaded, Unauthorized},
     state::AppState,
 };
 
@@ -145,7 +145,7 @@ async fn export_me(State(state): State<AppState>, user: AuthUser) -> AppResult<R
         Unauthorized,
         (status = 403, description = "The password is not right (`forbidden`), or a cross-site request", body = ApiError),
         Internal,
-        (status = 503, description = "Too many passwords being checked at once (`unavailable`); try again shortly", body = ApiError),
+        Overloaded,
     )
 )]
 async fn delete_me(
