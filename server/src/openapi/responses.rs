@@ -38,6 +38,14 @@ impl IntoResponses for Malformed {
     }
 }
 
+/// `Retry-After`: whole seconds to wait.
+fn retry_after() -> utoipa::openapi::header::Header {
+    HeaderBuilder::new()
+        .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
+        .description(Some("Seconds to wait before trying again"))
+        .build()
+}
+
 /// 401 with `WWW-Authenticate: Bearer`.
 pub struct Unauthorized;
 
@@ -94,10 +102,6 @@ pub struct RateLimited;
 
 impl IntoResponses for RateLimited {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let retry_after = HeaderBuilder::new()
-            .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
-            .description(Some("Seconds until the limit's window ends"))
-            .build();
         one(
             429,
             error_response(
@@ -105,7 +109,7 @@ impl IntoResponses for RateLimited {
                  count requests per address and wrong codes per email and address (off with \
                  DISABLE_RATE_LIMITS=true); the socket allows a few open sockets per user",
             )
-            .header("Retry-After", retry_after),
+            .header("Retry-After", retry_after()),
         )
     }
 }
@@ -124,14 +128,10 @@ pub struct Overloaded;
 
 impl IntoResponses for Overloaded {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let retry_after = HeaderBuilder::new()
-            .schema(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(1)))
-            .description(Some("Seconds to wait"))
-            .build();
         one(
             503,
             error_response("Too busy right now (`unavailable`); `Retry-After` says when to try again")
-                .header("Retry-After", retry_after),
+                .header("Retry-After", retry_after()),
         )
     }
 }

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use testkit::Script;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{deltas_text, final_response, spawn_app};
+use crate::helpers::{chatting, deltas_text, final_response, spawn_app};
 
 fn slow(words: usize, delay_ms: u64) -> Script {
     let text: Vec<String> = (0..words).map(|i| format!("word{i} ")).collect();
@@ -29,9 +29,7 @@ async fn the_upgrade_needs_a_valid_token() {
 
 #[tokio::test]
 async fn a_message_streams_deltas_then_the_seed_response_and_is_stored() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (app, user, mut ws) = chatting(Script::default()).await;
     ws.send_text(r#"{"message":"How do I start running?","message_type":"fitness_plan"}"#).await;
 
     let frames = ws.until_response().await;
@@ -95,9 +93,7 @@ async fn the_profile_goes_to_the_model_and_into_the_message_context() {
 
 #[tokio::test]
 async fn a_follow_up_in_the_same_session_sends_history() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (app, _user, mut ws) = chatting(Script::default()).await;
     ws.send("First question", None).await;
     let (_, session_id, _) = final_response(&ws.until_response().await);
     ws.send("Second question", Some(&session_id)).await;
@@ -112,9 +108,7 @@ async fn a_follow_up_in_the_same_session_sends_history() {
 
 #[tokio::test]
 async fn a_session_advanced_by_another_server_is_reloaded_not_guessed() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (app, user, mut ws) = chatting(Script::default()).await;
     ws.send("First question", None).await;
     let (_, session_id, first) = final_response(&ws.until_response().await);
 
@@ -143,9 +137,7 @@ async fn a_session_advanced_by_another_server_is_reloaded_not_guessed() {
 
 #[tokio::test]
 async fn bad_frames_get_error_frames_and_the_socket_stays_open() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (_app, _user, mut ws) = chatting(Script::default()).await;
     let cases: Vec<(String, &str)> = vec![
         ("not json".into(), "invalid_frame"),
         ("[1,2]".into(), "invalid_frame"),
@@ -183,19 +175,14 @@ async fn bad_frames_get_error_frames_and_the_socket_stays_open() {
 
 #[tokio::test]
 async fn an_over_size_frame_closes_with_1009() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (_app, _user, mut ws) = chatting(Script::default()).await;
     ws.send_text(&"x".repeat(200 * 1024)).await;
     assert_eq!(ws.close_code().await, Some(1009));
 }
 
 #[tokio::test]
 async fn a_second_message_while_answering_is_busy() {
-    let app = spawn_app().await;
-    app.llm.set_script(slow(5, 10));
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (app, _user, mut ws) = chatting(slow(5, 10)).await;
     ws.send("first", None).await;
     let (_, session_id, _) = final_response(&ws.until_response().await);
     app.llm.set_script(slow(40, 50));
@@ -215,10 +202,7 @@ async fn a_second_message_while_answering_is_busy() {
 
 #[tokio::test]
 async fn stop_keeps_the_partial_answer_marked_stopped() {
-    let app = spawn_app().await;
-    app.llm.set_script(slow(60, 40));
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (app, _user, mut ws) = chatting(slow(60, 40)).await;
     ws.send("tell me a lot", None).await;
     // Wait for a few deltas, then stop.
     let mut seen = 0;
@@ -239,10 +223,7 @@ async fn stop_keeps_the_partial_answer_marked_stopped() {
 
 #[tokio::test]
 async fn a_dropped_socket_leaves_the_question_and_answer_stored_and_resume_replays_the_rest() {
-    let app = spawn_app().await;
-    app.llm.set_script(slow(30, 30));
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (app, user, mut ws) = chatting(slow(30, 30)).await;
     ws.send("long answer please", None).await;
     let mut message_id = String::new();
     let mut session_id = String::new();
@@ -354,9 +335,7 @@ async fn model_failures_end_the_turn_with_an_error_frame_and_keep_the_question()
 
 #[tokio::test]
 async fn red_flag_messages_get_the_fixed_safe_answer_without_the_model() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (app, _user, mut ws) = chatting(Script::default()).await;
     let before = app.llm.request_count();
     ws.send("I have crushing chest pain and my left arm is numb", None).await;
     let (message, _, data) = final_response(&ws.until_response().await);
@@ -386,10 +365,7 @@ async fn a_model_made_title_replaces_the_first_message_title() {
 
 #[tokio::test]
 async fn a_shutdown_stores_the_answer_in_flight_as_interrupted() {
-    let app = spawn_app().await;
-    app.llm.set_script(slow(200, 30));
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (app, _user, mut ws) = chatting(slow(200, 30)).await;
     ws.send("a long answer, please", None).await;
     let mut message_id = String::new();
     let mut deltas = 0;
@@ -411,10 +387,7 @@ async fn a_shutdown_stores_the_answer_in_flight_as_interrupted() {
 
 #[tokio::test]
 async fn the_reported_server_share_leaves_out_the_wait_for_the_model() {
-    let app = spawn_app().await;
-    app.llm.set_script(slow(6, 80));
-    let user = app.new_user().await;
-    let mut ws = app.ws(&user.access).await;
+    let (_app, _user, mut ws) = chatting(slow(6, 80)).await;
     ws.send("Slow answer please", None).await;
     let (_, _, data) = final_response(&ws.until_response().await);
     let timings = data.raw_events.last().and_then(|e| e.timings.clone()).unwrap();

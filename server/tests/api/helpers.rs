@@ -116,6 +116,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
 }
 
+/// A fresh app whose model follows `script`, a new user, and that user's open socket.
+pub async fn chatting(script: Script) -> (TestApp, User, Ws) {
+    let app = spawn_app().await;
+    app.llm.set_script(script);
+    let user = app.new_user().await;
+    let ws = app.ws(&user.access).await;
+    (app, user, ws)
+}
+
 /// A signed-in user, as API clients hold it.
 #[derive(Debug, Clone)]
 pub struct User {
