@@ -133,14 +133,7 @@ async fn an_expired_code_is_refused() {
     app.post("/auth/signup", json!({ "email": "x@example.com", "password": "long password" })).await;
     let code = app.code_for("x@example.com", 0).await;
     // Move the expiry into the past, as ten minutes passing would.
-    app.db
-        .auth_codes
-        .update_one(
-            mongodb::bson::doc! { "email": "x@example.com" },
-            mongodb::bson::doc! { "$set": { "expires_at": mongodb::bson::DateTime::from_millis(0) } },
-        )
-        .await
-        .unwrap();
+    app.age_code("x@example.com", "expires_at").await;
     let (status, body) =
         error_body(app.post("/auth/verify-email", json!({ "email": "x@example.com", "code": code })).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -157,14 +150,7 @@ async fn resend_has_a_silent_cooldown() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(app.smtp.wait_for("r@example.com", 1, std::time::Duration::from_secs(1)).await.is_none(), "no new mail");
     // After the cooldown a new code is sent and the old one stops working.
-    app.db
-        .auth_codes
-        .update_one(
-            mongodb::bson::doc! { "email": "r@example.com" },
-            mongodb::bson::doc! { "$set": { "sent_at": mongodb::bson::DateTime::from_millis(0) } },
-        )
-        .await
-        .unwrap();
+    app.age_code("r@example.com", "sent_at").await;
     let r = app.post("/auth/resend-code", json!({ "email": "r@example.com", "purpose": "signup" })).await;
     assert_eq!(r.status(), StatusCode::OK);
     let second = app.code_for("r@example.com", 1).await;

@@ -148,14 +148,7 @@ async fn resend_answers_the_same_whatever_the_state_and_mails_only_when_a_code_i
     assert_eq!(app.smtp.count_to(&owner.email), 1, "only the sign-up code");
 
     // Past the cooldown a code is due, and sent, with the same answer.
-    app.db
-        .auth_codes
-        .update_one(
-            mongodb::bson::doc! { "email": &pending },
-            mongodb::bson::doc! { "$set": { "sent_at": mongodb::bson::DateTime::from_millis(0) } },
-        )
-        .await
-        .unwrap();
+    app.age_code(&pending, "sent_at").await;
     assert_eq!(answer(&app, "/auth/resend-code", resend(&pending, "signup")).await, unknown);
     let code = app.code_for(&pending, 1).await;
     let r = app.post("/auth/verify-email", json!({ "email": pending, "code": code })).await;
@@ -172,14 +165,7 @@ async fn the_per_email_mail_limit_is_silent() {
     let mut answers = Vec::new();
     // Five mails per window: the sign-up's and four resends; the fifth resend sends nothing.
     for sent in 1..=5 {
-        app.db
-            .auth_codes
-            .update_one(
-                mongodb::bson::doc! { "email": &to },
-                mongodb::bson::doc! { "$set": { "sent_at": mongodb::bson::DateTime::from_millis(0) } },
-            )
-            .await
-            .unwrap();
+        app.age_code(&to, "sent_at").await;
         answers.push(answer(&app, "/auth/resend-code", resend.clone()).await);
         if sent < 5 {
             app.code_for(&to, sent).await;
@@ -198,12 +184,7 @@ async fn wrong_passwords_do_not_lock_the_owner_out() {
         let r = app.post("/auth/signin", json!({ "email": owner.email, "password": "a guess" })).await;
         assert_eq!(r.status(), StatusCode::OK);
     }
-    let seen = app.smtp.count_to(&owner.email);
-    let r = app.post("/auth/signin", json!({ "email": owner.email, "password": owner.password })).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let code = app.code_for(&owner.email, seen).await;
-    let r = app.post("/auth/verify-signin", json!({ "email": owner.email, "code": code })).await;
-    assert_eq!(r.status(), StatusCode::OK);
+    app.sign_in_again(&owner).await;
 }
 
 #[tokio::test]

@@ -72,23 +72,16 @@ async fn cors_allows_only_configured_origins() {
         ..Default::default()
     })
     .await;
-    let allowed = app
-        .http
-        .request(reqwest::Method::OPTIONS, app.url("/chat/sessions"))
-        .header("Origin", "https://coach.example.com")
-        .header("Access-Control-Request-Method", "GET")
-        .send()
-        .await
-        .unwrap();
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, app.url("/chat/sessions"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .send()
+    };
+    let allowed = preflight("https://coach.example.com").await.unwrap();
     assert_eq!(allowed.headers()["access-control-allow-origin"], "https://coach.example.com");
-    let other = app
-        .http
-        .request(reqwest::Method::OPTIONS, app.url("/chat/sessions"))
-        .header("Origin", "https://evil.example.com")
-        .header("Access-Control-Request-Method", "GET")
-        .send()
-        .await
-        .unwrap();
+    let other = preflight("https://evil.example.com").await.unwrap();
     assert!(!other.headers().contains_key("access-control-allow-origin"));
 }
 

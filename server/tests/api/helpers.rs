@@ -145,6 +145,24 @@ impl TestApp {
         server::auth::tokens::JwtKeys::new(&secrecy::SecretString::from(JWT_SECRET.to_string()), 900)
     }
 
+    /// A second sign-in of `user` (another device), through the emailed code.
+    pub async fn sign_in_again(&self, user: &User) -> TokenResponse {
+        let seen = self.smtp.count_to(&user.email);
+        let r = self.post("/auth/signin", json!({ "email": user.email, "password": user.password })).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let code = self.code_for(&user.email, seen).await;
+        let r = self.post("/auth/verify-signin", json!({ "email": user.email, "code": code })).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// Moves a stored code's `field` (`expires_at`, `sent_at`) to 1970, as time passing would.
+    pub async fn age_code(&self, email: &str, field: &str) {
+        let past = mongodb::bson::DateTime::from_millis(0);
+        let update = mongodb::bson::doc! { "$set": { field: past } };
+        self.db.auth_codes.update_one(mongodb::bson::doc! { "email": email }, update).await.unwrap();
+    }
+
     /// What a browser on the app's own pages sends as `Origin`.
     pub fn origin(&self) -> String {
         format!("http://{}", self.addr)

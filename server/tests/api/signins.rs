@@ -15,18 +15,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use server::auth::{signins::CACHE_FOR, tokens::JwtKeys};
 
-use crate::helpers::{error_body, spawn_app, TestApp, User};
-
-/// A second sign-in of `user` (another device): its access token.
-async fn sign_in_again(app: &TestApp, user: &User) -> String {
-    let seen = app.smtp.count_to(&user.email);
-    let r = app.post("/auth/signin", json!({ "email": user.email, "password": user.password })).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let code = app.code_for(&user.email, seen).await;
-    let r = app.post("/auth/verify-signin", json!({ "email": user.email, "code": code })).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    r.json::<TokenResponse>().await.unwrap().access_token
-}
+use crate::helpers::{error_body, spawn_app, TestApp};
 
 async fn me_status(app: &TestApp, token: &str) -> StatusCode {
     app.get_as("/users/me", token).await.status()
@@ -36,7 +25,7 @@ async fn me_status(app: &TestApp, token: &str) -> StatusCode {
 async fn signing_out_ends_that_sign_ins_tokens_and_sockets_at_once_and_no_other() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let other_device = sign_in_again(&app, &user).await;
+    let other_device = app.sign_in_again(&user).await.access_token;
     let mut socket = app.ws(&user.access).await;
     let mut other_socket = app.ws(&other_device).await;
 
