@@ -183,3 +183,14 @@ async fn a_json_array_is_not_taken_for_an_object_body() {
     }
     assert_eq!(app.get_as("/users/me", &user.access).await.status(), StatusCode::OK, "the array signed nobody out");
 }
+
+#[tokio::test]
+async fn with_secure_cookies_every_response_asks_for_https_only() {
+    let extra = vec![("SECURE_COOKIES", "true".to_string())];
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options { extra, ..Default::default() }).await;
+    for path in ["/health", "/signin"] {
+        let r = app.http.get(app.url(path)).send().await.unwrap();
+        let hsts = r.headers()["strict-transport-security"].to_str().unwrap();
+        assert!(hsts.starts_with("max-age=") && hsts.contains("includeSubDomains"), "{path}: {hsts}");
+    }
+}
