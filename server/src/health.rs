@@ -1,17 +1,34 @@
-//! `GET /health`: liveness plus a database ping.
+//! Health for people and load balancers: `GET /health` (liveness plus a database ping, the
+//! original report), `GET /health/live` (the process answers) and `GET /health/ready` (this
+//! instance should get traffic: its database answers, its change stream runs, its model is
+//! usable, and it is not draining after a shutdown signal).
 
-use app::wire::health::Health;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc, OnceLock,
+};
+
+use app::wire::{health::Health, ApiError};
 use axum::{extract::State, http::StatusCode, Json, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::state::AppState;
+use crate::{config::LlmConfig, error::AppError, state::AppState};
+
+/// How long a probe waits for the database's answer.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub fn router() -> Router<AppState> {
     api().into()
 }
 
 pub fn api() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(health))
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(live))
+        .routes(routes!(ready))
+        .merge(crate::metrics::api())
 }
 
 /// Liveness and database status.
@@ -25,7 +42,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     )
 )]
 async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let db_ok = tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await.is_ok_and(|r| r.is_ok());
+    let db_ok = database_answers(&state).await;
     let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         status,
@@ -36,4 +53,139 @@ async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
             database: if db_ok { "ok" } else { "unreachable" }.into(),
         }),
     )
+}
+
+async fn database_answers(state: &AppState) -> bool {
+    tokio::time::timeout(PING_TIMEOUT, state.db.ping()).await.is_ok_and(|r| r.is_ok())
+}
+
+/// `GET /health/live`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `alive`.
+    #[schema(schema_with = alive_schema)]
+    pub status: String,
+}
+
+/// `GET /health/ready` when ready (a `503` names what is not).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Readiness {
+    /// Always `ready`.
+    #[schema(schema_with = ready_schema)]
+    pub status: String,
+    /// `ok`: the database answered a ping.
+    #[schema(schema_with = ok_schema)]
+    pub database: String,
+    /// `ok`: the change stream is running.
+    #[schema(schema_with = ok_schema)]
+    pub change_stream: String,
+    /// `loaded` for the embedded model, `configured` for an OpenAI-compatible provider (which
+    /// is not called by the probe).
+    #[schema(schema_with = model_schema)]
+    pub model: String,
+}
+
+fn words(words: &[&str], description: &str) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(words.iter().copied()))
+        .description(Some(description))
+        .build()
+}
+
+fn alive_schema() -> utoipa::openapi::Object {
+    words(&["alive"], "Always `alive`.")
+}
+
+fn ready_schema() -> utoipa::openapi::Object {
+    words(&["ready"], "Always `ready`.")
+}
+
+fn ok_schema() -> utoipa::openapi::Object {
+    words(&["ok"], "`ok`.")
+}
+
+fn model_schema() -> utoipa::openapi::Object {
+    words(&["loaded", "configured"], "`loaded` (the embedded model) or `configured` (an OpenAI-compatible provider).")
+}
+
+/// The process answers: a load balancer or orchestrator restarts an instance that does not.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "meta",
+    description = "Liveness: `200` whenever the process answers. Checks nothing else (a database outage \
+        must not get every instance restarted).",
+    responses((status = 200, description = "The process is running", body = Liveness))
+)]
+async fn live() -> Json<Liveness> {
+    Json(Liveness { status: "alive".into() })
+}
+
+/// Whether this instance should get new traffic.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "meta",
+    description = "Readiness: `200` while the database answers a ping (2 s timeout), the change stream runs, \
+        the model is usable (the embedded one loaded; an OpenAI-compatible provider configured, not called) \
+        and the server is not draining. From a shutdown signal on it is `503` at once.",
+    responses(
+        (status = 200, description = "Ready for traffic", body = Readiness),
+        (status = 503, description = "Not ready (`unavailable`); the message names each reason: the database \
+            does not answer, the change stream is down, or the server is draining", body = ApiError),
+    )
+)]
+async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, AppError> {
+    let mut not_ready = Vec::new();
+    if state.shutdown.is_cancelled() {
+        not_ready.push("the server is draining (shutting down)");
+    } else if !database_answers(&state).await {
+        not_ready.push("the database does not answer");
+    }
+    if !change_stream().is_ready() {
+        not_ready.push("the change stream is down");
+    }
+    if !not_ready.is_empty() {
+        return Err(AppError::Unavailable(format!("Not ready: {}.", not_ready.join("; "))));
+    }
+    // The agent is built at start-up, which fails if the embedded model does not load.
+    let model = match state.config.llm {
+        LlmConfig::Local { .. } => "loaded",
+        LlmConfig::OpenAi { .. } => "configured",
+    };
+    Ok(Json(Readiness {
+        status: "ready".into(),
+        database: "ok".into(),
+        change_stream: "ok".into(),
+        model: model.into(),
+    }))
+}
+
+/// A readiness condition a background task reports: ready until it says otherwise.
+#[derive(Debug, Clone)]
+pub struct ReadyFlag(Arc<AtomicBool>);
+
+impl Default for ReadyFlag {
+    fn default() -> Self {
+        ReadyFlag(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl ReadyFlag {
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The change-stream watcher's flag, read by `/health/ready`: the watcher sets it `false`
+/// while its stream is down and `true` once it runs again. One per process (`AppState` has
+/// no field for it yet); it stays `true` while nothing reports.
+pub fn change_stream() -> &'static ReadyFlag {
+    static FLAG: OnceLock<ReadyFlag> = OnceLock::new();
+    FLAG.get_or_init(ReadyFlag::default)
 }

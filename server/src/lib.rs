@@ -12,6 +12,7 @@ pub mod download;
 pub mod error;
 pub mod health;
 pub mod mail;
+pub mod metrics;
 pub mod openapi;
 pub mod security;
 pub mod server_fn_status;

@@ -143,6 +143,8 @@ impl Application {
 }
 
 pub fn build_router(state: AppState) -> Router {
+    // Before any socket opens or answer ends: their counts go to this recorder.
+    crate::metrics::install();
     let routes = generate_route_list(app::App);
     let leptos_options = state.leptos_options.clone();
     let api = Router::new()
@@ -162,6 +164,8 @@ pub fn build_router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(crate::server_fn_status::status_from_error_code))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::browser_session::refresh_cookies))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::origin::require_same_origin))
+        // Outside the same-origin rule, so its refusals are counted too.
+        .layer(axum::middleware::from_fn(crate::metrics::count_errors))
         .layer(cors_layer(&state.config))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::headers::security_headers))
         .layer(PropagateRequestIdLayer::x_request_id())

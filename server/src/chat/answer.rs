@@ -110,6 +110,7 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         Err(e) => {
             // The question is still on the session (`pending`), so it is not lost; the answer is.
             tracing::error!(error = ?e, message_id = %turn.message_id, "could not store the answer");
+            crate::metrics::error(ErrorCode::StorageFailed);
             turn.emit(error_frame(&turn, ErrorCode::StorageFailed, "The answer could not be saved."));
         }
     }
@@ -130,6 +131,8 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         },
     });
     state.turns.finished(&turn);
+    let elapsed = Duration::from_millis(response_time_ms);
+    crate::metrics::answer_finished(outcome, &message.context.raw_events, input.db_wait, elapsed);
     // The session's first answer: a model-made title may follow.
     if input.seq == 1 && outcome == MessageStatus::Complete {
         tokio::spawn(generate_title(state.clone(), turn.clone(), message));

@@ -50,7 +50,8 @@ pub fn router() -> Router<AppState> {
     summary = "WebSocket upgrade for the live chat",
     description = "A WebSocket handshake (RFC 6455) authenticated by the Bearer header, the `hc_access` \
         cookie or `?token=`. After `101` the frames of docs/API.md flow; anything but a handshake is a \
-        plain-text `400` from the upgrade itself; a user with too many open sockets gets `429`.",
+        plain-text `400` from the upgrade itself; a user with too many open sockets gets `429`; a server \
+        draining after a shutdown signal refuses new sockets with `503`.",
     params(
         ("Connection" = String, Header, description = "Must include `Upgrade`", pattern = "(^|,) *[Uu][Pp][Gg][Rr][Aa][Dd][Ee] *(,|$)"),
         ("Upgrade" = String, Header, description = "`websocket` (any case)", pattern = "^[Ww][Ee][Bb][Ss][Oo][Cc][Kk][Ee][Tt]$"),
@@ -65,9 +66,15 @@ pub fn router() -> Router<AppState> {
         crate::openapi::responses::CrossSite,
         crate::openapi::responses::RateLimited,
         crate::openapi::responses::Internal,
+        crate::openapi::responses::Overloaded,
     )
 )]
 async fn upgrade(State(state): State<AppState>, user: AuthUser, ws: WebSocketUpgrade) -> Result<Response, AppError> {
+    // Draining: the client should reconnect, through the load balancer, to another instance.
+    if state.shutdown.is_cancelled() {
+        let message = "This server is shutting down; connect again.".into();
+        return Err(AppError::Overloaded { message, retry_after_secs: 1 });
+    }
     if let Some(max) = state.config.chat_limits.map(|l| l.sockets) {
         if state.hub.sockets(&user.user_id) >= max {
             return Err(AppError::RateLimited { retry_after_secs: 10 });
@@ -106,6 +113,7 @@ async fn renew(state: &AppState, auth: &mut AuthUser, token: &str) -> ServerFram
 
 #[tracing::instrument(skip_all, fields(user_id = %auth.user_id))]
 async fn run(state: AppState, mut auth: AuthUser, socket: WebSocket) {
+    let _open = crate::metrics::OpenSocket::new();
     let user_id = auth.user_id.clone();
     let (mut sink, mut stream) = socket.split();
     let (frames_tx, mut frames_rx) = mpsc::channel::<Box<ServerFrame>>(256);

@@ -50,6 +50,9 @@ pub struct TestApp {
     pub data_dir: PathBuf,
     pub shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The server's shutdown token: cancelling it alone starts draining while the listener
+    /// still accepts, as a load balancer sees an instance between its signal and its exit.
+    pub draining: tokio_util::sync::CancellationToken,
 }
 
 #[derive(Default)]
@@ -98,6 +101,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let app = Application::build(config).await.unwrap();
     let addr = app.local_addr();
     let server_db = app.state().db.clone();
+    let draining = app.state().shutdown.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async {
         let _ = rx.await;
@@ -113,6 +117,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         data_dir,
         shutdown: Some(tx),
         server: Some(server),
+        draining,
     }
 }
 

@@ -14,5 +14,6 @@ mod enumeration;
 mod foundation;
 mod isolation;
 mod openapi;
+mod operations;
 mod security;
 mod signins;

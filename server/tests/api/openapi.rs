@@ -13,6 +13,9 @@ use crate::helpers::{error_body, spawn_app};
 #[rustfmt::skip]
 const OPERATIONS: &[(&str, &str, &[u16])] = &[
     ("get", "/health", &[200, 503]),
+    ("get", "/health/live", &[200]),
+    ("get", "/health/ready", &[200, 503]),
+    ("get", "/metrics", &[200, 403]),
     ("get", "/api/openapi.json", &[200]),
     ("post", "/auth/signup", &[200, 400, 403, 422, 429, 500, 503]),
     ("post", "/auth/verify-email", &[200, 400, 403, 422, 429, 500]),
@@ -33,7 +36,7 @@ const OPERATIONS: &[(&str, &str, &[u16])] = &[
     ("post", "/chat/sessions/{id}/restore", &[200, 401, 403, 404, 500]),
     ("get", "/chat/sessions/{id}/export", &[200, 400, 401, 404, 500]),
     ("get", "/chat/search", &[200, 400, 401, 500, 503]),
-    ("get", "/chat/ws", &[101, 400, 401, 403, 429, 500]),
+    ("get", "/chat/ws", &[101, 400, 401, 403, 429, 500, 503]),
 ];
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
