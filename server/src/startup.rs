@@ -108,6 +108,12 @@ impl Application {
         self.embedded.as_ref().map(|db| db.uri.as_str())
     }
 
+    /// The process id of the database this server started itself, if it did and it runs
+    /// (it changes when its supervisor restarts it).
+    pub fn embedded_db_pid(&self) -> Option<u32> {
+        self.embedded.as_ref().and_then(EmbeddedDb::pid)
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }

@@ -5,6 +5,7 @@ pub mod embedded;
 pub mod models;
 
 use std::{
+    future::Future,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
@@ -14,6 +15,7 @@ use std::{
 
 use mongodb::{
     bson::doc,
+    error::ErrorKind,
     event::{cmap::CmapEvent, command::CommandEvent, EventHandler},
     options::{ClientOptions, IndexOptions},
     Client, Collection, Database, IndexModel,
@@ -22,6 +24,49 @@ use mongodb::{
 use models::{AuthCodeDoc, MessageDoc, RateLimitDoc, RefreshTokenDoc, SessionDoc, SigninDoc, UserDoc};
 
 const WRITE_COMMANDS: [&str; 4] = ["insert", "update", "delete", "findAndModify"];
+
+/// How long a pooled connection may sit unused before the driver closes it. SecantusDB
+/// closes connections idle for 300 s, and NAT gateways, proxies and cloud load balancers drop
+/// idle TCP flows to a real MongoDB after a few minutes too (often silently); a connection
+/// the pool still trusts after that fails the first request sent on it. Retiring idle
+/// connections well before any such cutoff means a quiet server starts on fresh ones. A
+/// `maxIdleTimeMS` in the URI wins.
+pub const MAX_IDLE_TIME: Duration = Duration::from_secs(60);
+
+/// The driver's options for `uri`, with this app's defaults for what the URI leaves unset.
+pub async fn client_options(uri: &str) -> mongodb::error::Result<ClientOptions> {
+    let mut options = ClientOptions::parse(uri).await?;
+    options.app_name = Some("healthchat".into());
+    options.server_selection_timeout.get_or_insert(Duration::from_secs(5));
+    options.connect_timeout.get_or_insert(Duration::from_secs(5));
+    options.max_idle_time.get_or_insert(MAX_IDLE_TIME);
+    Ok(options)
+}
+
+/// Whether a second attempt on a fresh connection can get past `error`: the connection
+/// broke (closed by the server or by something on the way), or the pool was cleared because
+/// another one did.
+pub fn is_connection_error(error: &mongodb::error::Error) -> bool {
+    matches!(*error.kind, ErrorKind::Io(_) | ErrorKind::ConnectionPoolCleared { .. })
+}
+
+/// Runs `op` and, should it fail on a broken connection, once more. Only for operations that
+/// are safe to repeat (reads, `ping`, `createIndexes`, `$set` updates of fixed values): the
+/// driver retries reads itself (retryReads), but not commands sent with `run_command`, and
+/// not writes while `retryWrites=false` (the embedded SecantusDB).
+pub async fn retry_idempotent<T, F, Fut>(mut op: F) -> mongodb::error::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = mongodb::error::Result<T>>,
+{
+    match op().await {
+        Err(error) if is_connection_error(&error) => {
+            tracing::warn!(%error, "database connection broke; trying once more on a fresh one");
+            op().await
+        }
+        done => done,
+    }
+}
 
 /// The database handle every repository uses; cheap to clone.
 #[derive(Clone, Debug)]
@@ -50,10 +95,7 @@ impl Db {
     /// `count_writes` installs command monitoring (which copies every command, so it is off
     /// in normal running) and counts the write commands this client sends.
     pub async fn connect_with(uri: &str, database_name: &str, count_writes: bool) -> mongodb::error::Result<Self> {
-        let mut options = ClientOptions::parse(uri).await?;
-        options.app_name = Some("healthchat".into());
-        options.server_selection_timeout.get_or_insert(Duration::from_secs(5));
-        options.connect_timeout.get_or_insert(Duration::from_secs(5));
+        let mut options = client_options(uri).await?;
         let writes = Arc::new(AtomicU64::new(0));
         let waited_us = Arc::new(AtomicU64::new(0));
         if count_writes {
@@ -115,8 +157,11 @@ impl Db {
         }
     }
 
+    /// `/health`'s check: a connection that broke while idle is retried once rather than
+    /// reported as the database being down (the driver does not retry `run_command`).
     pub async fn ping(&self) -> mongodb::error::Result<()> {
-        self.database.run_command(doc! { "ping": 1 }).await.map(|_| ())
+        let database = &self.database;
+        retry_idempotent(|| async move { database.run_command(doc! { "ping": 1 }).await.map(|_| ()) }).await
     }
 
     /// Creates every index the queries rely on; idempotent, run at start-up.

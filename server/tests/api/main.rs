@@ -10,6 +10,7 @@ mod auth;
 mod chat_limits;
 mod chat_rest;
 mod chat_ws;
+mod database;
 mod enumeration;
 mod foundation;
 mod isolation;
