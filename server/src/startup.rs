@@ -57,6 +57,10 @@ impl Application {
             }
         };
         db.ensure_indexes().await?;
+        // Session events reach the sockets on every instance through this change stream;
+        // opened now, so no change after the start is missed (a standalone MongoDB fails here).
+        let db_uri = config.mongodb_uri.as_deref().or(embedded.as_ref().map(|e| e.uri.as_str())).unwrap_or_default();
+        let session_events = crate::chat::events::Watcher::open(db_uri, &config.database_name).await?;
 
         let listener = TcpListener::bind(config.bind_addr)
             .await
@@ -91,6 +95,7 @@ impl Application {
             recent: crate::chat::recent::RecentCache::new(crate::chat::service::HISTORY_TURNS as usize),
             shutdown: CancellationToken::new(),
         };
+        session_events.spawn(state.hub.clone(), state.shutdown.clone());
         let router = build_router(state.clone());
         Ok(Application { listener, router, state, embedded })
     }

@@ -185,8 +185,8 @@ async fn generate_title(state: AppState, turn: Arc<Turn>, message: MessageDoc) {
         .return_document(mongodb::options::ReturnDocument::After)
         .projection(repo::session_fields())
         .await;
+    // The sockets hear of the new title through the change stream (`chat::events`).
     if let Ok(Some(session)) = updated {
         state.recent.forget(&session.session_id);
-        state.hub.publish(&turn.user_id, ServerFrame::SessionUpdated { session: repo::summary(&session) });
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod answer;
 pub mod answer_writer;
+pub mod events;
 pub mod export;
 pub mod hub;
 pub mod limits;

@@ -163,19 +163,10 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         }
     };
 
-    let summary = SessionSummary {
-        session_id: session_id.clone(),
-        title: recent.title.clone(),
-        created_at: recent.created_at.to_chrono(),
-        updated_at: now.to_chrono(),
-        is_active: true,
-    };
-    let frame = if sid.is_some() {
-        ServerFrame::SessionUpdated { session: summary }
-    } else {
-        ServerFrame::SessionCreated { session: summary }
-    };
-    state.hub.publish(user_id, frame);
+    // `session_created`/`_updated` reach every socket through the change stream
+    // (`chat::events`); wait (briefly) for it, so this socket has it before the answer's
+    // first frame. That wait is a wait for the database.
+    let db_wait = db_wait + state.hub.wait_for_event(user_id, &session_id, now).await;
 
     let request = AgentRequest { profile, history: recent.exchanges.into(), message: text, message_type };
     let input = TurnInput { pending, seq: recent.last_seq, db_wait, title: recent.title, started };
@@ -251,9 +242,8 @@ pub async fn rename(state: &AppState, user_id: &str, session_id: &str, title: &s
         repo::update_session(&state.db, user_id, session_id, true, doc! { "title": &title, "title_generated": true })
             .await?;
     state.recent.forget(session_id);
-    let summary = repo::summary(&session);
-    state.hub.publish(user_id, ServerFrame::SessionUpdated { session: summary.clone() });
-    Ok(summary)
+    // The sockets hear of it through the change stream (`chat::events`).
+    Ok(repo::summary(&session))
 }
 
 /// Soft delete: the session and its messages stay stored and can be restored.
@@ -264,16 +254,13 @@ pub async fn delete(state: &AppState, user_id: &str, session_id: &str) -> AppRes
     for turn in state.turns.running(user_id, Some(session_id)) {
         turn.cancel(CancelReason::Stopped);
     }
-    state.hub.publish(user_id, ServerFrame::SessionDeleted { session_id: session_id.into() });
     Ok(())
 }
 
 pub async fn restore(state: &AppState, user_id: &str, session_id: &str) -> AppResult<SessionSummary> {
     parse_session_id(session_id)?;
     let session = repo::update_session(&state.db, user_id, session_id, false, doc! { "is_active": true }).await?;
-    let summary = repo::summary(&session);
-    state.hub.publish(user_id, ServerFrame::SessionCreated { session: summary.clone() });
-    Ok(summary)
+    Ok(repo::summary(&session))
 }
 
 pub async fn search(state: &AppState, user_id: &str, query: &str) -> AppResult<SearchResults> {

@@ -130,6 +130,16 @@ pub async fn chatting(script: Script) -> (TestApp, User, Ws) {
     (app, user, ws)
 }
 
+/// A second server on `app`'s database (the same URI, database and JWT secret), as another
+/// instance behind a load balancer would be. It has its own model and mail sink.
+pub async fn spawn_second_instance(app: &TestApp) -> TestApp {
+    let database = app.server_db.database.name().to_string();
+    let mut second =
+        spawn_app_with(Options { extra: vec![("MONGODB_DATABASE", database.clone())], ..Default::default() }).await;
+    second.db = Db::connect(test_database_uri(), &database).await.unwrap();
+    second
+}
+
 /// A signed-in user, as API clients hold it.
 #[derive(Debug, Clone)]
 pub struct User {

@@ -13,6 +13,7 @@ mod chat_ws;
 mod database;
 mod enumeration;
 mod foundation;
+mod instances;
 mod isolation;
 mod openapi;
 mod operations;

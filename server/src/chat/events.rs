@@ -1,0 +1,375 @@
+//! Session events across instances: one task per instance follows the `chat_sessions`
+//! change stream and publishes what each change means (`session_created`, `_updated`,
+//! `_deleted`) to the local hub, so every socket of the user on every instance hears of a
+//! change made through any of them. MongoDB is the only channel between instances.
+//!
+//! The stream is the single source: nothing else publishes session events, so the instance
+//! that made a change learns it like the others, a few ms later, and each socket gets each
+//! event once. The resume token of the last event handled is kept; a broken stream is
+//! reopened after it (100 ms → 5 s backoff), so no event is lost or repeated. A token the
+//! database can no longer resume from (its history was trimmed) is logged as an error and
+//! the stream starts again from now: events in the gap are lost, sockets catch up on reload.
+
+use std::time::Duration;
+
+use app::wire::chat::{ServerFrame, SessionSummary};
+use mongodb::{
+    bson::{doc, DateTime, Document},
+    change_stream::{event::ResumeToken, ChangeStream},
+    error::{Error, ErrorKind},
+    options::FullDocumentType,
+    Client, Collection,
+};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::{chat::hub::Hub, db::Db, startup::StartupError};
+
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The `appName` of the watcher's own connection (it waits on the server up to a second at
+/// a time, so it has a client of its own rather than a connection of the shared pool).
+pub const APP_NAME: &str = "healthchat-events";
+
+/// `IllegalOperation`: change streams on a standalone server.
+const NOT_A_REPLICA_SET: i32 = 40573;
+/// Codes that mean the resume token points into history the server no longer has.
+const HISTORY_LOST: [i32; 3] = [
+    286, // ChangeStreamHistoryLost
+    136, // CappedPositionLost (older servers)
+    260, // InvalidResumeToken
+];
+
+/// The fields of a session a socket needs; the stream's pipeline projects the rest away.
+#[derive(Debug, Deserialize)]
+struct SessionFields {
+    user_id: String,
+    session_id: String,
+    title: String,
+    created_at: DateTime,
+    updated_at: DateTime,
+    is_active: bool,
+}
+
+impl SessionFields {
+    fn summary(self) -> SessionSummary {
+        SessionSummary {
+            session_id: self.session_id,
+            title: self.title,
+            created_at: self.created_at.to_chrono(),
+            updated_at: self.updated_at.to_chrono(),
+            is_active: self.is_active,
+        }
+    }
+}
+
+/// Updates that touch none of these (`pending`, `last_seq`, `title_generated` alone) mean
+/// nothing to a socket and are filtered out by the database.
+const WATCHED_FIELDS: [&str; 3] = ["title", "is_active", "updated_at"];
+
+/// The change stream's pipeline: inserts, replaces and the updates that matter, each with
+/// only the fields [`frame_for`] reads.
+fn pipeline() -> Vec<Document> {
+    let updated = |field: &str| {
+        let mut exists = Document::new();
+        exists.insert(format!("updateDescription.updatedFields.{field}"), doc! { "$exists": true });
+        exists
+    };
+    let mut project = doc! { "operationType": 1 };
+    for field in ["user_id", "session_id", "title", "created_at", "updated_at", "is_active"] {
+        project.insert(format!("fullDocument.{field}"), 1);
+    }
+    for field in WATCHED_FIELDS {
+        project.insert(format!("updateDescription.updatedFields.{field}"), 1);
+    }
+    vec![
+        doc! { "$match": { "$or": [
+            { "operationType": { "$in": ["insert", "replace"] } },
+            { "operationType": "update", "$or": WATCHED_FIELDS.map(updated).to_vec() },
+        ] } },
+        doc! { "$project": project },
+    ]
+}
+
+/// What one change event of `chat_sessions` means for the user's sockets: the user and
+/// the frame, or `None` for a change they need not hear of.
+///
+/// - insert → `session_created` (a new session);
+/// - update of `is_active`: to false → `session_deleted`, to true (a restore) →
+///   `session_created`;
+/// - any other update of `title` or `updated_at` (rename, model-made title, a new turn) →
+///   `session_updated`; updates of internal fields only are ignored;
+/// - replace → `session_updated`, or `session_deleted` if it is no longer active.
+///
+/// The session's fields are the document as looked up (`updateLookup`), so the newest.
+pub fn frame_for(change: &Document) -> Option<(String, ServerFrame)> {
+    let operation = change.get_str("operationType").ok()?;
+    let session: SessionFields = match change.get_document("fullDocument") {
+        Ok(doc) => match mongodb::bson::from_document(doc.clone()) {
+            Ok(session) => session,
+            Err(e) => {
+                tracing::warn!(error = %e, "a session change without the fields of a session; skipped");
+                return None;
+            }
+        },
+        // Gone by the time it was looked up (the account was deleted).
+        Err(_) => return None,
+    };
+    let user_id = session.user_id.clone();
+    let frame = match operation {
+        "insert" if session.is_active => ServerFrame::SessionCreated { session: session.summary() },
+        "replace" if session.is_active => ServerFrame::SessionUpdated { session: session.summary() },
+        "replace" => ServerFrame::SessionDeleted { session_id: session.session_id },
+        "update" => {
+            let fields = change.get_document("updateDescription").and_then(|u| u.get_document("updatedFields")).ok()?;
+            match fields.get_bool("is_active") {
+                Ok(false) => ServerFrame::SessionDeleted { session_id: session.session_id },
+                Ok(true) => ServerFrame::SessionCreated { session: session.summary() },
+                Err(_) if fields.contains_key("title") || fields.contains_key("updated_at") => {
+                    ServerFrame::SessionUpdated { session: session.summary() }
+                }
+                Err(_) => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some((user_id, frame))
+}
+
+/// The open change stream of one instance, before its task starts.
+pub struct Watcher {
+    sessions: Collection<Document>,
+    stream: ChangeStream<Document>,
+}
+
+impl Watcher {
+    /// Opens the stream at start-up, so every change after it is seen. A server that cannot
+    /// (a standalone MongoDB) fails the start: instances would miss each other's events.
+    pub async fn open(uri: &str, database: &str) -> Result<Self, StartupError> {
+        let mut options = crate::db::client_options(uri).await?;
+        options.app_name = Some(APP_NAME.into());
+        let client = Client::with_options(options)?;
+        let sessions = Db::from_client(client, database).sessions.clone_with_type::<Document>();
+        match open_stream(&sessions, None).await {
+            Ok(stream) => Ok(Watcher { sessions, stream }),
+            Err(e) if code(&e) == Some(NOT_A_REPLICA_SET) => Err(StartupError::Other(format!(
+                "MongoDB must be a replica set (a single node is enough, e.g. `mongod --replSet rs0` then \
+                 `rs.initiate()`; Atlas always is): instances share session events through change streams, \
+                 which a standalone server does not have ({e})"
+            ))),
+            Err(e) => Err(StartupError::Database(e)),
+        }
+    }
+
+    /// Follows the stream until `shutdown`, publishing to `hub`.
+    pub fn spawn(self, hub: Hub, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(hub, shutdown))
+    }
+
+    async fn run(self, hub: Hub, shutdown: CancellationToken) {
+        let Watcher { sessions, stream } = self;
+        let mut token = stream.resume_token();
+        let mut stream = Some(stream);
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let failure = match stream.as_mut() {
+                Some(open) => {
+                    let next = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        next = open.next_if_any() => next,
+                    };
+                    match next {
+                        Ok(change) => {
+                            if let Some((user_id, frame)) = change.as_ref().and_then(frame_for) {
+                                hub.publish(&user_id, frame);
+                            }
+                            // After handling: a reopen starts after this event, never at it.
+                            token = open.resume_token().or(token);
+                            backoff = MIN_BACKOFF;
+                            if open.is_alive() {
+                                continue;
+                            }
+                            // Invalidated (the collection was dropped or renamed).
+                            tracing::warn!("the session change stream ended; opening a new one from now");
+                            token = None;
+                            stream = None;
+                            continue;
+                        }
+                        Err(e) => e,
+                    }
+                }
+                None => {
+                    let opened = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        opened = open_stream(&sessions, token.clone()) => opened,
+                    };
+                    match opened {
+                        Ok(open) => {
+                            tracing::info!(resumed = token.is_some(), "session change stream reopened");
+                            token = open.resume_token().or(token);
+                            stream = Some(open);
+                            continue;
+                        }
+                        Err(e) => e,
+                    }
+                }
+            };
+            stream = None;
+            if code(&failure).is_some_and(|c| HISTORY_LOST.contains(&c)) && token.is_some() {
+                tracing::error!(
+                    error = %failure,
+                    "session change stream: the database no longer has the history to resume from; \
+                     starting again from now. Session events in the gap are LOST: open sockets may \
+                     show stale session lists until reloaded"
+                );
+                token = None;
+                continue;
+            }
+            let retry_in_ms = backoff.as_millis() as u64;
+            tracing::warn!(error = %failure, retry_in_ms, "session change stream failed; resuming after its last event");
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = next_backoff(backoff);
+        }
+    }
+}
+
+async fn open_stream(
+    sessions: &Collection<Document>,
+    token: Option<ResumeToken>,
+) -> mongodb::error::Result<ChangeStream<Document>> {
+    let stream =
+        sessions.watch().pipeline(pipeline()).full_document(FullDocumentType::UpdateLookup).resume_after(token).await?;
+    Ok(stream.with_type::<Document>())
+}
+
+fn code(e: &Error) -> Option<i32> {
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => Some(c.code),
+        _ => None,
+    }
+}
+
+fn next_backoff(backoff: Duration) -> Duration {
+    (backoff * 2).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(active: bool, title: &str) -> Document {
+        let at = DateTime::from_millis(1_700_000_000_000);
+        doc! {
+            "user_id": "u1", "session_id": "s1", "title": title, "created_at": at,
+            "updated_at": DateTime::from_millis(1_700_000_000_500), "is_active": active,
+        }
+    }
+
+    fn update(fields: Document, now: Document) -> Document {
+        doc! {
+            "_id": { "_data": "00" }, "operationType": "update", "fullDocument": now,
+            "updateDescription": { "updatedFields": fields },
+        }
+    }
+
+    fn summary(active: bool, title: &str) -> SessionSummary {
+        SessionSummary {
+            session_id: "s1".into(),
+            title: title.into(),
+            created_at: DateTime::from_millis(1_700_000_000_000).to_chrono(),
+            updated_at: DateTime::from_millis(1_700_000_000_500).to_chrono(),
+            is_active: active,
+        }
+    }
+
+    fn frame(change: Document) -> Option<ServerFrame> {
+        frame_for(&change).map(|(user, frame)| {
+            assert_eq!(user, "u1");
+            frame
+        })
+    }
+
+    #[test]
+    fn each_write_of_the_app_maps_to_its_event() {
+        let now = DateTime::now();
+        // Write 1 of a new session.
+        let insert = doc! { "operationType": "insert", "fullDocument": session(true, "Hi") };
+        assert_eq!(frame(insert), Some(ServerFrame::SessionCreated { session: summary(true, "Hi") }));
+        // Write 1 in an existing session (touch): updated_at with the internal fields.
+        let touch =
+            update(doc! { "updated_at": now, "pending": { "message": "x" }, "last_seq": 2 }, session(true, "Hi"));
+        assert_eq!(frame(touch), Some(ServerFrame::SessionUpdated { session: summary(true, "Hi") }));
+        // A rename or a model-made title.
+        let rename = update(doc! { "title": "New", "title_generated": true }, session(true, "New"));
+        assert_eq!(frame(rename), Some(ServerFrame::SessionUpdated { session: summary(true, "New") }));
+        // Delete and restore.
+        let delete = update(doc! { "is_active": false }, session(false, "New"));
+        assert_eq!(frame(delete), Some(ServerFrame::SessionDeleted { session_id: "s1".into() }));
+        let restore = update(doc! { "is_active": true }, session(true, "New"));
+        assert_eq!(frame(restore), Some(ServerFrame::SessionCreated { session: summary(true, "New") }));
+    }
+
+    #[test]
+    fn internal_updates_and_other_operations_are_ignored() {
+        for fields in [
+            doc! { "pending": { "message": "x" } },
+            doc! { "last_seq": 3 },
+            doc! { "title_generated": true },
+            doc! { "claimed_by": "instance-2", "claim_until": DateTime::now() },
+            doc! {},
+        ] {
+            assert_eq!(frame(update(fields.clone(), session(true, "Hi"))), None, "{fields}");
+        }
+        for op in ["delete", "drop", "invalidate", "rename"] {
+            assert_eq!(frame(doc! { "operationType": op, "fullDocument": session(true, "Hi") }), None, "{op}");
+        }
+        // An inserted session that is already inactive (an import, say) is nobody's news.
+        assert_eq!(frame(doc! { "operationType": "insert", "fullDocument": session(false, "Hi") }), None);
+    }
+
+    #[test]
+    fn a_replace_is_an_update_or_a_delete() {
+        let active = doc! { "operationType": "replace", "fullDocument": session(true, "Hi") };
+        assert_eq!(frame(active), Some(ServerFrame::SessionUpdated { session: summary(true, "Hi") }));
+        let inactive = doc! { "operationType": "replace", "fullDocument": session(false, "Hi") };
+        assert_eq!(frame(inactive), Some(ServerFrame::SessionDeleted { session_id: "s1".into() }));
+    }
+
+    #[test]
+    fn a_change_whose_session_is_gone_or_malformed_is_skipped() {
+        // updateLookup found nothing (deleted since): null, or no field at all.
+        let mut gone = update(doc! { "title": "x" }, doc! {});
+        gone.insert("fullDocument", mongodb::bson::Bson::Null);
+        assert_eq!(frame_for(&gone), None);
+        gone.remove("fullDocument");
+        assert_eq!(frame_for(&gone), None);
+        let partial = update(doc! { "title": "x" }, doc! { "session_id": "s1" });
+        assert_eq!(frame_for(&partial), None);
+    }
+
+    #[test]
+    fn the_pipeline_keeps_what_the_mapping_reads() {
+        let pipeline = pipeline();
+        let text = format!("{pipeline:?}");
+        for field in WATCHED_FIELDS {
+            assert!(text.contains(&format!("updateDescription.updatedFields.{field}")), "{field}");
+        }
+        assert!(!text.contains("pending"), "the pending turn stays out of the stream");
+    }
+
+    #[test]
+    fn the_backoff_doubles_up_to_five_seconds() {
+        let mut b = MIN_BACKOFF;
+        let mut seen = vec![b];
+        while b < MAX_BACKOFF {
+            b = next_backoff(b);
+            seen.push(b);
+        }
+        assert_eq!(seen.first(), Some(&Duration::from_millis(100)));
+        assert_eq!(next_backoff(MAX_BACKOFF), MAX_BACKOFF);
+        assert_eq!(seen.len(), 7, "{seen:?}");
+    }
+}
