@@ -3,11 +3,6 @@
 //! instance should get traffic: its database answers, its change stream runs, its model is
 //! usable, and it is not draining after a shutdown signal).
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Arc, OnceLock,
-};
-
 use app::wire::{health::Health, ApiError};
 use axum::{extract::State, http::StatusCode, Json, Router};
 use serde::Serialize;
@@ -143,7 +138,7 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, AppErro
     } else if !database_answers(&state).await {
         not_ready.push("the database does not answer");
     }
-    if !change_stream().is_ready() {
+    if !state.session_events.is_up() {
         not_ready.push("the change stream is down");
     }
     if !not_ready.is_empty() {
@@ -160,32 +155,4 @@ async fn ready(State(state): State<AppState>) -> Result<Json<Readiness>, AppErro
         change_stream: "ok".into(),
         model: model.into(),
     }))
-}
-
-/// A readiness condition a background task reports: ready until it says otherwise.
-#[derive(Debug, Clone)]
-pub struct ReadyFlag(Arc<AtomicBool>);
-
-impl Default for ReadyFlag {
-    fn default() -> Self {
-        ReadyFlag(Arc::new(AtomicBool::new(true)))
-    }
-}
-
-impl ReadyFlag {
-    pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// The change-stream watcher's flag, read by `/health/ready`: the watcher sets it `false`
-/// while its stream is down and `true` once it runs again. One per process (`AppState` has
-/// no field for it yet); it stays `true` while nothing reports.
-pub fn change_stream() -> &'static ReadyFlag {
-    static FLAG: OnceLock<ReadyFlag> = OnceLock::new();
-    FLAG.get_or_init(ReadyFlag::default)
 }

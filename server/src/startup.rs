@@ -29,6 +29,8 @@ use crate::{
 pub enum StartupError {
     #[error(transparent)]
     EmbeddedDb(#[from] crate::db::embedded::EmbeddedDbError),
+    #[error(transparent)]
+    SessionEvents(#[from] crate::chat::events::WatchError),
     #[error("database: {0}")]
     Database(#[from] mongodb::error::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -89,13 +91,14 @@ impl Application {
             mailer,
             agent,
             hub: Default::default(),
+            session_events: Default::default(),
             windows: Default::default(),
             turns: Default::default(),
             profiles: Default::default(),
             recent: crate::chat::recent::RecentCache::new(crate::chat::service::HISTORY_TURNS as usize),
             shutdown: CancellationToken::new(),
         };
-        session_events.spawn(state.hub.clone(), state.shutdown.clone());
+        session_events.spawn(state.hub.clone(), state.session_events.clone(), state.shutdown.clone());
         let router = build_router(state.clone());
         Ok(Application { listener, router, state, embedded })
     }

@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     agent::SharedAgent,
     auth::{signins::Signins, tokens::JwtKeys},
-    chat::{answer_writer::AnswerWriter, hub::Hub, limits::Windows, recent::RecentCache, turns::Turns},
+    chat::{
+        answer_writer::AnswerWriter, events::StreamHealth, hub::Hub, limits::Windows, recent::RecentCache, turns::Turns,
+    },
     config::Config,
     db::Db,
     mail::Mailer,
@@ -31,6 +33,8 @@ pub struct AppState {
     pub agent: SharedAgent,
     /// Session events for every open socket of a user.
     pub hub: Hub,
+    /// Whether the change stream feeding `hub` runs (readiness).
+    pub session_events: StreamHealth,
     /// Answers in flight, for busy checks, stop and resume.
     pub turns: Turns,
     /// Health profiles read by every turn.

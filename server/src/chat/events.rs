@@ -10,7 +10,13 @@
 //! database can no longer resume from (its history was trimmed) is logged as an error and
 //! the stream starts again from now: events in the gap are lost, sockets catch up on reload.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use app::wire::chat::{ServerFrame, SessionSummary};
 use mongodb::{
@@ -23,7 +29,7 @@ use mongodb::{
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::{chat::hub::Hub, db::Db, startup::StartupError};
+use crate::{chat::hub::Hub, db::Db};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -136,6 +142,19 @@ pub fn frame_for(change: &Document) -> Option<(String, ServerFrame)> {
     Some((user_id, frame))
 }
 
+/// Why the stream could not open at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error(
+        "MongoDB must be a replica set (a single node is enough, e.g. `mongod --replSet rs0` then \
+         `rs.initiate()`; Atlas always is): instances share session events through change streams, \
+         which a standalone server does not have ({0})"
+    )]
+    NotAReplicaSet(mongodb::error::Error),
+    #[error("the session change stream: {0}")]
+    Database(#[from] mongodb::error::Error),
+}
+
 /// The open change stream of one instance, before its task starts.
 pub struct Watcher {
     sessions: Collection<Document>,
@@ -145,28 +164,24 @@ pub struct Watcher {
 impl Watcher {
     /// Opens the stream at start-up, so every change after it is seen. A server that cannot
     /// (a standalone MongoDB) fails the start: instances would miss each other's events.
-    pub async fn open(uri: &str, database: &str) -> Result<Self, StartupError> {
+    pub async fn open(uri: &str, database: &str) -> Result<Self, WatchError> {
         let mut options = crate::db::client_options(uri).await?;
         options.app_name = Some(APP_NAME.into());
         let client = Client::with_options(options)?;
         let sessions = Db::from_client(client, database).sessions.clone_with_type::<Document>();
         match open_stream(&sessions, None).await {
             Ok(stream) => Ok(Watcher { sessions, stream }),
-            Err(e) if code(&e) == Some(NOT_A_REPLICA_SET) => Err(StartupError::Other(format!(
-                "MongoDB must be a replica set (a single node is enough, e.g. `mongod --replSet rs0` then \
-                 `rs.initiate()`; Atlas always is): instances share session events through change streams, \
-                 which a standalone server does not have ({e})"
-            ))),
-            Err(e) => Err(StartupError::Database(e)),
+            Err(e) if code(&e) == Some(NOT_A_REPLICA_SET) => Err(WatchError::NotAReplicaSet(e)),
+            Err(e) => Err(WatchError::Database(e)),
         }
     }
 
-    /// Follows the stream until `shutdown`, publishing to `hub`.
-    pub fn spawn(self, hub: Hub, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.run(hub, shutdown))
+    /// Follows the stream until `shutdown`, publishing to `hub` and reporting in `health`.
+    pub fn spawn(self, hub: Hub, health: StreamHealth, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(hub, health, shutdown))
     }
 
-    async fn run(self, hub: Hub, shutdown: CancellationToken) {
+    async fn run(self, hub: Hub, health: StreamHealth, shutdown: CancellationToken) {
         let Watcher { sessions, stream } = self;
         let mut token = stream.resume_token();
         let mut stream = Some(stream);
@@ -206,6 +221,7 @@ impl Watcher {
                     match opened {
                         Ok(open) => {
                             tracing::info!(resumed = token.is_some(), "session change stream reopened");
+                            health.set(true);
                             token = open.resume_token().or(token);
                             stream = Some(open);
                             continue;
@@ -215,6 +231,7 @@ impl Watcher {
                 }
             };
             stream = None;
+            health.set(false);
             if code(&failure).is_some_and(|c| HISTORY_LOST.contains(&c)) && token.is_some() {
                 tracing::error!(
                     error = %failure,
@@ -254,6 +271,27 @@ fn code(e: &Error) -> Option<i32> {
 
 fn next_backoff(backoff: Duration) -> Duration {
     (backoff * 2).min(MAX_BACKOFF)
+}
+
+/// Whether this instance's session change stream is running, for `/health/ready`: up
+/// until the watcher reports a failure, up again once it reopens.
+#[derive(Debug, Clone)]
+pub struct StreamHealth(Arc<AtomicBool>);
+
+impl Default for StreamHealth {
+    fn default() -> Self {
+        StreamHealth(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl StreamHealth {
+    fn set(&self, up: bool) {
+        self.0.store(up, Ordering::Relaxed);
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]

@@ -11,7 +11,10 @@ pub mod responses;
 
 use std::sync::OnceLock;
 
-use app::wire::{auth::RefreshRequest, ApiError, ErrorCode, FieldError};
+use app::wire::{
+    auth::{CodeSent, RefreshRequest, TokenResponse},
+    ApiError, ErrorCode, FieldError,
+};
 use axum::{routing::get, Json, Router};
 use utoipa::{
     openapi::{
@@ -45,7 +48,7 @@ use crate::state::AppState;
         crate::auth::routes::signout,
         crate::chat::ws::upgrade,
     ),
-    components(schemas(ApiError, ErrorCode, FieldError)),
+    components(schemas(ApiError, ErrorCode, FieldError, CodeSent, TokenResponse)),
     modifiers(&SecuritySchemes, &OptionalBodies),
     tags(
         (name = "meta", description = "Health and this document"),

@@ -213,3 +213,30 @@ async fn the_socket_route_answers_what_it_documents() {
     // With one: 101 (the helper checks the `connected` frame).
     app.ws(&user.access).await;
 }
+
+/// Every `$ref` in `value`, wherever it stands.
+fn references(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                found.push(target.clone());
+            }
+            map.values().for_each(|v| references(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_reference_in_the_document_resolves() {
+    let app = crate::helpers::spawn_app().await;
+    let doc = document(&app).await;
+    let mut found = Vec::new();
+    references(&doc, &mut found);
+    assert!(!found.is_empty());
+    for target in found {
+        let pointer = target.strip_prefix('#').unwrap_or(&target);
+        assert!(doc.pointer(pointer).is_some(), "{target} does not resolve");
+    }
+}
