@@ -323,13 +323,7 @@ async fn refresh_tokens(
     let token = presented_refresh(&headers, optional_body(body).await?)
         .ok_or_else(|| AppError::Unauthorized("No refresh token was sent.".into()))?;
     let rotated = refresh::rotate(&state.db, &state.signins, &token, state.config.refresh_token_ttl_days).await?;
-    let oid = ObjectId::parse_str(&rotated.user_id).map_err(AppError::internal)?;
-    let user = state
-        .db
-        .users
-        .find_one(doc! { "_id": oid })
-        .await?
-        .ok_or_else(|| AppError::Unauthorized("The account no longer exists.".into()))?;
+    let user = crate::users::find_user(&state.db, &rotated.user_id).await?;
     token_response(&state, &user, &rotated.signin_id, rotated.refresh_token)
 }
 
