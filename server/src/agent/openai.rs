@@ -497,11 +497,16 @@ mod tests {
         assert_eq!(sent.last_user_message(), Some("how do I start?"));
     }
 
+    /// "hi" to a fresh fake model following `script`: the fake, the answer's text and events.
+    async fn say_hi(script: Script) -> (FakeLlm, String, Vec<AgentEvent>) {
+        let fake = FakeLlm::start(script).await.unwrap();
+        let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
+        (fake, text, events)
+    }
+
     #[tokio::test]
     async fn http_500_is_retried_then_reported_without_the_key() {
-        let fake = FakeLlm::start(Script::Http500).await.unwrap();
-
-        let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
+        let (fake, text, events) = say_hi(Script::Http500).await;
 
         assert_eq!(text, "");
         assert_eq!(error_code(&events), Some(ErrorCode::ProviderHttpError));
@@ -525,9 +530,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_malformed_chunk_ends_the_answer_but_keeps_earlier_text() {
-        let fake = FakeLlm::start(Script::MalformedJson).await.unwrap();
-
-        let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
+        let (fake, text, events) = say_hi(Script::MalformedJson).await;
 
         assert_eq!(text, "Hello");
         assert_eq!(error_code(&events), Some(ErrorCode::ProviderMalformed));
@@ -537,9 +540,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_connection_is_reported_as_disconnected() {
-        let fake = FakeLlm::start(Script::DisconnectMidStream).await.unwrap();
-
-        let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
+        let (fake, text, events) = say_hi(Script::DisconnectMidStream).await;
 
         assert_eq!(text, "Start slowly");
         assert_eq!(error_code(&events), Some(ErrorCode::ProviderDisconnected));

@@ -82,18 +82,12 @@ pub struct CodeVerification;
 
 impl IntoResponses for CodeVerification {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let tokens =
-            ResponseBuilder::new().description("Signed in (the tokens also arrive as HttpOnly cookies)").content(
-                "application/json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("TokenResponse"))).build(),
-            );
-        let mut all = one(200, tokens);
-        all.extend(one(400, error_response("Malformed body, or a wrong, expired or used-up code (`bad_request`)")));
-        all.extend(one(422, error_response("Not an email or not 6 digits (`validation_failed`)")));
-        all.extend(CrossSite::responses());
-        all.extend(RateLimited::responses());
-        all.extend(Internal::responses());
-        all
+        auth_answers(
+            "TokenResponse",
+            "Signed in (the tokens also arrive as HttpOnly cookies)",
+            "Malformed body, or a wrong, expired or used-up code (`bad_request`)",
+            "Not an email or not 6 digits (`validation_failed`)",
+        )
     }
 }
 
@@ -142,17 +136,26 @@ pub struct CodeMailed;
 
 impl IntoResponses for CodeMailed {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let sent = ResponseBuilder::new()
-            .description("A code was mailed if one was due; the same answer for every email and account state")
-            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("CodeSent"))).build());
-        let mut all = one(200, sent);
-        all.extend(one(400, error_response("Malformed body (`bad_request`), or an address the mailer cannot use")));
-        all.extend(one(422, error_response("A field breaks its rule (`validation_failed`, each in `fields`)")));
-        all.extend(CrossSite::responses());
-        all.extend(RateLimited::responses());
-        all.extend(Internal::responses());
-        all
+        auth_answers(
+            "CodeSent",
+            "A code was mailed if one was due; the same answer for every email and account state",
+            "Malformed body (`bad_request`), or an address the mailer cannot use",
+            "A field breaks its rule (`validation_failed`, each in `fields`)",
+        )
     }
+}
+
+/// What an unauthenticated `/auth/*` form endpoint answers: `schema` on success, or a
+/// malformed body, a broken rule, a cross-site cookie request, a rate limit, a failure.
+fn auth_answers(schema: &str, ok: &str, malformed: &str, invalid: &str) -> BTreeMap<String, RefOr<Response>> {
+    let body = ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build();
+    let mut all = one(200, ResponseBuilder::new().description(ok).content("application/json", body));
+    all.extend(one(400, error_response(malformed)));
+    all.extend(one(422, error_response(invalid)));
+    all.extend(CrossSite::responses());
+    all.extend(RateLimited::responses());
+    all.extend(Internal::responses());
+    all
 }
 
 /// The `{id}` of `/chat/sessions/{id}/...`.

@@ -220,25 +220,19 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 async fn refresh_accepts_the_cookie_and_signout_revokes_it() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let r = app
-        .http
-        .post(app.url("/auth/refresh"))
-        .header("cookie", format!("hc_refresh={}", user.refresh))
-        .header("origin", app.origin())
-        .send()
-        .await
-        .unwrap();
+    // As the browser sends them: the cookie alone, from the app's own pages.
+    let from_browser = |path: &str, refresh: &str| {
+        app.http
+            .post(app.url(path))
+            .header("cookie", format!("hc_refresh={refresh}"))
+            .header("origin", app.origin())
+            .send()
+    };
+    let r = from_browser("/auth/refresh", &user.refresh).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.unwrap();
     let current = body["refresh_token"].as_str().unwrap().to_string();
-    let r = app
-        .http
-        .post(app.url("/auth/signout"))
-        .header("cookie", format!("hc_refresh={current}"))
-        .header("origin", app.origin())
-        .send()
-        .await
-        .unwrap();
+    let r = from_browser("/auth/signout", &current).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().contains("Max-Age=0")));
     let (status, _) = error_body(app.post("/auth/refresh", json!({ "refresh_token": current })).await).await;

@@ -5,6 +5,14 @@ use serde_json::{json, Value};
 
 use crate::helpers::{error_body, final_response, spawn_app, TestApp, User};
 
+/// A fresh app and user with one chat started by `text`: the session id.
+async fn with_a_chat(text: &str) -> (TestApp, User, String) {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    let id = chat(&app, &user, text, None).await;
+    (app, user, id)
+}
+
 /// Starts a session over the socket and returns its id.
 async fn chat(app: &TestApp, user: &User, text: &str, session_id: Option<&str>) -> String {
     let mut ws = app.ws(&user.access).await;
@@ -51,9 +59,7 @@ async fn sessions_are_listed_newest_first_with_a_cursor() {
 
 #[tokio::test]
 async fn a_session_is_read_with_paginated_messages() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    let id = chat(&app, &user, "one", None).await;
+    let (app, user, id) = with_a_chat("one").await;
     chat(&app, &user, "two", Some(&id)).await;
     chat(&app, &user, "three", Some(&id)).await;
     let newest: Value = app.get_as(&format!("/chat/sessions/{id}?limit=2"), &user.access).await.json().await.unwrap();
@@ -76,9 +82,7 @@ async fn a_session_is_read_with_paginated_messages() {
 
 #[tokio::test]
 async fn rename_delete_and_restore() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    let id = chat(&app, &user, "to be renamed", None).await;
+    let (app, user, id) = with_a_chat("to be renamed").await;
     let path = format!("/chat/sessions/{id}");
     let r = app.send_as(Method::PATCH, &path, &user.access, Some(json!({ "title": "  Knee rehab  " }))).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -112,9 +116,7 @@ async fn rename_delete_and_restore() {
 
 #[tokio::test]
 async fn export_as_json_and_markdown() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    let id = chat(&app, &user, "export me", None).await;
+    let (app, user, id) = with_a_chat("export me").await;
     let json_export: Value =
         app.get_as(&format!("/chat/sessions/{id}/export?format=json"), &user.access).await.json().await.unwrap();
     assert_eq!(json_export["messages"][0]["message"], "export me");
@@ -166,9 +168,7 @@ async fn every_chat_route_needs_a_token() {
 
 #[tokio::test]
 async fn a_turn_costs_two_writes() {
-    let app = spawn_app().await;
-    let user = app.new_user().await;
-    let id = chat(&app, &user, "first", None).await;
+    let (app, user, id) = with_a_chat("first").await;
     // Let the first turn's follow-up (the model-made title) land before counting.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let before = app.server_db.write_count();

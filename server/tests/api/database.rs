@@ -3,7 +3,6 @@
 //! data folder in use refuses to start, and a killed embedded database comes back.
 
 use std::{
-    collections::HashMap,
     path::{Path, PathBuf},
     sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
@@ -25,16 +24,12 @@ use tokio::time::{sleep, Instant};
 /// A development config on the embedded database (no MONGODB_URI) with its data in `data_dir`.
 fn embedded_config(data_dir: &Path) -> Config {
     server::telemetry::init(&std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()));
-    let vars: HashMap<String, String> = [
+    crate::helpers::config_from([
         ("BIND_ADDR", "127.0.0.1:0".to_string()),
         ("JWT_SECRET", "x".repeat(40)),
         ("DATA_DIR", data_dir.display().to_string()),
         ("LLM_BASE_URL", "http://127.0.0.1:9/v1".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    Config::from_vars(&vars).unwrap()
+    ])
 }
 
 fn temp_dir(what: &str) -> PathBuf {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{error_body, spawn_app, spawn_app_with, Options, TestApp};
+use crate::helpers::{error_body, spawn_app, spawn_app_with, Options, TestApp, User};
 
 /// A fresh address; all have the same length, so equal answers have equal lengths too
 /// (owners are made with it too, not with `new_user`).
@@ -51,13 +51,19 @@ fn wrong(code: &str) -> &'static str {
     }
 }
 
-#[tokio::test]
-async fn signup_answers_the_same_for_new_unconfirmed_and_confirmed_emails_and_mails_the_owner_a_notice() {
+/// An app with a confirmed account (`k…`) and an unconfirmed sign-up (`p…`), its code mailed.
+async fn an_owner_and_a_pending_signup() -> (TestApp, User, String) {
     let app = spawn_app().await;
     let owner = app.signup_verified(&email('k'), "correct horse battery").await;
     let pending = email('p');
     app.post("/auth/signup", json!({ "email": pending, "password": "long password" })).await;
     app.code_for(&pending, 0).await;
+    (app, owner, pending)
+}
+
+#[tokio::test]
+async fn signup_answers_the_same_for_new_unconfirmed_and_confirmed_emails_and_mails_the_owner_a_notice() {
+    let (app, owner, pending) = an_owner_and_a_pending_signup().await;
 
     let signup = |email: &str| json!({ "email": email, "password": "another password", "name": "Eve" });
     let known = answer(&app, "/auth/signup", signup(&owner.email)).await;
@@ -96,11 +102,7 @@ async fn code_mails_keep_the_code_out_of_the_subject() {
 
 #[tokio::test]
 async fn signin_answers_the_same_for_every_email_and_password() {
-    let app = spawn_app().await;
-    let owner = app.signup_verified(&email('k'), "correct horse battery").await;
-    let pending = email('p');
-    app.post("/auth/signup", json!({ "email": pending, "password": "long password" })).await;
-    app.code_for(&pending, 0).await;
+    let (app, owner, pending) = an_owner_and_a_pending_signup().await;
     let signin = |email: &str, password: &str| json!({ "email": email, "password": password });
 
     let seen = app.smtp.count_to(&owner.email);
@@ -126,11 +128,7 @@ async fn signin_answers_the_same_for_every_email_and_password() {
 
 #[tokio::test]
 async fn resend_answers_the_same_whatever_the_state_and_mails_only_when_a_code_is_due() {
-    let app = spawn_app().await;
-    let owner = app.signup_verified(&email('k'), "correct horse battery").await;
-    let pending = email('p');
-    app.post("/auth/signup", json!({ "email": pending, "password": "long password" })).await;
-    app.code_for(&pending, 0).await;
+    let (app, owner, pending) = an_owner_and_a_pending_signup().await;
     let resend = |email: &str, purpose: &str| json!({ "email": email, "purpose": purpose });
 
     let unknown = answer(&app, "/auth/resend-code", resend(&email('u'), "signup")).await;

@@ -1,10 +1,8 @@
 //! Health, pages, the socket route and start-up behaviour.
 
-use std::collections::HashMap;
-
 use reqwest::StatusCode;
 use serde_json::Value;
-use server::{config::Config, db::embedded::EmbeddedDb, startup::Application};
+use server::{db::embedded::EmbeddedDb, startup::Application};
 
 use crate::helpers::spawn_app;
 
@@ -27,17 +25,14 @@ async fn health_is_degraded_when_the_database_goes_away() {
     let run_dir = std::env::temp_dir().join(format!("healthchat-degraded-{}", uuid::Uuid::new_v4()));
     let bin = server::config::default_cache_dir().join("venv/bin/secantusd-py");
     let db = EmbeddedDb::start(&bin, None, &run_dir).await.unwrap();
-    let vars: HashMap<String, String> = [
+    let config = crate::helpers::config_from([
         ("BIND_ADDR", "127.0.0.1:0".to_string()),
         ("MONGODB_URI", db.uri.clone()),
         ("JWT_SECRET", "x".repeat(40)),
         ("DATA_DIR", run_dir.display().to_string()),
         ("LLM_BASE_URL", "http://127.0.0.1:9/v1".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let app = Application::build(Config::from_vars(&vars).unwrap()).await.unwrap();
+    ]);
+    let app = Application::build(config).await.unwrap();
     let addr = app.local_addr();
     tokio::spawn(app.run_until(std::future::pending()));
     db.stop().await;

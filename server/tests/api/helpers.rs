@@ -62,6 +62,12 @@ pub struct Options {
     pub extra: Vec<(&'static str, String)>,
 }
 
+/// A server configuration from `(variable, value)` pairs, as the environment would give them.
+pub fn config_from<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Config {
+    let vars: HashMap<String, String> = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    Config::from_vars(&vars).unwrap()
+}
+
 /// The test server's signing secret (tests mint special tokens with it).
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 
