@@ -108,13 +108,7 @@ fn code_sent(email: &Email, message: &str) -> Json<CodeSent> {
 ///
 /// The same answer for every email: a confirmed account's owner is mailed a notice instead
 /// of a code, and nothing changes.
-#[utoipa::path(
-    post,
-    path = "/auth/signup",
-    tag = "auth",
-    request_body = SignupRequest,
-    responses(CodeMailed, Overloaded)
-)]
+#[utoipa::path(post, path = "/auth/signup", tag = "auth", request_body = SignupRequest, responses(CodeMailed, Overloaded))]
 #[tracing::instrument(skip_all)]
 async fn signup(
     State(state): State<AppState>,
@@ -189,13 +183,7 @@ async fn verify_email(
 ///
 /// Also the same answer for the right password while the last sign-in code is under a
 /// minute old: no new mail then, and that code still works.
-#[utoipa::path(
-    post,
-    path = "/auth/signin",
-    tag = "auth",
-    request_body = SigninRequest,
-    responses(CodeMailed, Overloaded)
-)]
+#[utoipa::path(post, path = "/auth/signin", tag = "auth", request_body = SigninRequest, responses(CodeMailed, Overloaded))]
 #[tracing::instrument(skip_all)]
 async fn signin(
     State(state): State<AppState>,
@@ -250,13 +238,7 @@ async fn verify(state: &AppState, ip: IpAddr, body: &VerifyCodeRequest, purpose:
 /// Sends a fresh code. For sign-in this only works after a correct password (which left
 /// a code behind), so it cannot be used to mail codes to strangers.
 /// Send a new code if one is waiting (at most once a minute)
-#[utoipa::path(
-    post,
-    path = "/auth/resend-code",
-    tag = "auth",
-    request_body = ResendCodeRequest,
-    responses(CodeMailed)
-)]
+#[utoipa::path(post, path = "/auth/resend-code", tag = "auth", request_body = ResendCodeRequest, responses(CodeMailed))]
 #[tracing::instrument(skip_all)]
 async fn resend_code(
     State(state): State<AppState>,

@@ -15,7 +15,7 @@ use app::wire::{
     auth::{CodeSent, RefreshRequest, TokenResponse},
     ApiError, ErrorCode, FieldError,
 };
-use axum::{routing::get, Json, Router};
+use axum::{Json, Router};
 use utoipa::{
     openapi::{
         security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
@@ -114,7 +114,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(crate::health::api())
         .merge(crate::users::routes::api())
         .merge(crate::chat::routes::api())
-        .merge(OpenApiRouter::new().routes(routes!(openapi_json)))
+        .merge(own_routes())
 }
 
 /// The document, built once.
@@ -123,8 +123,13 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
     DOCUMENT.get_or_init(|| api().into_openapi())
 }
 
+/// This module's own route, served and described from one registration.
+fn own_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(openapi_json))
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/openapi.json", get(openapi_json))
+    own_routes().into()
 }
 
 /// This document.

@@ -209,11 +209,15 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
         )
         .await
         .unwrap();
-    let (status, _) = error_body(app.post("/auth/refresh", json!({ "refresh_token": user.refresh })).await).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    refresh_is_refused(&app, &user.refresh).await;
     // The whole family is revoked: the newest token is dead too.
-    let (status, _) = error_body(app.post("/auth/refresh", json!({ "refresh_token": second })).await).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    refresh_is_refused(&app, &second).await;
+}
+
+/// `/auth/refresh` refuses `token` with a 401.
+async fn refresh_is_refused(app: &crate::helpers::TestApp, token: &str) {
+    let (status, body) = error_body(app.post("/auth/refresh", json!({ "refresh_token": token })).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 }
 
 #[tokio::test]
@@ -235,8 +239,7 @@ async fn refresh_accepts_the_cookie_and_signout_revokes_it() {
     let r = from_browser("/auth/signout", &current).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().contains("Max-Age=0")));
-    let (status, _) = error_body(app.post("/auth/refresh", json!({ "refresh_token": current })).await).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    refresh_is_refused(&app, &current).await;
 }
 
 #[tokio::test]
@@ -306,20 +309,18 @@ async fn rate_limits_answer_429_with_retry_after_per_ip_and_never_count_requests
     assert_eq!(body["error"], "rate_limited");
 }
 
-/// 31 code checks as the visitor `forwarded_for` (through a proxy at 127.0.0.1); the
-/// status of the last one.
+/// A wrong code for `email` as the visitor `forwarded_for` (through a proxy at 127.0.0.1).
+async fn verify_as(app: &crate::helpers::TestApp, forwarded_for: &str, email: &str) -> StatusCode {
+    let body = json!({ "email": email, "code": "123456" });
+    let request = app.http.post(app.url("/auth/verify-signin")).header("x-forwarded-for", forwarded_for);
+    request.json(&body).send().await.unwrap().status()
+}
+
+/// 31 code checks as the visitor `forwarded_for`; the status of the last one.
 async fn verify_31_times(app: &crate::helpers::TestApp, forwarded_for: impl Fn(usize) -> String) -> StatusCode {
     let mut last = StatusCode::OK;
     for i in 0..31 {
-        let r = app
-            .http
-            .post(app.url("/auth/verify-signin"))
-            .header("x-forwarded-for", forwarded_for(i))
-            .json(&json!({ "email": format!("proxy{i}@example.com"), "code": "123456" }))
-            .send()
-            .await
-            .unwrap();
-        last = r.status();
+        last = verify_as(app, &forwarded_for(i), &format!("proxy{i}@example.com")).await;
     }
     last
 }
@@ -330,15 +331,7 @@ async fn behind_a_trusted_proxy_each_visitor_has_its_own_address_limit() {
     let app = spawn_app_with(Options { rate_limits: true, extra, ..Default::default() }).await;
     assert_eq!(verify_31_times(&app, |_| "203.0.113.5".into()).await, StatusCode::TOO_MANY_REQUESTS);
     // Another visitor through the same proxy is not held back by the first one's attempts.
-    let r = app
-        .http
-        .post(app.url("/auth/verify-signin"))
-        .header("x-forwarded-for", "203.0.113.6")
-        .json(&json!({ "email": "other-visitor@example.com", "code": "123456" }))
-        .send()
-        .await
-        .unwrap();
-    assert_ne!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_ne!(verify_as(&app, "203.0.113.6", "other-visitor@example.com").await, StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]

@@ -238,15 +238,23 @@ mod tests {
         });
     }
 
+    /// What the email input, the password input and the alert show after a 422 naming
+    /// `fields` (the alert held "old" before).
+    fn after_fields(fields: &[(&str, &str)]) -> [Option<String>; 3] {
+        let mut shown = Default::default();
+        with_form(|form, email, password| {
+            form.alert.set(Some("old".into()));
+            let fields = fields.iter().map(|(f, m)| problem(f, m)).collect();
+            form.show(ApiError::invalid("Some fields are not valid.", fields), &[email, password]);
+            shown = [email.error.get_untracked(), password.error.get_untracked(), form.alert.get_untracked()];
+        });
+        shown
+    }
+
     #[test]
     fn each_named_field_lands_under_its_input_and_the_others_in_the_alert() {
-        with_form(|form, email, password| {
-            let fields = vec![problem("email", "Bad email."), problem("name", "Too long.")];
-            form.show(ApiError::invalid("Some fields are not valid.", fields), &[email, password]);
-            assert_eq!(email.error.get_untracked().as_deref(), Some("Bad email."));
-            assert_eq!(password.error.get_untracked(), None);
-            assert_eq!(form.alert.get_untracked().as_deref(), Some("Too long."));
-        });
+        let shown = after_fields(&[("email", "Bad email."), ("name", "Too long.")]);
+        assert_eq!(shown, [Some("Bad email.".into()), None, Some("Too long.".into())]);
     }
 
     #[test]
@@ -261,12 +269,6 @@ mod tests {
 
     #[test]
     fn field_errors_alone_leave_the_alert_empty() {
-        with_form(|form, email, password| {
-            form.alert.set(Some("old".into()));
-            let fields = vec![problem("password", "Too short.")];
-            form.show(ApiError::invalid("Some fields are not valid.", fields), &[email, password]);
-            assert_eq!(password.error.get_untracked().as_deref(), Some("Too short."));
-            assert_eq!(form.alert.get_untracked(), None);
-        });
+        assert_eq!(after_fields(&[("password", "Too short.")]), [None, Some("Too short.".into()), None]);
     }
 }
