@@ -74,6 +74,9 @@ pub async fn active_session(db: &Db, user_id: &str, session_id: &str) -> AppResu
         .ok_or_else(not_found)
 }
 
+/// One page of results, and the cursor of the next page (`None` on the last).
+pub type Page<T> = (Vec<T>, Option<String>);
+
 fn invalid_cursor() -> AppError {
     AppError::BadRequest("Invalid cursor.".into())
 }
@@ -89,12 +92,7 @@ fn parse_cursor(cursor: &str) -> AppResult<(i64, String)> {
     Ok((millis, id.to_string()))
 }
 
-pub async fn list_sessions(
-    db: &Db,
-    user_id: &str,
-    cursor: Option<&str>,
-    limit: u32,
-) -> AppResult<(Vec<SessionDoc>, Option<String>)> {
+pub async fn list_sessions(db: &Db, user_id: &str, cursor: Option<&str>, limit: u32) -> AppResult<Page<SessionDoc>> {
     let limit = limit.clamp(1, 100) as i64;
     let mut filter = doc! { "user_id": user_id, "is_active": true };
     if let Some(cursor) = cursor {
@@ -131,7 +129,7 @@ pub async fn messages_page(
     session: &SessionDoc,
     before: Option<&str>,
     limit: u32,
-) -> AppResult<(Vec<MessageView>, Option<String>)> {
+) -> AppResult<Page<MessageView>> {
     let limit = i64::from(limit.clamp(1, 200));
     let below = match before {
         Some(b) => b.parse::<i64>().ok().filter(|b| *b >= 1).ok_or_else(invalid_cursor)?,
