@@ -92,3 +92,26 @@ async fn deleting_the_account_needs_the_password_and_leaves_nothing_behind() {
     let r = app.get_as(&format!("/chat/sessions/{theirs}"), &other.access).await;
     assert_eq!(r.status(), StatusCode::OK, "another user's data is untouched");
 }
+
+#[tokio::test]
+async fn a_foreign_page_cannot_delete_the_account_with_the_browsers_cookie() {
+    let app = spawn_app_with(Options::default()).await;
+    let user = app.new_user().await;
+    let r = app
+        .http
+        .delete(app.url("/users/me"))
+        .header("cookie", format!("hc_access={}", user.access))
+        .header("origin", "http://evil.example")
+        .json(&json!({ "password": user.password }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = error_body(r).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(app.get_as("/users/me", &user.access).await.status(), StatusCode::OK, "nothing was deleted");
+    // Another user's token deletes only that other user, never this one.
+    let other = app.signup_verified("someone-else@example.com", "a different password").await;
+    let r = app.send_as(Method::DELETE, "/users/me", &other.access, Some(json!({ "password": user.password }))).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "this user's password is not the other's");
+    assert_eq!(app.get_as("/users/me", &user.access).await.status(), StatusCode::OK);
+}
