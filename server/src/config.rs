@@ -70,6 +70,9 @@ pub struct Config {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Count database write commands (tests and the benchmark).
     pub count_db_writes: bool,
+    /// After a shutdown signal, how long answers in flight may run to their end before the
+    /// rest are stored as interrupted (`SHUTDOWN_GRACE_SECS`).
+    pub shutdown_grace: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -193,6 +196,7 @@ impl Config {
             return Err(bad("DISABLE_RATE_LIMITS", "cannot be set when APP_ENV=production"));
         }
         let count_db_writes = parse_bool(&get, "DB_COUNT_WRITES", false)?;
+        let shutdown_grace = std::time::Duration::from_secs(parse_num(&get, "SHUTDOWN_GRACE_SECS", 20, 0, 600)?);
         let trusted_proxies = get("TRUSTED_PROXIES")
             .map(|s| {
                 s.split(',')
@@ -204,6 +208,7 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
         Ok(Config {
+            shutdown_grace,
             trusted_proxies,
             count_db_writes,
             app_env,

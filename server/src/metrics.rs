@@ -52,6 +52,12 @@ pub const OPEN_SOCKETS: &str = "open_sockets";
 pub const DB_WAIT_SECONDS: &str = "db_wait_seconds";
 /// Per answer: time spent waiting for the model (its first byte, then each next piece).
 pub const MODEL_WAIT_SECONDS: &str = "model_wait_seconds";
+/// Turns of a dead instance this instance stored as interrupted.
+pub const TAKEOVERS: &str = "answers_taken_over_total";
+/// Checkpoint commands sent (each carries the partial answers of every running turn).
+pub const CHECKPOINTS: &str = "answer_checkpoints_total";
+/// Finished answers waiting for the database, in memory (the rest are in the spill file).
+pub const UNSAVED_ANSWERS: &str = "unsaved_answers";
 
 /// Upper bounds of every histogram's buckets (all are in seconds): database waits of a few
 /// milliseconds up to slow local answers of minutes.
@@ -95,6 +101,9 @@ fn describe() {
     describe_gauge!(OPEN_SOCKETS, Unit::Count, "WebSockets open on this instance");
     describe_histogram!(DB_WAIT_SECONDS, Unit::Seconds, "Per answer, time waiting for the database before the model");
     describe_histogram!(MODEL_WAIT_SECONDS, Unit::Seconds, "Per answer, time waiting for the model");
+    describe_counter!(TAKEOVERS, Unit::Count, "Turns of a dead instance stored as interrupted by this one");
+    describe_counter!(CHECKPOINTS, Unit::Count, "Checkpoint commands (partial answers of every running turn)");
+    describe_gauge!(UNSAVED_ANSWERS, Unit::Count, "Finished answers kept in memory until the database takes them");
     // Shown as 0 before the first socket rather than missing.
     gauge!(OPEN_SOCKETS).increment(0.0);
 }
@@ -132,6 +141,18 @@ async fn metrics(State(state): State<AppState>, request: Request) -> Result<Resp
 pub fn relayed(peer: Option<IpAddr>, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> bool {
     let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"].iter().any(|name| headers.contains_key(*name));
     forwarded || peer.is_some_and(|peer| trusted_proxies.contains(&peer))
+}
+
+pub fn turn_taken_over() {
+    counter!(TAKEOVERS).increment(1);
+}
+
+pub fn checkpoint_sent() {
+    counter!(CHECKPOINTS).increment(1);
+}
+
+pub fn unsaved_answers(n: usize) {
+    gauge!(UNSAVED_ANSWERS).set(n as f64);
 }
 
 /// Counts an error sent to a client (a frame or a response).

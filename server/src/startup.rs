@@ -45,6 +45,10 @@ pub struct Application {
     state: AppState,
     /// Present when we started SecantusDB ourselves; stopped after the server.
     embedded: Option<EmbeddedDb>,
+    /// Stops the checkpoints and the backlog once every answer is done.
+    stopped: CancellationToken,
+    /// The backlog's task: it spills what still waits when stopped.
+    backlog: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -81,10 +85,13 @@ impl Application {
         let mailer = Mailer::from_config(&config).map_err(|e| StartupError::Other(e.to_string()))?;
         let agent = crate::agent::build(&config).map_err(|e| StartupError::Other(format!("model: {e}")))?;
         tracing::info!(model = %agent.model_name(), "coach model ready");
+        let answers = crate::chat::answer_writer::AnswerWriter::start(db.clone());
         let state = AppState {
             leptos_options,
+            backlog: crate::chat::backlog::Backlog::new(answers.clone(), &config.data_dir),
+            instance: uuid::Uuid::new_v4().simple().to_string().into(),
             config: Arc::new(config),
-            answers: crate::chat::answer_writer::AnswerWriter::start(db.clone()),
+            answers,
             db,
             keys,
             signins: Default::default(),
@@ -99,8 +106,14 @@ impl Application {
             shutdown: CancellationToken::new(),
         };
         session_events.spawn(state.hub.clone(), state.session_events.clone(), state.shutdown.clone());
+        // These outlive the draining: answers finishing in the grace period still checkpoint
+        // and may still need the backlog.
+        let stopped = CancellationToken::new();
+        crate::chat::checkpoints::spawn(state.clone(), stopped.clone());
+        crate::chat::takeover::spawn(state.clone());
+        let backlog = state.backlog.spawn(stopped.clone());
         let router = build_router(state.clone());
-        Ok(Application { listener, router, state, embedded })
+        Ok(Application { listener, router, state, embedded, stopped, backlog })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -133,7 +146,7 @@ impl Application {
 
     /// Serves until `stop` completes, then drains connections and stops the database.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Application { listener, router, state, embedded } = self;
+        let Application { listener, router, state, embedded, stopped, backlog } = self;
         let shutdown = state.shutdown.clone();
         let stop = async move {
             stop.await;
@@ -147,8 +160,11 @@ impl Application {
         let served = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(stop)
             .await;
-        // Answers still running are stored as interrupted before the database goes.
-        state.turns.shutdown(Duration::from_secs(5)).await;
+        // Answers in flight may finish (their sockets moved to other instances and follow
+        // them there through the checkpoints); the rest are stored as interrupted.
+        state.turns.shutdown(state.config.shutdown_grace, Duration::from_secs(5)).await;
+        stopped.cancel();
+        let _ = backlog.await;
         if let Some(db) = embedded {
             db.stop().await;
         }

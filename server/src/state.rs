@@ -11,7 +11,8 @@ use crate::{
     agent::SharedAgent,
     auth::{signins::Signins, tokens::JwtKeys},
     chat::{
-        answer_writer::AnswerWriter, events::StreamHealth, hub::Hub, limits::Windows, recent::RecentCache, turns::Turns,
+        answer_writer::AnswerWriter, backlog::Backlog, events::StreamHealth, hub::Hub, limits::Windows,
+        recent::RecentCache, turns::Turns,
     },
     config::Config,
     db::Db,
@@ -26,6 +27,10 @@ pub struct AppState {
     pub db: Db,
     /// Write 2 of every turn: finished answers, grouped into shared insert commands.
     pub answers: AnswerWriter,
+    /// Finished answers waiting for the database to come back.
+    pub backlog: Backlog,
+    /// This process's id among the instances (random per start; names its claims).
+    pub instance: Arc<str>,
     pub keys: JwtKeys,
     /// Whether each sign-in is still on (cached a few seconds per instance).
     pub signins: Signins,

@@ -22,7 +22,6 @@ use crate::{
         turns::{CancelReason, Turn},
     },
     db::models::{MessageContext, MessageDoc, PendingTurn},
-    error::{is_duplicate_key, AppResult},
     state::AppState,
 };
 
@@ -108,10 +107,11 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
             state.recent.stored(&turn.session_id, input.seq, exchange);
         }
         Err(e) => {
-            // The question is still on the session (`pending`), so it is not lost; the answer is.
-            tracing::error!(error = ?e, message_id = %turn.message_id, "could not store the answer");
-            crate::metrics::error(ErrorCode::StorageFailed);
-            turn.emit(error_frame(&turn, ErrorCode::StorageFailed, "The answer could not be saved."));
+            // Kept and retried until the database is back; until then the session's next
+            // turn must look at the database, which knows this one is not stored.
+            tracing::warn!(error = ?e, message_id = %turn.message_id, "the database is away; the answer waits in the backlog");
+            state.recent.forget(&turn.session_id);
+            state.backlog.keep(message.clone());
         }
     }
     if let Some((code, text)) = error {
@@ -148,15 +148,13 @@ fn error_frame(turn: &Turn, code: ErrorCode, message: &str) -> ServerFrame {
     }
 }
 
-/// The answer is worth a few tries: a transient database error must not lose it.
-async fn store_with_retry(state: &AppState, message: &MessageDoc) -> AppResult<()> {
+/// A few quick tries for a passing error; a database away for longer is the backlog's job.
+async fn store_with_retry(state: &AppState, message: &MessageDoc) -> mongodb::error::Result<()> {
     let mut attempt = 0;
     loop {
-        match state.answers.insert(message.clone()).await {
+        match state.answers.store(message.clone()).await {
             Ok(()) => return Ok(()),
-            // Already stored by an earlier attempt whose reply was lost.
-            Err(e) if is_duplicate_key(&e) => return Ok(()),
-            Err(e) if attempt >= 3 => return Err(e.into()),
+            Err(e) if attempt >= 2 => return Err(e),
             Err(_) => {
                 attempt += 1;
                 tokio::time::sleep(Duration::from_millis(100 * attempt)).await;

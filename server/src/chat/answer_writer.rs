@@ -5,10 +5,17 @@
 //! for a batch to fill; under load, answers queue behind the insert in flight and the next
 //! command carries all of them. Each caller still learns whether *its* answer was stored.
 
-use mongodb::error::{ErrorKind, Result as DbResult};
+use app::wire::chat::MessageStatus;
+use mongodb::{
+    bson::doc,
+    error::{ErrorKind, Result as DbResult},
+};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::db::{models::MessageDoc, Db};
+use crate::{
+    db::{models::MessageDoc, Db},
+    error::is_duplicate_key,
+};
 
 /// The most answers one insert command carries; the driver splits it further if the
 /// documents outgrow a wire message.
@@ -23,6 +30,7 @@ struct Job {
 #[derive(Clone, Debug)]
 pub struct AnswerWriter {
     jobs: mpsc::Sender<Job>,
+    db: Db,
 }
 
 impl AnswerWriter {
@@ -30,8 +38,8 @@ impl AnswerWriter {
     /// empty, so answers finished during shutdown are still stored.
     pub fn start(db: Db) -> Self {
         let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(db, queue));
-        Self { jobs }
+        tokio::spawn(run(db.clone(), queue));
+        Self { jobs, db }
     }
 
     /// Stores one answer and returns once the database has it (or refused it).
@@ -41,6 +49,20 @@ impl AnswerWriter {
             return Err(stopped());
         }
         reply.await.unwrap_or_else(|_| Err(stopped()))
+    }
+
+    /// Stores one answer, however often it was tried before: one already stored counts as
+    /// stored, except that a full answer replaces an `interrupted` one a takeover stored
+    /// while this instance could not reach the database (the full one is what the user saw).
+    pub async fn store(&self, message: MessageDoc) -> DbResult<()> {
+        match self.insert(message.clone()).await {
+            Err(e) if is_duplicate_key(&e) && message.status != MessageStatus::Interrupted => {
+                let interrupted = doc! { "_id": &message.id, "status": MessageStatus::Interrupted.as_str() };
+                self.db.messages.replace_one(interrupted, &message).await.map(|_| ())
+            }
+            Err(e) if is_duplicate_key(&e) => Ok(()),
+            stored => stored,
+        }
     }
 }
 

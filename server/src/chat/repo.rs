@@ -190,47 +190,43 @@ pub async fn create_session_with_pending(db: &Db, session: &SessionDoc) -> AppRe
     Ok(())
 }
 
-/// Write 1 of a turn for an existing session: touch it, park the question and take the
-/// next `seq`, all in one command. Matches only an active session of this user, so a
-/// missing, deleted or foreign session is a 404 and nothing is written.
-pub async fn begin_in_session(
-    db: &Db,
-    user_id: &str,
-    session_id: &str,
-    pending: &PendingTurn,
-) -> AppResult<SessionDoc> {
-    db.sessions
-        .find_one_and_update(doc! { "session_id": session_id, "user_id": user_id, "is_active": true }, touch(pending)?)
-        .return_document(mongodb::options::ReturnDocument::After)
-        .projection(session_fields())
-        .await?
-        .ok_or_else(not_found)
+/// A session with its `pending` turn (the claim), for deciding whether it is free.
+pub async fn session_with_claim(db: &Db, user_id: &str, session_id: &str) -> AppResult<Option<SessionDoc>> {
+    Ok(db.sessions.find_one(doc! { "session_id": session_id, "user_id": user_id, "is_active": true }).await?)
 }
 
-/// Write 1 of a follow-up turn when this server knows the session's last `seq`: the same
-/// touch, conditional on that `seq`. False if the session changed meanwhile (deleted, or a
-/// turn through another server instance); nothing is written then.
-pub async fn advance_session(
+/// Write 1 of a follow-up turn: touch the session, park the question (the claim) and take
+/// the next `seq`, in one command, only if the session is still at turn `last_seq`. Every
+/// claim moves `last_seq`, so of two instances claiming from the same state one wins.
+/// `None` if the session moved on meanwhile (or was deleted); nothing is written then.
+pub async fn claim_session(
     db: &Db,
     user_id: &str,
     session_id: &str,
     last_seq: i64,
     pending: &PendingTurn,
-) -> AppResult<bool> {
-    let result = db
+) -> AppResult<Option<SessionDoc>> {
+    let pending = mongodb::bson::to_bson(pending).map_err(AppError::internal)?;
+    Ok(db
         .sessions
-        .update_one(
+        .find_one_and_update(
             doc! { "session_id": session_id, "user_id": user_id, "is_active": true, "last_seq": last_seq },
-            touch(pending)?,
+            doc! { "$set": { "updated_at": DateTime::now(), "pending": pending }, "$inc": { "last_seq": 1 } },
         )
-        .await?;
-    Ok(result.matched_count == 1)
+        .return_document(mongodb::options::ReturnDocument::After)
+        .projection(session_fields())
+        .await?)
 }
 
-/// The update of write 1: touch the session, park the question, take the next `seq`.
-fn touch(pending: &PendingTurn) -> AppResult<Document> {
-    let pending = mongodb::bson::to_bson(pending).map_err(AppError::internal)?;
-    Ok(doc! { "$set": { "updated_at": DateTime::now(), "pending": pending }, "$inc": { "last_seq": 1 } })
+/// Whether the answer with this id is stored.
+pub async fn answer_stored(db: &Db, message_id: &str) -> AppResult<bool> {
+    let messages = db.messages.clone_with_type::<Document>();
+    Ok(messages.find_one(doc! { "_id": message_id }).projection(doc! { "_id": 1 }).await?.is_some())
+}
+
+/// This user's session whose running turn is `message_id`, with its checkpoint.
+pub async fn session_answering(db: &Db, user_id: &str, message_id: &str) -> AppResult<Option<SessionDoc>> {
+    Ok(db.sessions.find_one(doc! { "pending.message_id": message_id, "user_id": user_id }).await?)
 }
 
 pub async fn find_message(db: &Db, user_id: &str, message_id: &str) -> AppResult<Option<MessageDoc>> {

@@ -16,6 +16,7 @@ use crate::{
     agent::{AgentRequest, PastTurn},
     chat::{
         answer::{self, TurnInput},
+        claim::{self, ClaimError},
         limits::Action,
         recent::Recent,
         repo,
@@ -108,9 +109,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     let session_id = sid.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_string);
     let max_running = limits.map(|l| l.concurrent_answers);
     let turn = state.turns.begin(&message_id, &session_id, user_id, max_running).map_err(|e| match e {
-        BeginError::Busy => {
-            Refusal::new(ErrorCode::Busy, "The coach is still answering in this chat; wait or stop it.", sid)
-        }
+        BeginError::Busy => busy(sid),
         BeginError::NotYours => Refusal::new(ErrorCode::SessionNotFound, "No such chat session.", sid),
         BeginError::TooMany => Refusal::new(
             ErrorCode::RateLimited,
@@ -125,6 +124,10 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         message_type,
         user_profile: profile.clone(),
         created_at: now,
+        owner: state.instance.to_string(),
+        lease_until: claim::lease_from_now(),
+        partial: String::new(),
+        delta_ends: Vec::new(),
     };
 
     // Write 1: the question is stored before the model is asked.
@@ -142,7 +145,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
                 pending: Some(pending.clone()),
                 last_seq: 1,
             };
-            repo::create_session_with_pending(&state.db, &session).await.map(|()| {
+            repo::create_session_with_pending(&state.db, &session).await.map_err(ClaimError::Db).map(|()| {
                 let recent =
                     Recent { title: session.title, created_at: now, last_seq: 1, exchanges: Default::default() };
                 state.recent.put(user_id, &session_id, recent.clone());
@@ -157,8 +160,9 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             // Nothing was stored: release the session and refuse.
             state.turns.abandon(&turn);
             return Err(match e {
-                AppError::NotFound(_) => Refusal::new(ErrorCode::SessionNotFound, "No such chat session.", sid),
-                e => Refusal { session_id: Some(session_id), ..Refusal::from(e) },
+                ClaimError::NotFound => Refusal::new(ErrorCode::SessionNotFound, "No such chat session.", sid),
+                ClaimError::Busy => busy(sid),
+                ClaimError::Db(e) => Refusal { session_id: Some(session_id), ..Refusal::from(e) },
             });
         }
     };
@@ -174,18 +178,29 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     Ok(turn)
 }
 
-/// Write 1 in an existing session, and what the turn needs from the session: from memory
-/// when this server ran the session's previous turn, else from the database.
-async fn begin_existing(state: &AppState, user_id: &str, session_id: &str, pending: &PendingTurn) -> AppResult<Recent> {
+fn busy(session_id: Option<&str>) -> Refusal {
+    Refusal::new(ErrorCode::Busy, "The coach is still answering in this chat; wait or stop it.", session_id)
+}
+
+/// Write 1 in an existing session (its claim), and what the turn needs from the session:
+/// from memory when this server ran the session's previous turn, else from the database.
+async fn begin_existing(
+    state: &AppState,
+    user_id: &str,
+    session_id: &str,
+    pending: &PendingTurn,
+) -> Result<Recent, ClaimError> {
     if let Some(mut recent) = state.recent.get(user_id, session_id) {
-        if repo::advance_session(&state.db, user_id, session_id, recent.last_seq, pending).await? {
+        // This server stored the session's last turn, so the session is free unless another
+        // turn began since: the `seq` condition tells.
+        if repo::claim_session(&state.db, user_id, session_id, recent.last_seq, pending).await?.is_some() {
             recent.last_seq += 1;
             state.recent.begun(session_id, recent.last_seq);
             return Ok(recent);
         }
         state.recent.forget(session_id);
     }
-    let session = repo::begin_in_session(&state.db, user_id, session_id, pending).await?;
+    let session = claim::claim(state, user_id, session_id, pending).await?;
     let mut recent = Recent {
         title: session.title,
         created_at: session.created_at,

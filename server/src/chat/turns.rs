@@ -94,12 +94,32 @@ pub struct Turn {
     pub message_id: String,
     pub session_id: String,
     pub user_id: String,
+    /// When the turn began (checkpoints start once it has run a while).
+    pub begun: Instant,
     log: Mutex<Log>,
     cancel: CancellationToken,
     reason: Mutex<Option<CancelReason>>,
 }
 
 impl Turn {
+    /// The answer so far and where each delta ended in it, while the turn runs; `None` once
+    /// it finished.
+    pub fn progress(&self) -> Option<(String, Vec<i64>)> {
+        let log = self.lock();
+        if log.finished {
+            return None;
+        }
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for frame in &log.frames {
+            if let ServerFrame::Delta { text: delta, .. } = frame {
+                text.push_str(delta);
+                ends.push(i64::try_from(text.len()).unwrap_or(i64::MAX));
+            }
+        }
+        Some((text, ends))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -261,6 +281,7 @@ impl Turns {
             message_id: message_id.into(),
             session_id: session_id.into(),
             user_id: user_id.into(),
+            begun: Instant::now(),
             // Small: a follower that falls behind catches up from the log.
             log: Mutex::new(Log { live: Some(broadcast::channel(32).0), ..Log::default() }),
             cancel: CancellationToken::new(),
@@ -282,6 +303,16 @@ impl Turns {
     /// This user's turn with this id (running or recently finished).
     pub fn get(&self, user_id: &str, message_id: &str) -> Option<Arc<Turn>> {
         self.lock().by_message.get(message_id).filter(|t| t.user_id == user_id).cloned()
+    }
+
+    /// Whether this process is answering the turn with this id.
+    pub fn is_running(&self, message_id: &str) -> bool {
+        self.lock().by_message.get(message_id).is_some_and(|t| !t.is_finished())
+    }
+
+    /// Every running turn of this process.
+    pub fn all_running(&self) -> Vec<Arc<Turn>> {
+        self.lock().running.values().filter(|t| !t.is_finished()).cloned().collect()
     }
 
     /// This user's running turns, optionally only in one session.
@@ -310,16 +341,23 @@ impl Turns {
         });
     }
 
-    /// Cancels every running turn (shutdown) and waits until they are stored, up to `limit`.
-    pub async fn shutdown(&self, limit: Duration) {
-        let running: Vec<Arc<Turn>> = self.lock().running.values().filter(|t| !t.is_finished()).cloned().collect();
-        for turn in &running {
+    /// At shutdown: lets the running turns finish for up to `grace`, then cancels the rest
+    /// (they store what they have) and waits for them up to `limit`.
+    pub async fn shutdown(&self, grace: Duration, limit: Duration) {
+        let running = self.all_running();
+        let all_done = |deadline: Instant| {
+            let running = &running;
+            async move {
+                while running.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        all_done(Instant::now() + grace).await;
+        for turn in running.iter().filter(|t| !t.is_finished()) {
             turn.cancel(CancelReason::Shutdown);
         }
-        let deadline = Instant::now() + limit;
-        while running.iter().any(|t| !t.is_finished()) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        all_done(Instant::now() + limit).await;
     }
 }
 

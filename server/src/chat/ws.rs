@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
     auth::AuthUser,
-    chat::{limits::Action, repo, service, turns::FrameSender},
+    chat::{limits::Action, remote, repo, service, turns::FrameSender},
     error::AppError,
     state::AppState,
 };
@@ -251,8 +251,8 @@ async fn handle_frame(state: &AppState, user_id: &str, frame: Result<ClientFrame
     }
 }
 
-/// Replays an answer after `after_seq`: live from this process if it is still known here,
-/// else its stored final frame.
+/// Replays an answer after `after_seq`: live from this process if it runs here, from its
+/// checkpoints if it runs on another instance, else its stored final frame.
 async fn resume(state: &AppState, user_id: &str, message_id: &str, after_seq: u64, out: &FrameSender) {
     if let Some(max) = state.config.chat_limits.map(|l| l.resumes_per_minute) {
         if let Err(wait) = state.windows.take(user_id, Action::Resume, max) {
@@ -267,23 +267,22 @@ async fn resume(state: &AppState, user_id: &str, message_id: &str, after_seq: u6
     }
     match repo::find_message(&state.db, user_id, message_id).await {
         Ok(Some(m)) => {
-            let frame = ServerFrame::Response {
-                message: m.response.clone(),
-                session_id: m.session_id.clone(),
-                user_id: m.user_id.clone(),
-                timestamp: m.created_at.to_chrono(),
-                data: app::wire::chat::ResponseData {
-                    response_time_ms: m.response_time_ms,
-                    message_id: m.id.clone(),
-                    title: String::new(),
-                    status: m.status,
-                    raw_events: m.context.raw_events,
-                },
-            };
-            let _ = out.send(frame.into()).await;
+            let _ = out.send(remote::stored_response(m).into()).await;
         }
-        _ => {
-            let _ = out.send(ServerFrame::error(ErrorCode::MessageNotFound, "No such answer to resume.").into()).await;
+        // Not stored yet: running on another instance (its socket came here through the
+        // load balancer), or never this user's.
+        Ok(None) => match repo::session_answering(&state.db, user_id, message_id).await {
+            Ok(Some(_)) => {
+                let follow = remote::follow(state.clone(), user_id.into(), message_id.into(), after_seq, out.clone());
+                tokio::spawn(follow);
+            }
+            _ => {
+                let _ =
+                    out.send(ServerFrame::error(ErrorCode::MessageNotFound, "No such answer to resume.").into()).await;
+            }
+        },
+        Err(e) => {
+            let _ = out.send(service::Refusal::from(e).into_frame().into()).await;
         }
     }
 }

@@ -175,6 +175,10 @@ impl Db {
         self.sessions
             .create_index(IndexModel::builder().keys(doc! { "user_id": 1, "is_active": 1, "updated_at": -1 }).build())
             .await?;
+        // Claims: the takeover sweep reads lapsed leases; `resume` on another instance finds
+        // a running answer's session.
+        self.sessions.create_index(IndexModel::builder().keys(doc! { "pending.lease_until": 1 }).build()).await?;
+        self.sessions.create_index(IndexModel::builder().keys(doc! { "pending.message_id": 1 }).build()).await?;
         self.messages
             // Pages and the model's history are `seq` ranges within one session: the index
             // reads only the page, however long the session (MongoDB and SecantusDB alike).

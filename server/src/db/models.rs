@@ -24,7 +24,9 @@ pub struct UserDoc {
 }
 
 /// The user's turn while the coach answers. Kept on the session (one at a time, bounded
-/// size) so that saving the question and touching the session are one write.
+/// size) so that saving the question and touching the session are one write. It is also
+/// the session's claim: while its lease runs and its answer is not stored, the session is
+/// busy on every instance.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingTurn {
     pub message_id: String,
@@ -32,6 +34,18 @@ pub struct PendingTurn {
     pub message_type: MessageType,
     pub user_profile: Profile,
     pub created_at: DateTime,
+    /// The instance answering (for logs and takeovers).
+    #[serde(default)]
+    pub owner: String,
+    /// Until when the owner is known to be alive; renewed by each checkpoint.
+    #[serde(default = "DateTime::now")]
+    pub lease_until: DateTime,
+    /// The answer so far, as last checkpointed, and where each delta ended in it (so a
+    /// follower on another instance replays it with the same `seq` numbers).
+    #[serde(default)]
+    pub partial: String,
+    #[serde(default)]
+    pub delta_ends: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -96,6 +96,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("DISABLE_RATE_LIMITS", (!options.rate_limits).to_string()),
         ("RUST_LOG", "warn".to_string()),
         ("DB_COUNT_WRITES", "true".to_string()),
+        // Stopping a test app cuts its answers off at once (tests of the grace set it).
+        ("SHUTDOWN_GRACE_SECS", "0".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -211,8 +211,12 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
                     message_type: MessageType::General,
                     user_profile: Default::default(),
                     created_at: DateTime::now(),
+                    owner: "loadgen".into(),
+                    lease_until: DateTime::now(),
+                    partial: String::new(),
+                    delta_ends: Vec::new(),
                 };
-                if !repo::advance_session(&db, &user_id, &session_id, seq, &pending).await? {
+                if repo::claim_session(&db, &user_id, &session_id, seq, &pending).await?.is_none() {
                     return Err::<(), Error>("ceiling: session changed under its only writer".into());
                 }
                 seq += 1;
