@@ -25,6 +25,10 @@ use crate::{
     state::AppState,
 };
 
+/// How long the user's response frame may wait for the answer to be stored; past that the
+/// backlog keeps it (an insert still on its way then counts as a duplicate, harmlessly).
+const STORE_WAIT: Duration = Duration::from_secs(3);
+
 /// Everything a turn needs besides the agent request.
 pub struct TurnInput {
     pub pending: PendingTurn,
@@ -100,7 +104,8 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         response_time_ms,
         status: outcome,
     };
-    match store_with_retry(&state, &message).await {
+    let stored = tokio::time::timeout(STORE_WAIT, store_with_retry(&state, &message)).await;
+    match stored.unwrap_or_else(|_| Err(mongodb::error::Error::custom("the database did not answer in time"))) {
         Ok(()) => {
             // Before the response frame: the user's next message may follow it at once.
             let exchange = PastTurn { user: message.message.clone(), assistant: message.response.clone() };

@@ -12,7 +12,11 @@ use std::{collections::HashMap, time::Duration};
 use mongodb::bson::{doc, Bson, Document};
 use tokio::time::Instant;
 
-use crate::{chat::claim::lease_from_now, db::Db, state::AppState};
+use crate::{
+    chat::{claim::lease_from_now, repo, turns::CancelReason},
+    db::Db,
+    state::AppState,
+};
 
 /// How often running answers are checkpointed (and how long a turn runs before its first).
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -50,7 +54,8 @@ pub fn spawn(state: AppState, stopped: tokio_util::sync::CancellationToken) {
                 }
                 due.push((turn.message_id.clone(), text.len()));
                 updates.push(doc! {
-                    "q": { "session_id": &turn.session_id, "pending.message_id": &turn.message_id },
+                    // A stop asked for through another instance leaves the claim unmatched.
+                    "q": { "session_id": &turn.session_id, "pending.message_id": &turn.message_id, "pending.stop": { "$ne": true } },
                     "u": { "$set": {
                         "pending.partial": text,
                         "pending.delta_ends": ends,
@@ -61,8 +66,12 @@ pub fn spawn(state: AppState, stopped: tokio_util::sync::CancellationToken) {
             if updates.is_empty() {
                 continue;
             }
+            let statements = updates.len() as i64;
             match send(&state.db, updates).await {
-                Ok(()) => {
+                Ok(matched) => {
+                    if matched < statements {
+                        stop_requested(&state, &due).await;
+                    }
                     for (id, len) in due {
                         written.insert(id, Written { len, at: now });
                     }
@@ -74,8 +83,22 @@ pub fn spawn(state: AppState, stopped: tokio_util::sync::CancellationToken) {
     });
 }
 
-/// One `update` command with a statement per turn (the wire protocol's own batch).
-async fn send(db: &Db, updates: Vec<Document>) -> mongodb::error::Result<()> {
+/// Stops the turns whose stop was requested through another instance.
+async fn stop_requested(state: &AppState, due: &[(String, usize)]) {
+    let ids: Vec<&str> = due.iter().map(|(id, _)| id.as_str()).collect();
+    match repo::stops_requested(&state.db, &ids).await {
+        Ok(stopped) => {
+            for turn in state.turns.all_running().iter().filter(|t| stopped.contains(&t.message_id)) {
+                turn.cancel(CancelReason::Stopped);
+            }
+        }
+        Err(e) => tracing::warn!(error = ?e, "could not read the stops requested elsewhere"),
+    }
+}
+
+/// One `update` command with a statement per turn (the wire protocol's own batch); returns
+/// how many claims matched.
+async fn send(db: &Db, updates: Vec<Document>) -> mongodb::error::Result<i64> {
     let command = doc! {
         "update": db.sessions.name(),
         "updates": updates.into_iter().map(Bson::Document).collect::<Vec<_>>(),
@@ -89,5 +112,5 @@ async fn send(db: &Db, updates: Vec<Document>) -> mongodb::error::Result<()> {
             return Err(mongodb::error::Error::custom(format!("checkpoint write errors: {errors:?}")));
         }
     }
-    Ok(())
+    Ok(reply.get_i32("n").map(i64::from).or_else(|_| reply.get_i64("n")).unwrap_or(0))
 }

@@ -218,6 +218,55 @@ pub async fn claim_session(
         .await?)
 }
 
+/// Asks the instances running this user's answers (in one session, or all) to stop them;
+/// returns how many were asked. Only claims with a live lease and no stored answer count: a
+/// finished answer needs no stop, and a lapsed claim has no one to stop it.
+pub async fn request_stop(db: &Db, user_id: &str, session_id: Option<&str>) -> AppResult<u64> {
+    let mut filter = doc! { "user_id": user_id, "is_active": true, "pending.lease_until": { "$gt": DateTime::now() } };
+    if let Some(id) = session_id {
+        filter.insert("session_id", id);
+    }
+    let claimed: Vec<SessionDoc> = db.sessions.find(filter).await?.try_collect().await?;
+    let ids: Vec<&str> = claimed.iter().filter_map(|s| s.pending.as_ref()).map(|p| p.message_id.as_str()).collect();
+    let stored = stored_ids(db, &ids).await?;
+    let running: Vec<&str> = ids.into_iter().filter(|id| !stored.contains(*id)).collect();
+    if running.is_empty() {
+        return Ok(0);
+    }
+    let marked = db
+        .sessions
+        .update_many(
+            doc! { "user_id": user_id, "pending.message_id": { "$in": &running } },
+            doc! { "$set": { "pending.stop": true } },
+        )
+        .await?;
+    Ok(marked.matched_count)
+}
+
+/// Which of these answers are stored.
+pub async fn stored_ids(db: &Db, message_ids: &[&str]) -> AppResult<std::collections::HashSet<String>> {
+    let found: Vec<Document> = db
+        .messages
+        .clone_with_type::<Document>()
+        .find(doc! { "_id": { "$in": message_ids } })
+        .projection(doc! { "_id": 1 })
+        .await?
+        .try_collect()
+        .await?;
+    Ok(found.iter().filter_map(|m| m.get_str("_id").ok().map(str::to_string)).collect())
+}
+
+/// Of these running answers, the ones whose stop was requested through another instance.
+pub async fn stops_requested(db: &Db, message_ids: &[&str]) -> AppResult<Vec<String>> {
+    let sessions: Vec<SessionDoc> = db
+        .sessions
+        .find(doc! { "pending.message_id": { "$in": message_ids }, "pending.stop": true })
+        .await?
+        .try_collect()
+        .await?;
+    Ok(sessions.into_iter().filter_map(|s| s.pending.map(|p| p.message_id)).collect())
+}
+
 /// Whether the answer with this id is stored.
 pub async fn answer_stored(db: &Db, message_id: &str) -> AppResult<bool> {
     let messages = db.messages.clone_with_type::<Document>();

@@ -128,6 +128,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         lease_until: claim::lease_from_now(),
         partial: String::new(),
         delta_ends: Vec::new(),
+        stop: false,
     };
 
     // Write 1: the question is stored before the model is asked.

@@ -5,14 +5,14 @@
 //! the session. A turn found dead when the next message arrives is stored the same way
 //! (`chat::claim`).
 
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
 use app::wire::chat::MessageStatus;
 use futures::TryStreamExt;
-use mongodb::bson::{doc, DateTime, Document};
+use mongodb::bson::{doc, DateTime};
 
 use crate::{
-    chat::claim::lease_from_now,
+    chat::{claim::lease_from_now, repo},
     db::models::{MessageContext, MessageDoc, PendingTurn, SessionDoc},
     error::AppResult,
     state::AppState,
@@ -86,18 +86,7 @@ async fn sweep(state: &AppState, since: DateTime, now: DateTime) -> AppResult<()
         return Ok(());
     }
     let ids: Vec<&str> = lapsed.iter().filter_map(|s| s.pending.as_ref()).map(|p| p.message_id.as_str()).collect();
-    let stored: HashSet<String> = state
-        .db
-        .messages
-        .clone_with_type::<Document>()
-        .find(doc! { "_id": { "$in": &ids } })
-        .projection(doc! { "_id": 1 })
-        .await?
-        .try_collect::<Vec<_>>()
-        .await?
-        .iter()
-        .filter_map(|m| m.get_str("_id").ok().map(str::to_string))
-        .collect();
+    let stored = repo::stored_ids(&state.db, &ids).await?;
     for session in &lapsed {
         let Some(pending) = &session.pending else { continue };
         if stored.contains(&pending.message_id) || state.turns.is_running(&pending.message_id) {

@@ -233,11 +233,16 @@ async fn handle_frame(state: &AppState, user_id: &str, frame: Result<ClientFrame
         },
         ClientFrame::Control(ControlFrame::Stop { session_id }) => {
             let running = state.turns.running(user_id, session_id.as_deref());
-            if running.is_empty() {
-                let _ = out.send(ServerFrame::error(ErrorCode::NothingToStop, "No answer is running.").into()).await;
-            }
-            for turn in running {
+            for turn in &running {
                 turn.cancel(crate::chat::turns::CancelReason::Stopped);
+            }
+            // Not here: perhaps on another instance, which hears of it at its next checkpoint.
+            let elsewhere = match running.is_empty() {
+                true => repo::request_stop(&state.db, user_id, session_id.as_deref()).await.unwrap_or(0),
+                false => 0,
+            };
+            if running.is_empty() && elsewhere == 0 {
+                let _ = out.send(ServerFrame::error(ErrorCode::NothingToStop, "No answer is running.").into()).await;
             }
         }
         ClientFrame::Control(ControlFrame::Resume { message_id, after_seq }) => {

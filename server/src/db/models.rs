@@ -46,6 +46,10 @@ pub struct PendingTurn {
     pub partial: String,
     #[serde(default)]
     pub delta_ends: Vec<i64>,
+    /// Set when the user pressed stop on an instance other than the owner; the owner's next
+    /// checkpoint sees it and stops the answer.
+    #[serde(default)]
+    pub stop: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,7 +12,12 @@ use tokio_tungstenite::tungstenite::Error as WsError;
 use crate::helpers::{spawn_app_with, Options, Ws};
 
 fn limited(extra: &[(&'static str, &str)], script: Script) -> Options {
-    Options { rate_limits: true, script, extra: extra.iter().map(|(k, v)| (*k, v.to_string())).collect() }
+    Options {
+        rate_limits: true,
+        script,
+        extra: extra.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        ..Default::default()
+    }
 }
 
 /// The next frame that answers the client, past session events (a title arriving late).

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 /// One SecantusDB for the whole test binary, started from a thread that lives as long as
 /// the process (the kernel stops the database when the process ends).
-fn test_database_uri() -> &'static str {
+pub fn test_database_uri() -> &'static str {
     static URI: OnceLock<String> = OnceLock::new();
     URI.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -53,11 +53,17 @@ pub struct TestApp {
     /// The server's shutdown token: cancelling it alone starts draining while the listener
     /// still accepts, as a load balancer sees an instance between its signal and its exit.
     pub draining: tokio_util::sync::CancellationToken,
+    /// The process of the app's own database, with `Options::own_database`.
+    pub embedded_db_pid: Option<u32>,
+    /// Answers the server keeps until the database takes them.
+    pub backlog: server::chat::backlog::Backlog,
 }
 
 #[derive(Default)]
 pub struct Options {
     pub rate_limits: bool,
+    /// The app starts an embedded database of its own in its data folder (killable by a test).
+    pub own_database: bool,
     pub script: Script,
     pub extra: Vec<(&'static str, String)>,
 }
@@ -105,8 +111,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     for (k, v) in options.extra {
         vars.insert(k.to_string(), v);
     }
+    if options.own_database {
+        vars.remove("MONGODB_URI");
+    }
     let config = Config::from_vars(&vars).unwrap();
     let app = Application::build(config).await.unwrap();
+    let uri = app.embedded_db_uri().map_or(uri, str::to_string);
+    let embedded_db_pid = app.embedded_db_pid();
+    let backlog = app.state().backlog.clone();
     let addr = app.local_addr();
     let server_db = app.state().db.clone();
     let draining = app.state().shutdown.clone();
@@ -126,6 +138,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         shutdown: Some(tx),
         server: Some(server),
         draining,
+        embedded_db_pid,
+        backlog,
     }
 }
 
@@ -237,12 +251,7 @@ impl TestApp {
     }
 
     pub async fn ws(&self, token: &str) -> Ws {
-        let url = format!("ws://{}/chat/ws?token={token}", self.addr);
-        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("socket opens");
-        let mut ws = Ws { stream };
-        let connected = ws.next().await;
-        assert!(matches!(connected, ServerFrame::Connected { .. }), "{connected:?}");
-        ws
+        Ws::open(self.addr, token).await
     }
 
     pub async fn stop(mut self) {
@@ -266,6 +275,20 @@ pub struct Ws {
 }
 
 impl Ws {
+    /// A socket to the server at `addr`, after its `connected` frame.
+    pub async fn open(addr: std::net::SocketAddr, token: &str) -> Ws {
+        let url = format!("ws://{addr}/chat/ws?token={token}");
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.expect("socket opens");
+        let mut ws = Ws { stream };
+        let connected = ws.next().await;
+        assert!(matches!(connected, ServerFrame::Connected { .. }), "{connected:?}");
+        ws
+    }
+
+    pub async fn send_control(&mut self, frame: app::wire::chat::ControlFrame) {
+        self.send_text(&serde_json::to_string(&frame).unwrap()).await;
+    }
+
     pub async fn send_text(&mut self, text: &str) {
         self.stream.send(Message::Text(text.into())).await.unwrap();
     }

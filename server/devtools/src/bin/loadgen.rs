@@ -215,6 +215,7 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
                     lease_until: DateTime::now(),
                     partial: String::new(),
                     delta_ends: Vec::new(),
+                    stop: false,
                 };
                 if repo::claim_session(&db, &user_id, &session_id, seq, &pending).await?.is_none() {
                     return Err::<(), Error>("ceiling: session changed under its only writer".into());
