@@ -27,6 +27,32 @@ if (!process.env.HC_E2E_DATA_DIR) {
 const dataDir = process.env.HC_E2E_DATA_DIR;
 
 const STUBS_API = process.env.STUBS_API_URL || "http://127.0.0.1:8025";
+const cache = process.env.HEALTHCHAT_CACHE || path.join(process.env.HOME || "/root", ".cache", "healthchat");
+
+// Two more instances of the server on one shared SecantusDB (as behind a load balancer,
+// without sticky sessions), for instances.spec.ts; the main server keeps its embedded one.
+const SHARED_DB_PORT = 27118;
+const instance = (port: number) => ({
+  command: path.join(bin, "server"),
+  cwd: repo,
+  url: `http://127.0.0.1:${port}/health/ready`,
+  reuseExistingServer: false,
+  timeout: 120_000,
+  stdout: "ignore" as const,
+  stderr: "pipe" as const,
+  env: {
+    BIND_ADDR: `127.0.0.1:${port}`,
+    MONGODB_URI: `mongodb://127.0.0.1:${SHARED_DB_PORT}/?directConnection=true`,
+    MONGODB_DATABASE: "healthchat_instances",
+    JWT_SECRET: "e2e-instances-secret-0123456789abcdef0123456789",
+    DATA_DIR: path.join(dataDir, `instance-${port}`),
+    SMTP_URL: "smtp://127.0.0.1:2525",
+    LLM_BASE_URL: "http://127.0.0.1:8026/v1",
+    LLM_MODEL: "scripted",
+    LEPTOS_SITE_ROOT: path.join(repo, "target", "site"),
+    RUST_LOG: "warn",
+  },
+});
 
 export default defineConfig({
   testDir: "./tests",
@@ -82,5 +108,15 @@ export default defineConfig({
         RUST_LOG: "info",
       },
     },
+    {
+      command: `${path.join(cache, "venv", "bin", "secantusd-py")} --host 127.0.0.1 --port ${SHARED_DB_PORT} --storage-path ${path.join(dataDir, "shared-db")}`,
+      port: SHARED_DB_PORT,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "ignore",
+      stderr: "pipe",
+    },
+    instance(8016),
+    instance(8017),
   ],
 });

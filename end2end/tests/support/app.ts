@@ -52,14 +52,20 @@ export class Mailbox {
 }
 
 /** Sign-up and verification through the REST API, sharing the context's cookies. */
-export async function signUpByApi(context: BrowserContext, mailbox: Mailbox, tag: string): Promise<string> {
+export async function signUpByApi(
+  context: BrowserContext,
+  mailbox: Mailbox,
+  tag: string,
+  origin = APP_ORIGIN,
+): Promise<string> {
   const email = uniqueEmail(tag);
   // As the app's own pages would: with its Origin (cookie-carrying writes need it).
-  const headers = { origin: APP_ORIGIN };
-  const signup = await context.request.post("/auth/signup", { data: { email, password: PASSWORD, name: "E2E" }, headers });
+  const headers = { origin };
+  const body = { data: { email, password: PASSWORD, name: "E2E" }, headers };
+  const signup = await context.request.post(`${origin}/auth/signup`, body);
   expect(signup.ok(), await signup.text()).toBeTruthy();
   const code = await mailbox.code(email);
-  const verify = await context.request.post("/auth/verify-email", { data: { email, code }, headers });
+  const verify = await context.request.post(`${origin}/auth/verify-email`, { data: { email, code }, headers });
   expect(verify.ok(), await verify.text()).toBeTruthy();
   return email;
 }

@@ -166,6 +166,80 @@ async fn turn(ws: &mut Socket, session: Option<&str>, text: &str) -> Result<Turn
     }
 }
 
+/// A second instance on the same database; `clients` users alternate their turns between
+/// the two instances in one session each (every turn lands on the instance that did not
+/// run the previous one, the worst case for its caches).
+async fn two_instances(
+    b: &mut Bench,
+    vars: &HashMap<String, String>,
+    db_uri: &str,
+    clients: usize,
+    secs: u64,
+) -> Result<(), Error> {
+    let mut vars = vars.clone();
+    vars.insert("MONGODB_URI".into(), db_uri.to_string());
+    vars.insert("DATA_DIR".into(), format!("{}-second", vars["DATA_DIR"]));
+    let second = Application::build(Config::from_vars(&vars)?).await?;
+    let second_state = second.state().clone();
+    let second_addr = second.local_addr();
+    tokio::spawn(second.run_until(std::future::pending()));
+
+    let writes_before = b.state.db.write_count() + second_state.db.write_count();
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (_, token) = b.user().await?;
+        let first = b.connect(&token).await?;
+        let (other, _) = tokio_tungstenite::connect_async(format!("ws://{second_addr}/chat/ws?token={token}")).await?;
+        let (done, errors) = (done.clone(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sockets = [first, other];
+            let mut latencies = Vec::new();
+            let mut session: Option<String> = None;
+            let mut i = 0usize;
+            while Instant::now() < deadline {
+                match turn(&mut sockets[i % 2], session.as_deref(), &format!("question {i}")).await {
+                    Ok(t) => {
+                        latencies.push(t.latency.as_secs_f64() * 1000.0);
+                        session = Some(t.session_id);
+                        done.fetch_add(1, Ordering::Relaxed);
+                        errors.fetch_add(t.errors as u64, Ordering::Relaxed);
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+                i += 1;
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap_or_default());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_by(|a, c| a.total_cmp(c));
+    let turns = done.load(Ordering::Relaxed);
+    let writes = b.state.db.write_count() + second_state.db.write_count() - writes_before;
+    b.row(
+        &format!("2 instances, {clients} clients alternating: turns/s, p50 / p99 latency"),
+        format!("{:.0}/s, {:.1} / {:.1} ms", turns as f64 / elapsed, percentile(&all, 0.5), percentile(&all, 0.99)),
+        "-",
+    );
+    b.row(
+        "2 instances: writes per turn (both instances; incl. first-turn title)",
+        format!("{:.2} ({writes} / {turns})", writes as f64 / turns.max(1) as f64),
+        "<= 2",
+    );
+    b.row("2 instances: error frames (busy included)", errors.load(Ordering::Relaxed).to_string(), "0");
+    Ok(())
+}
+
 async fn insert_rate(state: &AppState, secs: f64) -> Result<f64, Error> {
     let coll = state.db.database.collection::<mongodb::bson::Document>("bench_inserts");
     let started = Instant::now();
@@ -398,6 +472,16 @@ async fn main() -> Result<(), Error> {
     }
     let per = (b.state.db.write_count() - before) as f64 / 20.0;
     b.row("writes per follow-up turn (command monitoring)", format!("{per:.2}"), "<= 2");
+
+    // A long answer (4 s) checkpoints about once a second.
+    b.llm.set_script(Script::Answer { words: words(80), delay_ms_between: 50, first_token_delay_ms: 0 });
+    let before = b.state.db.write_count();
+    turn(&mut ws, Some(&sid), "a long one").await?;
+    let long = b.state.db.write_count() - before;
+    b.row("writes for a 4-second answer (2 + checkpoints)", long.to_string(), "2 + about 1 per second");
+    b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: 0, first_token_delay_ms: 0 });
+
+    two_instances(&mut b, &vars, &db_uri, 50, secs).await?;
 
     // Delta relay and bytes on the wire, by answer length.
     for n in [10usize, 100, 1000] {
