@@ -225,8 +225,15 @@ pub struct RawEvent {
     pub error_code: Option<ErrorCode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
-    /// Milliseconds since the turn started.
+    /// Milliseconds since the turn started (for a partial event, of its first piece).
     pub at_ms: u64,
+    /// A partial event holds the streamed pieces (deltas) of up to a second, coalesced: how
+    /// many, and when the last one came. Absent on events stored before coalescing (one
+    /// piece each) and on other events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pieces: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

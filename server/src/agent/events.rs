@@ -1,5 +1,11 @@
 //! Turns the agent events of one answer into ADK-style `RawEvent`s (stored with the message
 //! and sent in the final `response` frame), and accumulates the answer's text.
+//!
+//! Stored events stay small: the streamed pieces of up to a second go into one partial
+//! event (with their count and the time of the last), and the final event carries no copy of
+//! the text (the message's `response` holds it). A stored answer is then its text twice (the
+//! response and the partials) plus about 150 bytes per second of streaming, against one
+//! event per token and the text a third time before.
 
 use std::time::Instant;
 
@@ -12,6 +18,9 @@ use super::AgentEvent;
 
 /// The `author` of every event the coach produces.
 pub const AUTHOR: &str = "coach";
+
+/// The longest span of streaming one partial event covers.
+const PARTIAL_SPAN_MS: u64 = 1_000;
 
 pub struct Recorder {
     model: String,
@@ -66,11 +75,23 @@ impl Recorder {
                 }
                 self.first_token_ms.get_or_insert(at_ms);
                 self.text.push_str(delta);
+                if let Some(open) =
+                    self.events.last_mut().filter(|e| e.partial && at_ms.saturating_sub(e.at_ms) < PARTIAL_SPAN_MS)
+                {
+                    if let Some(part) = open.content.as_mut().and_then(|c| c.parts.first_mut()) {
+                        part.text.push_str(delta);
+                    }
+                    open.pieces = Some(open.pieces.unwrap_or(1) + 1);
+                    open.until_ms = Some(at_ms);
+                    return;
+                }
                 self.events.push(RawEvent {
                     author: AUTHOR.into(),
                     content: Some(Self::content(delta)),
                     partial: true,
                     at_ms,
+                    pieces: Some(1),
+                    until_ms: Some(at_ms),
                     ..Default::default()
                 });
             }
@@ -123,8 +144,9 @@ impl Recorder {
         let (error_code, error_message) = error.unzip();
         self.events.push(RawEvent {
             author: AUTHOR.into(),
-            // The whole answer, as ADK's final non-partial event carries it.
-            content: (!self.text.is_empty()).then(|| Self::content(&self.text)),
+            // Not the whole text again: the stored message's `response` and the frame's
+            // `message` carry it.
+            content: None,
             partial: false,
             turn_complete: true,
             finish_reason,
@@ -138,6 +160,7 @@ impl Recorder {
             error_code,
             error_message,
             at_ms,
+            ..Default::default()
         });
         self.outcome = Some(outcome);
     }
@@ -192,17 +215,19 @@ mod tests {
         assert_eq!(r.outcome(), Some(MessageStatus::Complete));
         assert!(r.time_to_first_token_ms().is_some());
         let events = r.into_events();
-        assert_eq!(events.len(), 4);
-        assert!(events[0].partial && events[1].partial);
+        assert_eq!(events.len(), 3, "{events:?}");
+        // Both pieces came within a second: one partial event.
+        assert!(events[0].partial);
         assert_eq!(events[0].author, "coach");
         assert_eq!(events[0].content.as_ref().unwrap().role, "model");
-        assert_eq!(events[1].content.as_ref().unwrap().parts[0].text, " there");
-        assert_eq!(events[2].usage_metadata.as_ref().unwrap().total_token_count, 12);
-        let last = &events[3];
+        assert_eq!(events[0].content.as_ref().unwrap().parts[0].text, "Hello there");
+        assert_eq!(events[0].pieces, Some(2));
+        assert_eq!(events[1].usage_metadata.as_ref().unwrap().total_token_count, 12);
+        let last = &events[2];
         assert!(last.turn_complete && !last.partial);
         assert_eq!(last.finish_reason.as_deref(), Some("stop"));
         assert_eq!(last.model_version.as_deref(), Some("m1"));
-        assert_eq!(last.content.as_ref().unwrap().parts[0].text, "Hello there");
+        assert!(last.content.is_none(), "the text is not stored a second time");
         assert_eq!(last.usage_metadata.as_ref().unwrap().prompt_token_count, 10);
         let timings = last.timings.as_ref().unwrap();
         assert!(timings.time_to_first_token_ms.unwrap() <= timings.total_ms);
@@ -215,10 +240,26 @@ mod tests {
         r.record(&AgentEvent::Error { code: ErrorCode::ProviderMalformed, message: "bad chunk".into() });
         assert_eq!(r.outcome(), Some(MessageStatus::Failed));
         assert_eq!(r.error(), Some((ErrorCode::ProviderMalformed, "bad chunk")));
-        let last = r.into_events().pop().unwrap();
+        let events = r.into_events();
+        let last = events.last().unwrap();
         assert_eq!(last.error_code, Some(ErrorCode::ProviderMalformed));
         assert_eq!(last.finish_reason, None);
-        assert_eq!(last.content.unwrap().parts[0].text, "partial");
+        assert_eq!(events[0].content.as_ref().unwrap().parts[0].text, "partial");
+    }
+
+    #[test]
+    fn pieces_more_than_a_second_apart_start_a_new_partial_event() {
+        let started = Instant::now() - std::time::Duration::from_secs(5);
+        let mut r = Recorder::new("m", started);
+        r.record(&delta("one "));
+        // As if the first event began 1.5 s earlier.
+        r.events[0].at_ms = r.events[0].at_ms.saturating_sub(1_500);
+        r.record(&delta("two "));
+        r.record(&delta("three"));
+        let events = r.into_events();
+        let texts: Vec<&str> = events.iter().map(|e| e.content.as_ref().unwrap().parts[0].text.as_str()).collect();
+        assert_eq!(texts, ["one ", "two three"]);
+        assert_eq!(events.iter().map(|e| e.pieces).collect::<Vec<_>>(), [Some(1), Some(2)]);
     }
 
     #[test]

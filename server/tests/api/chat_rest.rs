@@ -176,3 +176,44 @@ async fn a_turn_costs_two_writes() {
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(app.server_db.write_count() - before, 2, "session touch with the question, then the message");
 }
+
+#[tokio::test]
+async fn answers_stored_with_one_event_per_token_still_read_and_export() {
+    use mongodb::bson::doc;
+    let (app, user, id) = with_a_chat("an answer stored the old way").await;
+    // As answers were stored before events were coalesced: one event per token, and the
+    // final event carrying the whole text again.
+    let words: Vec<String> = (0..258).map(|i| format!("t{i} ")).collect();
+    let mut events: Vec<mongodb::bson::Document> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            doc! { "author": "coach", "content": { "role": "model", "parts": [{ "text": w }] },
+            "partial": true, "turn_complete": false, "at_ms": i as i64 }
+        })
+        .collect();
+    let text = words.concat();
+    events.push(doc! {
+        "author": "coach", "content": { "role": "model", "parts": [{ "text": &text }] }, "partial": false,
+        "turn_complete": true, "finish_reason": "stop", "model_version": "old", "at_ms": 300_i64,
+        "timings": { "time_to_first_token_ms": 0_i64, "total_ms": 300_i64 },
+    });
+    app.db
+        .messages
+        .update_one(doc! { "session_id": &id }, doc! { "$set": { "response": &text, "context.raw_events": events } })
+        .await
+        .unwrap();
+
+    let detail = app.get_as(&format!("/chat/sessions/{id}"), &user.access).await;
+    assert_eq!(detail.status(), StatusCode::OK);
+    let detail: Value = detail.json().await.unwrap();
+    assert_eq!(detail["messages"][0]["response"], text);
+    for format in ["json", "markdown"] {
+        let export = app.get_as(&format!("/chat/sessions/{id}/export?format={format}"), &user.access).await;
+        assert_eq!(export.status(), StatusCode::OK, "{format}");
+        assert!(export.text().await.unwrap().contains("t257"), "{format}");
+    }
+    let account = app.get_as("/users/me/export", &user.access).await;
+    assert_eq!(account.status(), StatusCode::OK);
+    assert!(account.text().await.unwrap().contains("t257"));
+}

@@ -395,3 +395,28 @@ async fn the_reported_server_share_leaves_out_the_wait_for_the_model() {
     let server_us = timings.server_us.unwrap();
     assert!(server_us < timings.total_ms * 1000 / 2, "model waits are not the server's: {timings:?}");
 }
+
+#[tokio::test]
+async fn a_stored_answer_is_at_most_twice_its_text_plus_2_kb() {
+    // 256 tokens over about 5 s, as a local model streams them.
+    let (app, _user, mut ws) = chatting(slow(256, 20)).await;
+    ws.send("Tell me everything about recovery", None).await;
+    let (text, _, data) = final_response(&ws.until_response().await);
+    let stored = app.db.messages.clone_with_type::<mongodb::bson::Document>();
+    let stored = stored.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
+    let size = mongodb::bson::to_vec(&stored).unwrap().len();
+    let events = stored.get_document("context").unwrap().get_array("raw_events").unwrap().len();
+    println!("answer {} B; stored message {size} B; {events} raw events", text.len());
+    assert!(size <= 2 * text.len() + 2048, "{size} B for a {} B answer", text.len());
+    // The partial events still spell the answer, in order.
+    let spelled: String = data
+        .raw_events
+        .iter()
+        .filter(|e| e.partial)
+        .filter_map(|e| e.content.as_ref())
+        .map(|c| c.parts[0].text.as_str())
+        .collect();
+    assert_eq!(spelled, text);
+    let pieces: u32 = data.raw_events.iter().filter_map(|e| e.pieces).sum();
+    assert_eq!(pieces, 256, "every streamed piece is counted");
+}
