@@ -6,6 +6,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 echo "[run] building (release)"
-cargo leptos build --release
+cargo leptos build --release --precompress
 echo "[run] serving on http://${BIND_ADDR:-127.0.0.1:8004}"
 exec "$CARGO_TARGET_DIR/release/server"

@@ -26,7 +26,7 @@ step "unit and integration tests"
 cargo test -p app -p server -p testkit --no-fail-fast
 
 step "release build for the browser tests"
-cargo leptos build --release
+cargo leptos build --release --precompress
 cargo build --release -p devtools --bin stubs
 
 step "API fuzz (schemathesis against /api/openapi.json)"

@@ -3,6 +3,7 @@
 //! socket and everything behind them.
 
 pub mod agent;
+pub mod assets;
 pub mod auth;
 pub mod backend;
 pub mod chat;

@@ -12,6 +12,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::{
+    compression::CompressionLayer,
     cors::CorsLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::TraceLayer,
@@ -77,6 +78,7 @@ impl Application {
             .output_name("healthchat")
             .site_root(config.site_root.display().to_string())
             .site_pkg_dir("pkg")
+            .hash_files(crate::assets::hash_file().is_some())
             .site_addr(local_addr)
             .build();
         let secret = crate::auth::tokens::load_or_create_secret(config.jwt_secret.as_ref(), &config.data_dir)
@@ -182,15 +184,20 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::auth::routes::router())
         .merge(crate::users::router())
         .merge(crate::chat::routes::router())
-        .merge(crate::openapi::router())
-        .merge(crate::chat::ws::router());
+        .merge(crate::openapi::router());
     let pages = Router::new()
         .leptos_routes_with_context(&state, routes, provide_backend(&state), {
             let options = leptos_options.clone();
             move || app::shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(provide_backend(&state), app::shell));
+    let assets = crate::assets::router(&state.config.site_root, leptos_options.hash_files);
+    // Pages and JSON are compressed as they go out; the bundle was compressed at build time,
+    // and the socket's upgrade stays as it is.
     api.merge(pages)
+        .layer(CompressionLayer::new())
+        .merge(crate::chat::ws::router())
+        .merge(assets)
         .layer(axum::middleware::from_fn(crate::server_fn_status::status_from_error_code))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::auth::browser_session::refresh_cookies))
         .layer(axum::middleware::from_fn_with_state(state.clone(), crate::security::origin::require_same_origin))

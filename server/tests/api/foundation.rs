@@ -105,3 +105,24 @@ async fn the_openapi_document_lists_every_route() {
         assert!(doc["paths"][path].is_object(), "{path} missing from OpenAPI");
     }
 }
+
+#[tokio::test]
+async fn pages_and_json_are_compressed_for_clients_that_accept_it_and_the_socket_still_opens() {
+    let app = spawn_app().await;
+    let user = app.new_user().await;
+    // reqwest here decompresses nothing itself: the raw encoding is visible.
+    for (path, accept, expected) in [
+        ("/signin", "br, gzip", Some("br")),
+        ("/signin", "gzip", Some("gzip")),
+        ("/signin", "identity", None),
+        ("/api/openapi.json", "gzip", Some("gzip")),
+    ] {
+        let r = app.http.get(app.url(path)).header("accept-encoding", accept).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let encoding = r.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(encoding.as_deref(), expected, "{path} with {accept}");
+    }
+    let mut ws = app.ws(&user.access).await;
+    ws.send("hello", None).await;
+    ws.until_response().await;
+}
