@@ -166,6 +166,121 @@ async fn turn(ws: &mut Socket, session: Option<&str>, text: &str) -> Result<Turn
     }
 }
 
+/// The server process's CPU time (user + system), in ms.
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the `(name)`, which may hold spaces: utime and stime are the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let used = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    used as f64 * 1000.0 / ticks
+}
+
+/// CPU the separate server process spends per turn, 20 clients for `secs` (20 deltas each).
+async fn cpu_per_turn(b: &mut Bench, addr: &str, pid: u32, secs: u64) -> Result<(), Error> {
+    let mut sockets = Vec::new();
+    for _ in 0..20 {
+        let (_, token) = b.user().await?;
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/chat/ws?token={token}")).await?;
+        sockets.push(ws);
+    }
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let before = cpu_ms(pid);
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .map(|mut ws| {
+            tokio::spawn(async move {
+                let (mut turns, mut session) = (0u64, None::<String>);
+                while Instant::now() < deadline {
+                    match turn(&mut ws, session.as_deref(), "how do I warm up?").await {
+                        Ok(t) => {
+                            session = Some(t.session_id);
+                            turns += 1;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                turns
+            })
+        })
+        .collect();
+    let mut turns = 0;
+    for t in tasks {
+        turns += t.await.unwrap_or(0);
+    }
+    let used = cpu_ms(pid) - before;
+    b.row(
+        "server CPU per turn (separate process, 20 clients, 20 deltas)",
+        format!("{:.2} ms ({turns} turns, {used:.0} ms CPU)", used / turns.max(1) as f64),
+        "half of 1.1-1.2 ms",
+    );
+    Ok(())
+}
+
+/// First and repeat visit to `/signin` in Chromium on emulated Fast 3G and 4G
+/// (`end2end/scripts/first-visit.mjs`, which needs `npm ci` in `end2end`).
+async fn first_visit(b: &mut Bench, addr: &str) {
+    let dir = std::path::Path::new("end2end");
+    let run = tokio::process::Command::new("node")
+        .arg("scripts/first-visit.mjs")
+        .arg(format!("http://{addr}/signin"))
+        .current_dir(dir)
+        .output()
+        .await;
+    let parsed = run
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok());
+    let Some(v) = parsed else {
+        b.row("first visit to /signin", "not measured (node or Chromium missing)".into(), "-");
+        return;
+    };
+    for (name, label, target) in
+        [("fast3g", "Fast 3G (1.6 Mbps, 150 ms)", "< 450 KB, < 3 s"), ("4g", "4G (9 Mbps, 60 ms)", "-")]
+    {
+        let kb = |k: &str| v[name][k].as_f64().unwrap_or(0.0) / 1024.0;
+        let s = |k: &str| v[name][k].as_f64().unwrap_or(0.0) / 1000.0;
+        b.row(
+            &format!("first visit to /signin on {label}: bytes; time to hydrated"),
+            format!("{:.0} KB; {:.2} s", kb("first_bytes"), s("first_ms")),
+            target,
+        );
+        b.row(
+            &format!("repeat visit on {label}: bytes; time to hydrated"),
+            format!("{:.1} KB; {:.2} s", kb("repeat_bytes"), s("repeat_ms")),
+            "< 20 KB static",
+        );
+    }
+}
+
+/// Bytes a stored message takes against its text: the instant answers of the load levels,
+/// and one of 256 pieces streamed over about 5 s.
+async fn stored_sizes(b: &mut Bench, ws: &mut Socket, sid: &str) -> Result<(), Error> {
+    let messages = b.state.db.messages.clone_with_type::<mongodb::bson::Document>();
+    let sample: Vec<mongodb::bson::Document> = messages.find(doc! {}).limit(500).await?.try_collect().await?;
+    let bytes: usize = sample.iter().filter_map(|d| mongodb::bson::to_vec(d).ok()).map(|v| v.len()).sum();
+    let text: usize = sample.iter().filter_map(|d| d.get_str("response").ok()).map(str::len).sum();
+    b.row(
+        "stored message, 20-piece instant answers: bytes; text",
+        format!("{} B; {} B", bytes / sample.len().max(1), text / sample.len().max(1)),
+        "<= 2 x text + 2 KB",
+    );
+    b.llm.set_script(Script::Answer { words: words(256), delay_ms_between: 20, first_token_delay_ms: 0 });
+    let answer = turn(ws, Some(sid), "a long one").await?;
+    b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: 0, first_token_delay_ms: 0 });
+    let stored = messages.find_one(doc! { "session_id": sid }).sort(doc! { "seq": -1 }).await?.ok_or("not stored")?;
+    let size = mongodb::bson::to_vec(&stored)?.len();
+    let text = stored.get_str("response").map(str::len).unwrap_or(0);
+    b.row(
+        "stored message, 256 pieces over 5 s: bytes; text",
+        format!("{size} B; {text} B ({:.1} s)", answer.latency.as_secs_f64()),
+        "<= 2 x text + 2 KB",
+    );
+    Ok(())
+}
+
 /// A second instance on the same database; `clients` users alternate their turns between
 /// the two instances in one session each (every turn lands on the instance that did not
 /// run the previous one, the worst case for its caches).
@@ -481,6 +596,7 @@ async fn main() -> Result<(), Error> {
     b.row("writes for a 4-second answer (2 + checkpoints)", long.to_string(), "2 + about 1 per second");
     b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: 0, first_token_delay_ms: 0 });
 
+    stored_sizes(&mut b, &mut ws, &sid).await?;
     two_instances(&mut b, &vars, &db_uri, 50, secs).await?;
 
     // Delta relay and bytes on the wire, by answer length.
@@ -610,6 +726,8 @@ async fn main() -> Result<(), Error> {
                 format!("{:.1} MB", idle as f64 / 1024.0),
                 "< 40 MB",
             );
+            cpu_per_turn(&mut b, &addr, server.id().unwrap_or(0), secs).await?;
+            first_visit(&mut b, &addr).await;
             let mut child = tokio::process::Command::new(std::env::current_exe()?)
                 .args(["--idle-clients", &target.to_string(), "--addr", &addr, "--token", &token])
                 .stdout(std::process::Stdio::piped())
