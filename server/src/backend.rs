@@ -62,6 +62,10 @@ impl Backend for ServerBackend {
     }
 
     fn model_info(&self) -> ModelInfo {
-        ModelInfo { name: self.0.agent.model_name(), is_local_demo: self.0.agent.is_local_demo() }
+        ModelInfo {
+            name: self.0.agent.model_name(),
+            is_local_demo: self.0.agent.is_local_demo(),
+            safety: self.0.config.safety_lines.info(),
+        }
     }
 }

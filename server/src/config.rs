@@ -73,6 +73,9 @@ pub struct Config {
     /// After a shutdown signal, how long answers in flight may run to their end before the
     /// rest are stored as interrupted (`SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace: std::time::Duration,
+    /// Where the triage's fixed answers and the chat's disclosure line send people
+    /// (`SAFETY_REGION` defaults; `EMERGENCY_NUMBER`, `CRISIS_LINE`, `POISON_LINE`).
+    pub safety_lines: crate::agent::SafetyLines,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +199,27 @@ impl Config {
             return Err(bad("DISABLE_RATE_LIMITS", "cannot be set when APP_ENV=production"));
         }
         let count_db_writes = parse_bool(&get, "DB_COUNT_WRITES", false)?;
+        let region = get("SAFETY_REGION").unwrap_or_else(|| "US".into());
+        let mut safety_lines = crate::agent::SafetyLines::for_region(&region).ok_or_else(|| {
+            bad(
+                "SAFETY_REGION",
+                format!("{region:?} has no defaults (US, CA, GB, EU, AU); set EMERGENCY_NUMBER and CRISIS_LINE"),
+            )
+        });
+        if let (Err(_), Some(emergency), Some(crisis)) = (&safety_lines, get("EMERGENCY_NUMBER"), get("CRISIS_LINE")) {
+            safety_lines =
+                Ok(crate::agent::SafetyLines { emergency_number: emergency, crisis_line: crisis, poison_line: None });
+        }
+        let mut safety_lines = safety_lines?;
+        if let Some(number) = get("EMERGENCY_NUMBER") {
+            safety_lines.emergency_number = number;
+        }
+        if let Some(line) = get("CRISIS_LINE") {
+            safety_lines.crisis_line = line;
+        }
+        if let Some(line) = get("POISON_LINE") {
+            safety_lines.poison_line = Some(line);
+        }
         let shutdown_grace = std::time::Duration::from_secs(parse_num(&get, "SHUTDOWN_GRACE_SECS", 20, 0, 600)?);
         let trusted_proxies = get("TRUSTED_PROXIES")
             .map(|s| {
@@ -208,6 +232,7 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
         Ok(Config {
+            safety_lines,
             shutdown_grace,
             trusted_proxies,
             count_db_writes,

@@ -30,6 +30,9 @@ pub fn AppHeader(
         <header class="app-header">
             {children.map(|c| c())}
             <a class="brand" href="/chat">"Health Coach"</a>
+            <span class="ai-label" data-testid="ai-label" title="Answers come from an AI model. It cannot examine or diagnose you.">
+                "AI coach · not a clinician"
+            </span>
             {model
                 .filter(|m| m.is_local_demo)
                 .map(|m| {

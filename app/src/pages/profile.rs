@@ -14,7 +14,7 @@ use crate::{
     },
     pages::your_data::YourData,
     wire::{
-        profile::{FieldError, Profile, FITNESS_LEVELS, UNITS},
+        profile::{FieldError, Profile, ReadinessQuestion, FITNESS_LEVELS, UNITS},
         ErrorCode,
     },
 };
@@ -74,6 +74,8 @@ struct Fields {
     units: RwSignal<String>,
     height: RwSignal<String>,
     weight: RwSignal<String>,
+    /// One per readiness question, in `ReadinessQuestion::ALL` order: answered "yes".
+    readiness: [RwSignal<bool>; 7],
 }
 
 impl Fields {
@@ -86,6 +88,7 @@ impl Fields {
             units: RwSignal::new(p.units.clone()),
             height: RwSignal::new(opt_number(p.height_cm)),
             weight: RwSignal::new(opt_number(p.weight_kg)),
+            readiness: ReadinessQuestion::ALL.map(|q| RwSignal::new(p.readiness_yes.contains(&q))),
         }
     }
 
@@ -130,12 +133,19 @@ impl Fields {
             units: self.units.get_untracked(),
             height_cm,
             weight_kg,
+            readiness_yes: ReadinessQuestion::ALL
+                .into_iter()
+                .zip(self.readiness)
+                .filter(|(_, yes)| yes.get_untracked())
+                .map(|(q, _)| q)
+                .collect(),
         })
     }
 }
 
 /// The fields in display order, for focusing the first one with an error.
-const FIELD_ORDER: [&str; 7] = ["age", "fitness_level", "goals", "health_notes", "units", "height_cm", "weight_kg"];
+const FIELD_ORDER: [&str; 8] =
+    ["age", "fitness_level", "goals", "health_notes", "units", "height_cm", "weight_kg", "readiness_yes"];
 
 #[component]
 fn ProfileForm(profile: Profile) -> impl IntoView {
@@ -218,6 +228,34 @@ fn ProfileForm(profile: Profile) -> impl IntoView {
                     <TextField id="height_cm" label="Height (cm)" value=fields.height error=error_for("height_cm") inputmode="decimal"/>
                     <TextField id="weight_kg" label="Weight (kg)" value=fields.weight error=error_for("weight_kg") inputmode="decimal"/>
                 </div>
+                <fieldset class="readiness" data-testid="readiness">
+                    <legend>"Ready for exercise?"</legend>
+                    <p class="hint">
+                        "Tick each that applies. Any tick and the coach will advise checking with a doctor \
+                         before strenuous training."
+                    </p>
+                    {ReadinessQuestion::ALL
+                        .into_iter()
+                        .zip(fields.readiness)
+                        .map(|(q, yes)| {
+                            let id = format!("readiness-{}", q.as_str());
+                            let label_for = id.clone();
+                            view! {
+                                <label class="check" for=label_for>
+                                    <input
+                                        type="checkbox"
+                                        id=id
+                                        name="readiness_yes"
+                                        value=q.as_str()
+                                        prop:checked=move || yes.get()
+                                        on:change=move |ev| yes.set(event_target_checked(&ev))
+                                    />
+                                    {q.question()}
+                                </label>
+                            }
+                        })
+                        .collect_view()}
+                </fieldset>
                 <FormAlert error=form_error/>
                 <p class="status-line" role="status" data-testid="profile-status">{move || saved.get()}</p>
                 <div class="actions">

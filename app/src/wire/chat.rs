@@ -201,6 +201,31 @@ pub struct ResponseData {
     pub raw_events: Vec<RawEvent>,
 }
 
+/// How urgent a message is, decided before any model sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TriageTier {
+    /// A fixed answer with the emergency number; the model is not asked.
+    Emergency,
+    /// Suicide or self-harm: a fixed answer with the crisis line; the model is not asked.
+    Crisis,
+    /// A doctor soon: a line saying so, then the coach's general answer.
+    Urgent,
+    /// Everything else: the coach answers.
+    Routine,
+}
+
+/// The triage of one message, as stored with its answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TriageRecord {
+    pub tier: TriageTier,
+    /// The rule that decided it (absent for routine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+}
+
 /// One agent event, modelled on Google ADK's `Event`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -232,6 +257,10 @@ pub struct RawEvent {
     /// piece each) and on other events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pieces: Option<u32>,
+    /// On the first event of an answer (author `triage`): how the message was sorted before
+    /// any model saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triage: Option<TriageRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until_ms: Option<u64>,
 }
@@ -353,6 +382,9 @@ pub struct ModelInfo {
     pub name: String,
     /// The embedded offline demo model, labelled as such in the UI.
     pub is_local_demo: bool,
+    /// The emergency number and crisis line the UI shows next to its AI disclosure.
+    #[serde(default)]
+    pub safety: super::safety::SafetyInfo,
 }
 
 #[cfg(test)]

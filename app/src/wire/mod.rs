@@ -7,5 +7,6 @@ pub mod chat;
 pub mod error;
 pub mod health;
 pub mod profile;
+pub mod safety;
 
 pub use error::{ApiError, ErrorCode, FieldError};

@@ -27,6 +27,74 @@ pub struct Profile {
     pub height_cm: Option<f64>,
     #[cfg_attr(feature = "ssr", schema(minimum = 20, maximum = 400))]
     pub weight_kg: Option<f64>,
+    /// The readiness questions answered "yes" (any one means: medical clearance before
+    /// strenuous training). Absent or empty: none.
+    #[serde(default)]
+    pub readiness_yes: Vec<ReadinessQuestion>,
+}
+
+/// Pre-exercise readiness questions in the manner of the PAR-Q+ (the screening exercise
+/// professionals use before strenuous training), in our own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessQuestion {
+    HeartConditionOrBloodPressure,
+    ChestPain,
+    DizzinessOrFainting,
+    OtherChronicCondition,
+    MedicationForChronicCondition,
+    BoneJointOrSoftTissue,
+    SupervisedActivityOnly,
+}
+
+impl ReadinessQuestion {
+    pub const ALL: [ReadinessQuestion; 7] = [
+        ReadinessQuestion::HeartConditionOrBloodPressure,
+        ReadinessQuestion::ChestPain,
+        ReadinessQuestion::DizzinessOrFainting,
+        ReadinessQuestion::OtherChronicCondition,
+        ReadinessQuestion::MedicationForChronicCondition,
+        ReadinessQuestion::BoneJointOrSoftTissue,
+        ReadinessQuestion::SupervisedActivityOnly,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadinessQuestion::HeartConditionOrBloodPressure => "heart_condition_or_blood_pressure",
+            ReadinessQuestion::ChestPain => "chest_pain",
+            ReadinessQuestion::DizzinessOrFainting => "dizziness_or_fainting",
+            ReadinessQuestion::OtherChronicCondition => "other_chronic_condition",
+            ReadinessQuestion::MedicationForChronicCondition => "medication_for_chronic_condition",
+            ReadinessQuestion::BoneJointOrSoftTissue => "bone_joint_or_soft_tissue",
+            ReadinessQuestion::SupervisedActivityOnly => "supervised_activity_only",
+        }
+    }
+
+    /// The question as the profile page asks it.
+    pub fn question(self) -> &'static str {
+        match self {
+            ReadinessQuestion::HeartConditionOrBloodPressure => {
+                "Has a doctor told you that you have a heart condition or high blood pressure?"
+            }
+            ReadinessQuestion::ChestPain => "Do you get chest pain at rest, in daily life or when you are active?",
+            ReadinessQuestion::DizzinessOrFainting => {
+                "In the last year, have you lost your balance from dizziness or lost consciousness?"
+            }
+            ReadinessQuestion::OtherChronicCondition => {
+                "Have you been diagnosed with another chronic medical condition?"
+            }
+            ReadinessQuestion::MedicationForChronicCondition => {
+                "Do you take prescribed medication for a chronic condition?"
+            }
+            ReadinessQuestion::BoneJointOrSoftTissue => {
+                "Do you have (or had in the last year) a bone, joint or soft-tissue problem that more activity could worsen?"
+            }
+            ReadinessQuestion::SupervisedActivityOnly => {
+                "Has a doctor said you should only exercise under medical supervision?"
+            }
+        }
+    }
 }
 
 #[cfg(feature = "ssr")]
@@ -74,6 +142,7 @@ impl Default for Profile {
             units: default_units(),
             height_cm: None,
             weight_kg: None,
+            readiness_yes: Vec::new(),
         }
     }
 }
@@ -118,6 +187,9 @@ impl Profile {
         }
         if self.weight_kg.is_some_and(|w| !(20.0..=400.0).contains(&w)) {
             err("weight_kg", "Weight must be between 20 and 400 kg.");
+        }
+        if self.readiness_yes.iter().enumerate().any(|(i, q)| self.readiness_yes[..i].contains(q)) {
+            err("readiness_yes", "Each readiness question can be answered once.");
         }
         errors
     }

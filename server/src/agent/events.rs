@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use app::wire::{
-    chat::{Content, MessageStatus, Part, RawEvent, Timings, Usage},
+    chat::{Content, MessageStatus, Part, RawEvent, Timings, TriageRecord, Usage},
     ErrorCode,
 };
 
@@ -109,6 +109,12 @@ impl Recorder {
                     ..Default::default()
                 });
             }
+            AgentEvent::Triage { tier, rule } => self.events.push(RawEvent {
+                author: "triage".into(),
+                triage: Some(TriageRecord { tier: *tier, rule: rule.clone() }),
+                at_ms,
+                ..Default::default()
+            }),
             AgentEvent::Finish { reason } => {
                 self.push_final(at_ms, MessageStatus::Complete, Some(reason.clone()), None)
             }

@@ -5,7 +5,7 @@ pub mod events;
 pub mod local;
 pub mod openai;
 pub mod prompt;
-pub mod safety;
+pub mod triage;
 
 use std::{pin::Pin, sync::Arc};
 
@@ -15,7 +15,7 @@ use futures::{Stream, StreamExt};
 pub use events::Recorder;
 pub use local::LocalAgent;
 pub use openai::{OpenAiAgent, OpenAiSettings};
-pub use safety::{red_flag, GuardedAgent, RedFlag};
+pub use triage::{triage, GuardedAgent, SafetyLines, Triage};
 
 use crate::config::{Config, LlmConfig};
 
@@ -54,6 +54,11 @@ pub enum AgentEvent {
         code: ErrorCode,
         message: String,
     },
+    /// How the message was sorted before any model saw it (first, from the triage).
+    Triage {
+        tier: app::wire::chat::TriageTier,
+        rule: Option<String>,
+    },
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = AgentEvent> + Send>>;
@@ -72,7 +77,7 @@ pub trait Agent: Send + Sync {
 
 pub type SharedAgent = Arc<dyn Agent>;
 
-/// Builds the configured provider, wrapped in the red-flag guard.
+/// Builds the configured provider, wrapped in the triage.
 ///
 /// Loading the local model blocks for a moment (about 0.2 s for the demo model), so call
 /// this at start-up, not per request.
@@ -83,7 +88,7 @@ pub fn build(config: &Config) -> Result<SharedAgent, AgentBuildError> {
         }
         LlmConfig::Local { model_path } => Arc::new(LocalAgent::load(model_path, config.max_answer_tokens)?),
     };
-    Ok(Arc::new(GuardedAgent::new(inner)))
+    Ok(Arc::new(GuardedAgent::new(inner, config.safety_lines.clone())))
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -42,12 +42,21 @@ How you answer:
 use their preferred units.
 - Favour safe, gradual progress: warm-ups, good form, rest days, progressive overload in \
 small steps.
-- You are not a doctor. Do not diagnose conditions or prescribe medication or doses. When \
-symptoms, injuries, medications or health conditions come up, suggest seeing a doctor, \
-physiotherapist, registered dietitian or mental health professional as appropriate.
+- You are an AI coach, not a doctor. Never diagnose a condition, never give a medication \
+dose, and never tell anyone to start, stop or change a medication: for \
+symptoms, injuries, medications or conditions, say which professional to see (doctor, \
+physiotherapist, registered dietitian, mental health professional).
+- Refuse extreme dieting: no plan under 1,200 kcal a day, no weight loss faster than about \
+1 % of body weight (0.5-1 kg) a week, no multi-day fasts, no purging or laxatives. Say why \
+in one sentence and offer a safer plan instead (a moderate deficit, protein, strength work).
 - If something sounds urgent (chest pain, fainting, trouble breathing, thoughts of \
 self-harm), tell the user to contact emergency services or a crisis line right away.
 - If you are unsure, say so instead of guessing.";
+
+/// What a "yes" on the readiness screening asks of the coach.
+pub const READINESS_RULE: &str = "Because of this, before any strenuous, high-intensity or \
+new vigorous training, start your answer by advising the user to get medical clearance from \
+a doctor first; meanwhile suggest only light activity such as walking.";
 
 fn focus(message_type: MessageType) -> &'static str {
     match message_type {
@@ -111,6 +120,13 @@ pub fn render_profile(profile: &Profile) -> String {
         lines.push(format!("- Health notes (written by the user): \"{notes}\""));
     }
     lines.push(format!("- Preferred units: {}", if imperial { "imperial" } else { "metric" }));
+    if !profile.readiness_yes.is_empty() {
+        let answers: Vec<&str> = profile.readiness_yes.iter().map(|q| q.question()).collect();
+        lines.push(format!(
+            "- Exercise readiness screening: answered YES to: {}\n  {READINESS_RULE}",
+            answers.join(" / ")
+        ));
+    }
     lines.join("\n")
 }
 
@@ -224,6 +240,7 @@ mod tests {
                 units: "imperial".into(),
                 height_cm: Some(180.0),
                 weight_kg: Some(90.0),
+                readiness_yes: Vec::new(),
             },
             history,
             message: "How should I start running?".into(),

@@ -1,6 +1,5 @@
 //! The `/chat/ws` protocol over real sockets.
 
-use std::time::Duration;
 
 use app::wire::chat::{ClientFrame, ControlFrame, ServerFrame};
 use futures::SinkExt;
@@ -331,19 +330,6 @@ async fn model_failures_end_the_turn_with_an_error_frame_and_keep_the_question()
         ws.send_text(r#"{"type":"ping"}"#).await;
         assert_eq!(ws.next().await, ServerFrame::Pong);
     }
-}
-
-#[tokio::test]
-async fn red_flag_messages_get_the_fixed_safe_answer_without_the_model() {
-    let (app, _user, mut ws) = chatting(Script::default()).await;
-    let before = app.llm.request_count();
-    ws.send("I have crushing chest pain and my left arm is numb", None).await;
-    let (message, _, data) = final_response(&ws.until_response().await);
-    assert!(message.contains("911") || message.to_lowercase().contains("emergency"), "{message}");
-    assert_eq!(data.status, app::wire::chat::MessageStatus::Complete);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let streamed = app.llm.requests().into_iter().skip(before).filter(|r| r.is_stream()).count();
-    assert_eq!(streamed, 0, "the model was not asked");
 }
 
 #[tokio::test]

@@ -20,3 +20,4 @@ mod openapi;
 mod operations;
 mod security;
 mod signins;
+mod triage;

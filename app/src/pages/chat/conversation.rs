@@ -158,11 +158,19 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
 #[component]
 fn EmptyState(ctx: ChatCtx) -> impl IntoView {
     let nothing_live = move || ctx.turns.with(|ts| !ts.iter().any(|t| t.with(|t| t.session_id.is_none())));
+    let safety = use_context::<crate::wire::safety::SafetyInfo>().unwrap_or_default();
+    // Once per chat, here rather than in every answer.
+    let disclosure = format!(
+        "You are talking to an AI coach, not a clinician: it can be wrong and cannot examine or diagnose you. \
+         In an emergency call {}. If you are thinking about suicide or self-harm, {}.",
+        safety.emergency_number, safety.crisis_line
+    );
     view! {
         <Show when=nothing_live>
             <div class="empty-state">
                 <h1>"New chat"</h1>
                 <p>"Ask about training, food, sleep, recovery or stress. The coach knows your profile."</p>
+                <p class="ai-disclosure" data-testid="ai-disclosure">{disclosure.clone()}</p>
             </div>
         </Show>
     }

@@ -77,6 +77,8 @@ fn ChatLayout(
 ) -> impl IntoView {
     let ctx = expect_ctx();
     let open = ctx.sidebar_open;
+    // The new-chat notice names this deployment's emergency number and crisis line.
+    provide_context(model.as_ref().map(|m| m.safety.clone()).unwrap_or_default());
     view! {
         <div class="app-page chat-page" class:sidebar-open=move || open.get()>
             <AppHeader user=user model=model here=Here::Chat>
