@@ -1,6 +1,5 @@
 //! The `/chat/ws` protocol over real sockets.
 
-
 use app::wire::chat::{ClientFrame, ControlFrame, ServerFrame};
 use futures::SinkExt;
 use mongodb::bson::doc;
