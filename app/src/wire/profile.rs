@@ -188,9 +188,6 @@ impl Profile {
         if self.weight_kg.is_some_and(|w| !(20.0..=400.0).contains(&w)) {
             err("weight_kg", "Weight must be between 20 and 400 kg.");
         }
-        if self.readiness_yes.iter().enumerate().any(|(i, q)| self.readiness_yes[..i].contains(q)) {
-            err("readiness_yes", "Each readiness question can be answered once.");
-        }
         errors
     }
 }

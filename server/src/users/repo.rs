@@ -1,6 +1,9 @@
 //! User documents: read a user, read and save the health profile.
 
-use app::wire::{auth::UserView, profile::Profile};
+use app::wire::{
+    auth::UserView,
+    profile::{Profile, ReadinessQuestion},
+};
 use mongodb::bson::{doc, oid::ObjectId};
 
 use super::ProfileCache;
@@ -34,11 +37,13 @@ pub async fn load_profile(db: &Db, user_id: &str) -> AppResult<Profile> {
     Ok(find_user(db, user_id).await?.profile)
 }
 
-/// Trims, validates (422 with every field's problem), stores and caches a profile.
+/// Trims, de-duplicates the readiness answers, validates (422 with every field's problem), stores and caches a profile.
 pub async fn save_profile(db: &Db, cache: &ProfileCache, user_id: &str, profile: Profile) -> AppResult<Profile> {
     let mut profile = profile;
     profile.goals = profile.goals.iter().map(|g| g.trim().to_string()).collect();
     profile.health_notes = profile.health_notes.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    // A question ticked twice is still one "yes": kept once, in the questions' order.
+    profile.readiness_yes = ReadinessQuestion::ALL.into_iter().filter(|q| profile.readiness_yes.contains(q)).collect();
     let fields = profile.validate();
     if !fields.is_empty() {
         return Err(AppError::Validation { message: "Some profile fields are not valid.".into(), fields });
