@@ -107,7 +107,12 @@ impl Application {
             recent: crate::chat::recent::RecentCache::new(crate::chat::service::HISTORY_TURNS as usize),
             shutdown: CancellationToken::new(),
         };
-        session_events.spawn(state.hub.clone(), state.session_events.clone(), state.shutdown.clone());
+        session_events.spawn(
+            state.hub.clone(),
+            state.recent.clone(),
+            state.session_events.clone(),
+            state.shutdown.clone(),
+        );
         // These outlive the draining: answers finishing in the grace period still checkpoint
         // and may still need the backlog.
         let stopped = CancellationToken::new();

@@ -29,7 +29,10 @@ use mongodb::{
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::{chat::hub::Hub, db::Db};
+use crate::{
+    chat::{hub::Hub, recent::RecentCache},
+    db::Db,
+};
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -82,7 +85,7 @@ fn pipeline() -> Vec<Document> {
         exists
     };
     let mut project = doc! { "operationType": 1 };
-    for field in ["user_id", "session_id", "title", "created_at", "updated_at", "is_active"] {
+    for field in ["user_id", "session_id", "title", "created_at", "updated_at", "is_active", "last_seq"] {
         project.insert(format!("fullDocument.{field}"), 1);
     }
     for field in WATCHED_FIELDS {
@@ -142,6 +145,13 @@ pub fn frame_for(change: &Document) -> Option<(String, ServerFrame)> {
     Some((user_id, frame))
 }
 
+/// The session and its newest turn, from a change event.
+fn seq_of(change: &Document) -> Option<(String, i64)> {
+    let session = change.get_document("fullDocument").ok()?;
+    let last_seq = session.get_i64("last_seq").ok().or_else(|| session.get_i32("last_seq").ok().map(i64::from))?;
+    Some((session.get_str("session_id").ok()?.to_string(), last_seq))
+}
+
 /// Why the stream could not open at start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchError {
@@ -176,12 +186,19 @@ impl Watcher {
         }
     }
 
-    /// Follows the stream until `shutdown`, publishing to `hub` and reporting in `health`.
-    pub fn spawn(self, hub: Hub, health: StreamHealth, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.run(hub, health, shutdown))
+    /// Follows the stream until `shutdown`, publishing to `hub`, dropping entries of `recent`
+    /// that another instance's turn made stale, and reporting in `health`.
+    pub fn spawn(
+        self,
+        hub: Hub,
+        recent: RecentCache,
+        health: StreamHealth,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.run(hub, recent, health, shutdown))
     }
 
-    async fn run(self, hub: Hub, health: StreamHealth, shutdown: CancellationToken) {
+    async fn run(self, hub: Hub, recent: RecentCache, health: StreamHealth, shutdown: CancellationToken) {
         let Watcher { sessions, stream } = self;
         let mut token = stream.resume_token();
         let mut stream = Some(stream);
@@ -197,6 +214,11 @@ impl Watcher {
                         Ok(change) => {
                             if let Some((user_id, frame)) = change.as_ref().and_then(frame_for) {
                                 hub.publish(&user_id, frame);
+                            }
+                            // A turn through another instance: its next turn here would
+                            // otherwise try a claim bound to fail first.
+                            if let Some((session_id, last_seq)) = change.as_ref().and_then(seq_of) {
+                                recent.seen_seq(&session_id, last_seq);
                             }
                             // After handling: a reopen starts after this event, never at it.
                             token = open.resume_token().or(token);

@@ -98,6 +98,14 @@ impl RecentCache {
         }
     }
 
+    /// Drops the entry if the session has moved past it (a turn through another instance).
+    pub fn seen_seq(&self, session_id: &str, last_seq: i64) {
+        let mut guard = self.lock();
+        if guard.0.get(session_id).is_some_and(|e| e.recent.last_seq < last_seq) {
+            guard.0.remove(session_id);
+        }
+    }
+
     /// Drops the entry (the session was renamed, deleted or retitled).
     pub fn forget(&self, session_id: &str) {
         self.lock().0.remove(session_id);
@@ -127,6 +135,16 @@ mod tests {
         }
         let got = cache.get("u1", "s1").map(|r| (r.last_seq, r.exchanges));
         assert_eq!(got, Some((3, VecDeque::from([turn(2), turn(3)]))));
+    }
+
+    #[test]
+    fn a_turn_elsewhere_drops_the_entry_and_its_own_does_not() {
+        let cache = RecentCache::new(2);
+        cache.put("u1", "s1", recent(3));
+        cache.seen_seq("s1", 3);
+        assert!(cache.get("u1", "s1").is_some(), "its own turn");
+        cache.seen_seq("s1", 4);
+        assert_eq!(cache.get("u1", "s1"), None, "another instance's turn");
     }
 
     #[test]

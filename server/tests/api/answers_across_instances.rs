@@ -484,3 +484,25 @@ async fn stop_pressed_on_another_instance_stops_the_answer() {
         }
     }
 }
+
+#[tokio::test]
+async fn turns_alternating_between_two_instances_still_cost_two_writes_each() {
+    let a = spawn_app_with(Options { script: slow(2, 0), ..Default::default() }).await;
+    let b = spawn_second_instance(&a).await;
+    b.llm.set_script(slow(2, 0));
+    let user = a.new_user().await;
+    let (mut on_a, mut on_b) = (a.ws(&user.access).await, b.ws(&user.access).await);
+    on_a.send("first", None).await;
+    let (_, session_id, _) = final_response(&on_a.until_response().await);
+    sleep(Duration::from_millis(300)).await; // the model-made title lands
+    let writes = || a.server_db.write_count() + b.server_db.write_count();
+    let before = writes();
+    for round in 0..6 {
+        let ws = if round % 2 == 0 { &mut on_b } else { &mut on_a };
+        ws.send(&format!("turn {round}"), Some(&session_id)).await;
+        ws.until_response().await;
+        // Each instance hears of the other's turn through the change stream.
+        sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(writes() - before, 12, "the claim and the answer, nothing more, on either instance");
+}
