@@ -9,6 +9,7 @@
 //! The report keeps any hand-written `## Notes` section of the previous `BENCHMARKS.md`.
 //!
 //! Usage: `cargo run --release -p devtools --bin loadgen -- [--secs 10] [--levels 1,50,200] [--soak-secs 600]`
+//! (`--cpu-only` measures only the server's CPU per turn; `LOADGEN_SERVER_BIN` picks the binary).
 
 use std::{
     collections::HashMap,
@@ -572,6 +573,15 @@ async fn main() -> Result<(), Error> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
 
+    // `--cpu-only`: just the server CPU per turn (a before/after without the whole run).
+    if std::env::args().any(|a| a == "--cpu-only") {
+        let (mut server, addr) = separate_server(&vars, &db_uri).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        cpu_per_turn(&mut b, &addr, server.id().unwrap_or(0), secs).await?;
+        let _ = server.kill().await;
+        std::process::exit(0);
+    }
+
     let levels: Vec<usize> = arg("--levels")
         .map(|l| l.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 50, 200]);
@@ -769,7 +779,11 @@ async fn separate_server(
     vars: &HashMap<String, String>,
     db_uri: &str,
 ) -> Result<(tokio::process::Child, String), Error> {
-    let bin = std::env::current_exe()?.with_file_name("server");
+    // LOADGEN_SERVER_BIN measures another build (an older commit's, for a before/after).
+    let bin = match std::env::var_os("LOADGEN_SERVER_BIN") {
+        Some(bin) => std::path::PathBuf::from(bin),
+        None => std::env::current_exe()?.with_file_name("server"),
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
     let mut command = tokio::process::Command::new(&bin);
