@@ -30,24 +30,53 @@ pub struct Hub {
 /// What was published lately, for [`Hub::wait_for_event`].
 #[derive(Default)]
 struct Seen {
-    /// Session id → (newest `updated_at` published, in ms; when).
-    sessions: Mutex<HashMap<String, (i64, Instant)>>,
-    published: Notify,
+    sessions: Mutex<HashMap<String, SeenSession>>,
+}
+
+/// One session's newest published `updated_at` (ms), when it was last touched, and what its
+/// waiting turns wait on: per session, so a publish wakes only the turns of that session,
+/// not every waiting turn of the instance.
+struct SeenSession {
+    updated_at: i64,
+    touched: Instant,
+    published: Arc<Notify>,
 }
 
 impl Seen {
-    fn record(&self, session_id: &str, updated_at: i64) {
-        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if sessions.len() >= 256 {
-            sessions.retain(|_, (_, when)| when.elapsed() < SEEN_FOR);
-        }
-        let entry = sessions.entry(session_id.to_string()).or_insert((updated_at, Instant::now()));
-        *entry = (entry.0.max(updated_at), Instant::now());
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SeenSession>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn reached(&self, session_id: &str, updated_at: i64) -> bool {
-        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        sessions.get(session_id).is_some_and(|(at, _)| *at >= updated_at)
+    /// The session's entry, made if missing (old entries make room first; a waiter's entry
+    /// is fresh, so it stays for as long as anyone waits on it).
+    fn entry<'a>(sessions: &'a mut HashMap<String, SeenSession>, session_id: &str) -> &'a mut SeenSession {
+        if sessions.len() >= 256 && !sessions.contains_key(session_id) {
+            sessions.retain(|_, s| s.touched.elapsed() < SEEN_FOR);
+        }
+        sessions.entry(session_id.to_string()).or_insert_with(|| SeenSession {
+            updated_at: i64::MIN,
+            touched: Instant::now(),
+            published: Arc::default(),
+        })
+    }
+
+    fn record(&self, session_id: &str, updated_at: i64) {
+        let mut sessions = self.lock();
+        let seen = Self::entry(&mut sessions, session_id);
+        seen.updated_at = seen.updated_at.max(updated_at);
+        seen.touched = Instant::now();
+        seen.published.notify_waiters();
+    }
+
+    /// Whether `updated_at` was reached, else what to wait on.
+    fn reached_or_wait(&self, session_id: &str, updated_at: i64) -> Result<(), Arc<Notify>> {
+        let mut sessions = self.lock();
+        let seen = Self::entry(&mut sessions, session_id);
+        if seen.updated_at >= updated_at {
+            return Ok(());
+        }
+        seen.touched = Instant::now();
+        Err(seen.published.clone())
     }
 }
 
@@ -80,7 +109,6 @@ impl Hub {
         };
         if let (true, Some((session_id, updated_at))) = (sent, session) {
             self.seen.record(&session_id, updated_at);
-            self.seen.published.notify_waiters();
         }
     }
 
@@ -97,11 +125,12 @@ impl Hub {
         let at = updated_at.timestamp_millis();
         let seen = async {
             loop {
-                let published = self.seen.published.notified();
+                let Err(notify) = self.seen.reached_or_wait(session_id, at) else { return };
+                let published = notify.notified();
                 tokio::pin!(published);
-                // Registered before the check, so a publish in between is not missed.
+                // Registered, then checked again: a publish in between is not missed.
                 published.as_mut().enable();
-                if self.seen.reached(session_id, at) {
+                if self.seen.reached_or_wait(session_id, at).is_ok() {
                     return;
                 }
                 published.await;

@@ -194,7 +194,7 @@ async fn begin_existing(
     if let Some(mut recent) = state.recent.get(user_id, session_id) {
         // This server stored the session's last turn, so the session is free unless another
         // turn began since: the `seq` condition tells.
-        if repo::claim_session(&state.db, user_id, session_id, recent.last_seq, pending).await?.is_some() {
+        if repo::advance_session(&state.db, user_id, session_id, recent.last_seq, pending).await? {
             recent.last_seq += 1;
             state.recent.begun(session_id, recent.last_seq);
             return Ok(recent);

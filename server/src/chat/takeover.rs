@@ -10,6 +10,7 @@ use std::time::Duration;
 use app::wire::chat::MessageStatus;
 use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime};
+use serde::Deserialize;
 
 use crate::{
     chat::{claim::lease_from_now, repo},
@@ -73,38 +74,49 @@ pub fn spawn(state: AppState) {
     });
 }
 
+/// A lapsed claim as the sweep reads it: the fields that tell whether it is dead, not the
+/// question and profile (nearly every lapsed claim is a finished turn's, seen once per sweep).
+#[derive(Debug, Deserialize)]
+struct Lapsed {
+    session_id: String,
+    pending: LapsedPending,
+}
+
+#[derive(Debug, Deserialize)]
+struct LapsedPending {
+    message_id: String,
+    lease_until: DateTime,
+}
+
 /// Takes over the turns whose lease ran out in `(since, now]` and whose answer is missing.
 async fn sweep(state: &AppState, since: DateTime, now: DateTime) -> AppResult<()> {
-    let lapsed: Vec<SessionDoc> = state
+    let lapsed: Vec<Lapsed> = state
         .db
         .sessions
+        .clone_with_type::<Lapsed>()
         .find(doc! { "pending.lease_until": { "$gt": since, "$lte": now } })
+        .projection(doc! { "_id": 0, "session_id": 1, "pending.message_id": 1, "pending.lease_until": 1 })
         .await?
         .try_collect()
         .await?;
     if lapsed.is_empty() {
         return Ok(());
     }
-    let ids: Vec<&str> = lapsed.iter().filter_map(|s| s.pending.as_ref()).map(|p| p.message_id.as_str()).collect();
+    let ids: Vec<&str> = lapsed.iter().map(|l| l.pending.message_id.as_str()).collect();
     let stored = repo::stored_ids(&state.db, &ids).await?;
-    for session in &lapsed {
-        let Some(pending) = &session.pending else { continue };
+    for Lapsed { session_id, pending } in &lapsed {
         if stored.contains(&pending.message_id) || state.turns.is_running(&pending.message_id) {
             continue;
         }
         // One instance wins the takeover: the lease it read is the condition.
-        let won = state
-            .db
-            .sessions
-            .update_one(
-                doc! { "session_id": &session.session_id, "pending.message_id": &pending.message_id, "pending.lease_until": pending.lease_until },
-                doc! { "$set": { "pending.lease_until": lease_from_now(), "pending.owner": state.instance.as_ref() } },
-            )
-            .await?
-            .modified_count
-            == 1;
-        if won {
-            store_interrupted(state, session, pending).await?;
+        let claim = doc! { "session_id": session_id, "pending.message_id": &pending.message_id, "pending.lease_until": pending.lease_until };
+        let update =
+            doc! { "$set": { "pending.lease_until": lease_from_now(), "pending.owner": state.instance.as_ref() } };
+        let won = state.db.sessions.find_one_and_update(claim, update).await?;
+        if let Some(session) = won {
+            if let Some(dead) = &session.pending {
+                store_interrupted(state, &session, dead).await?;
+            }
         }
     }
     Ok(())

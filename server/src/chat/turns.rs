@@ -4,7 +4,7 @@
 //! what it missed. A leaf: it knows frames, not the app state or the database.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -247,6 +247,22 @@ struct Registry {
     by_message: HashMap<String, Arc<Turn>>,
     /// The running turn of each busy session, by session id.
     running: HashMap<String, Arc<Turn>>,
+    /// Finished turns in the order they finished, to forget after `KEEP_FINISHED` (one
+    /// queue rather than a timer per turn).
+    finished: VecDeque<(Instant, String)>,
+}
+
+impl Registry {
+    /// Forgets the finished turns kept long enough.
+    fn forget_old(&mut self) {
+        while let Some((at, id)) = self.finished.front() {
+            if at.elapsed() < KEEP_FINISHED {
+                break;
+            }
+            self.by_message.remove(id);
+            self.finished.pop_front();
+        }
+    }
 }
 
 /// All turns of this process.
@@ -270,6 +286,7 @@ impl Turns {
         max_per_user: Option<usize>,
     ) -> Result<Arc<Turn>, BeginError> {
         let mut turns = self.lock();
+        turns.forget_old();
         if let Some(running) = turns.running.get(session_id).filter(|t| !t.is_finished()) {
             return Err(if running.user_id == user_id { BeginError::Busy } else { BeginError::NotYours });
         }
@@ -327,18 +344,12 @@ impl Turns {
 
     /// Frees the session for its next turn now, and forgets the turn after a while.
     pub fn finished(&self, turn: &Arc<Turn>) {
-        {
-            let mut turns = self.lock();
-            if turns.running.get(&turn.session_id).is_some_and(|t| Arc::ptr_eq(t, turn)) {
-                turns.running.remove(&turn.session_id);
-            }
+        let mut turns = self.lock();
+        if turns.running.get(&turn.session_id).is_some_and(|t| Arc::ptr_eq(t, turn)) {
+            turns.running.remove(&turn.session_id);
         }
-        let turns = self.clone();
-        let message_id = turn.message_id.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(KEEP_FINISHED).await;
-            turns.lock().by_message.remove(&message_id);
-        });
+        turns.finished.push_back((Instant::now(), turn.message_id.clone()));
+        turns.forget_old();
     }
 
     /// At shutdown: lets the running turns finish for up to `grace`, then cancels the rest

@@ -410,7 +410,7 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
                     delta_ends: Vec::new(),
                     stop: false,
                 };
-                if repo::claim_session(&db, &user_id, &session_id, seq, &pending).await?.is_none() {
+                if !repo::advance_session(&db, &user_id, &session_id, seq, &pending).await? {
                     return Err::<(), Error>("ceiling: session changed under its only writer".into());
                 }
                 seq += 1;
@@ -461,10 +461,15 @@ async fn load_level(b: &mut Bench, clients: usize, secs: u64) -> Result<(), Erro
     let waited_before = b.state.db.waited();
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut tasks = Vec::new();
+    // Every socket first: the clock starts once all are connected.
+    let mut sockets = Vec::new();
     for (_, token) in users {
-        let mut ws = b.connect(&token).await?;
+        sockets.push(b.connect(&token).await?);
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for mut ws in sockets {
         let (done, errors) = (done.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -488,7 +493,6 @@ async fn load_level(b: &mut Bench, clients: usize, secs: u64) -> Result<(), Erro
             latencies
         }));
     }
-    let started = Instant::now();
     let mut both = Vec::new();
     for t in tasks {
         both.extend(t.await.unwrap_or_default());
