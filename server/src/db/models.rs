@@ -37,8 +37,9 @@ pub struct PendingTurn {
     /// The instance answering (for logs and takeovers).
     #[serde(default)]
     pub owner: String,
-    /// Until when the owner is known to be alive; renewed by each checkpoint.
-    #[serde(default = "DateTime::now")]
+    /// Until when the owner is known to be alive; renewed by each checkpoint. A turn stored
+    /// before leases existed has none: long lapsed, so an unanswered one is taken over.
+    #[serde(default = "lapsed_long_ago")]
     pub lease_until: DateTime,
     /// The answer so far, as last checkpointed, and where each delta ended in it (so a
     /// follower on another instance replays it with the same `seq` numbers).
@@ -50,6 +51,10 @@ pub struct PendingTurn {
     /// checkpoint sees it and stops the answer.
     #[serde(default)]
     pub stop: bool,
+}
+
+fn lapsed_long_ago() -> DateTime {
+    DateTime::from_millis(0)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -506,3 +506,29 @@ async fn turns_alternating_between_two_instances_still_cost_two_writes_each() {
     }
     assert_eq!(writes() - before, 12, "the claim and the answer, nothing more, on either instance");
 }
+
+#[tokio::test]
+async fn an_unanswered_question_stored_before_leases_existed_is_kept_not_left_busy() {
+    let app = spawn_app_with(Options { script: slow(2, 0), ..Default::default() }).await;
+    let user = app.new_user().await;
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let message_id = uuid::Uuid::new_v4().to_string();
+    let now = DateTime::now();
+    // The shape of an earlier version: no owner, lease or checkpoint in `pending`.
+    let sessions = app.db.sessions.clone_with_type::<mongodb::bson::Document>();
+    sessions
+        .insert_one(doc! {
+            "user_id": &user.id, "session_id": &session_id, "title": "Old", "created_at": now, "updated_at": now,
+            "is_active": true, "title_generated": true, "last_seq": 1_i64,
+            "pending": { "message_id": &message_id, "message": "from before the upgrade", "message_type": "general",
+                         "user_profile": { "goals": [], "units": "metric" }, "created_at": now },
+        })
+        .await
+        .unwrap();
+    let mut ws = app.ws(&user.access).await;
+    ws.send("and now?", Some(&session_id)).await;
+    let (_, _, data) = final_response(&ws.until_response().await);
+    assert_eq!(data.status, MessageStatus::Complete, "not refused as busy");
+    let kept = stored(&app, &message_id).await.expect("the old question is kept");
+    assert_eq!((kept.message.as_str(), kept.status), ("from before the upgrade", MessageStatus::Interrupted));
+}
