@@ -263,3 +263,26 @@ test("signed out, the chat redirects to sign-in", async ({ page }) => {
   await gotoHydrated(page, "/signin");
   await screenshot(page, "signin");
 });
+
+test.describe("length limit", () => {
+  test.beforeEach(async ({ context, request }) => {
+    await signUpByApi(context, new Mailbox(request), "cutoff");
+  });
+
+  test("an answer cut at the length limit says so, and Continue asks for the rest", async ({ page }) => {
+    const chat = new ChatPage(page);
+    await chat.open();
+    // The stub model stops with finish_reason "length" for this marker.
+    await chat.send("Write me a very long plan [[length]]");
+    await chat.waitForAnswer();
+    await expect(chat.lastAnswer()).toContainText("Cut off at the length limit");
+    await chat.lastAnswer().getByTestId("continue").click();
+    await expect(chat.userTexts.last()).toHaveText("Please continue where you left off.");
+    expect(await chat.waitForAnswer()).toBe(ANSWER);
+    await expect(chat.answers).toHaveCount(2);
+    // After a reload the stored turn still says so and still offers Continue.
+    await page.reload();
+    await expect(chat.answers.first()).toContainText("Cut off at the length limit");
+    await expect(chat.answers.first().getByTestId("continue")).toBeVisible();
+  });
+});

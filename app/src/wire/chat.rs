@@ -64,6 +64,8 @@ pub enum MessageStatus {
     Failed,
     /// The server stopped (or lost its database) mid-answer.
     Interrupted,
+    /// The answer reached the length limit and was cut off there; the user can ask it to continue.
+    CutOff,
 }
 
 impl MessageStatus {
@@ -74,6 +76,7 @@ impl MessageStatus {
             MessageStatus::Stopped => "stopped",
             MessageStatus::Failed => "failed",
             MessageStatus::Interrupted => "interrupted",
+            MessageStatus::CutOff => "cut_off",
         }
     }
 }

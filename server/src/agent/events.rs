@@ -116,7 +116,9 @@ impl Recorder {
                 ..Default::default()
             }),
             AgentEvent::Finish { reason } => {
-                self.push_final(at_ms, MessageStatus::Complete, Some(reason.clone()), None)
+                // The provider's token limit: the answer ends mid-thought, and says so.
+                let status = if reason == "length" { MessageStatus::CutOff } else { MessageStatus::Complete };
+                self.push_final(at_ms, status, Some(reason.clone()), None)
             }
             AgentEvent::Error { code, message } => {
                 self.push_final(at_ms, MessageStatus::Failed, None, Some((*code, message.clone())))

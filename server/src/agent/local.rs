@@ -360,6 +360,7 @@ mod engine {
             history: Vec::new(),
             message: String::new(),
             message_type: app::wire::chat::MessageType::General,
+            answer_tokens: max_tokens,
         };
         let room = (ctx.n_ctx() as usize).saturating_sub(max_tokens as usize);
         let result =
@@ -499,7 +500,8 @@ mod tests {
             ("How can I sleep better before a race?", MessageType::Sleep, profile(52)),
         ];
         for (round, (message, message_type, profile)) in questions.into_iter().enumerate() {
-            let request = AgentRequest { profile, history: vec![], message: message.into(), message_type };
+            let request =
+                AgentRequest { profile, history: vec![], message: message.into(), message_type, answer_tokens: 256 };
             let started = Instant::now();
             let mut stream = agent.answer(request).await;
             let mut first_token = None;

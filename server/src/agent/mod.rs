@@ -34,6 +34,8 @@ pub struct AgentRequest {
     pub message: String,
     /// One of `app::wire::chat::MESSAGE_TYPES`.
     pub message_type: MessageType,
+    /// The answer's token limit, which the prompt states so the model can finish in time.
+    pub answer_tokens: u32,
 }
 
 /// What a model produces while it answers.

@@ -439,6 +439,7 @@ mod tests {
             history: vec![],
             message: message.into(),
             message_type: MessageType::FitnessPlan,
+            answer_tokens: 256,
         }
     }
 

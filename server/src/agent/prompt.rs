@@ -138,6 +138,17 @@ pub fn system_prompt(profile: &Profile, message_type: MessageType) -> String {
     )
 }
 
+/// The answer's length limit, stated so the model plans to end within it (three words for
+/// about four tokens) rather than being cut off mid-sentence.
+fn length_rule(answer_tokens: u32) -> String {
+    format!(
+        "\n\nLength: your answer is cut off after {answer_tokens} tokens (about {} words). Plan to \
+         finish well within that, ending with a complete sentence; for a big topic, cover the \
+         essentials and offer to go on.",
+        answer_tokens * 3 / 4
+    )
+}
+
 /// The newest turns that fit in `budget_tokens`, oldest first. Stops at the first turn that
 /// does not fit so the model never sees a conversation with a hole in it.
 pub fn trim_history(history: &[PastTurn], budget_tokens: usize) -> &[PastTurn] {
@@ -156,7 +167,9 @@ pub fn trim_history(history: &[PastTurn], budget_tokens: usize) -> &[PastTurn] {
 
 /// The full message list for one answer: system, trimmed history, the new message.
 pub fn build_messages(request: &AgentRequest, history_budget_tokens: usize) -> Vec<ChatMessage> {
-    let mut messages = vec![ChatMessage::new("system", system_prompt(&request.profile, request.message_type))];
+    let mut system = system_prompt(&request.profile, request.message_type);
+    system.push_str(&length_rule(request.answer_tokens));
+    let mut messages = vec![ChatMessage::new("system", system)];
     for turn in trim_history(&request.history, history_budget_tokens) {
         // A turn whose answer failed or was empty would leave two user messages in a row,
         // which some chat templates reject; its question alone adds little.
@@ -245,6 +258,7 @@ mod tests {
             history,
             message: "How should I start running?".into(),
             message_type: MessageType::FitnessPlan,
+            answer_tokens: 256,
         }
     }
 

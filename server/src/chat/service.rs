@@ -173,7 +173,13 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     // first frame. That wait is a wait for the database.
     let db_wait = db_wait + state.hub.wait_for_event(user_id, &session_id, now).await;
 
-    let request = AgentRequest { profile, history: recent.exchanges.into(), message: text, message_type };
+    let request = AgentRequest {
+        profile,
+        history: recent.exchanges.into(),
+        message: text,
+        message_type,
+        answer_tokens: state.config.max_answer_tokens,
+    };
     let input = TurnInput { pending, seq: recent.last_seq, db_wait, title: recent.title, started };
     tokio::spawn(answer::run(state.clone(), turn.clone(), request, input));
     Ok(turn)

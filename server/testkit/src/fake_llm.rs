@@ -36,6 +36,8 @@ pub enum Script {
     DisconnectMidStream,
     /// The role chunk at once, then nothing for this many ms, then the default answer.
     SlowFirstToken(u64),
+    /// `words`, then `finish_reason: "length"`: the answer hit the token limit.
+    CutAtLength(Vec<String>),
 }
 
 pub const DEFAULT_ANSWER: &str = "Start with three easy 20-minute runs a week and build up slowly.";
@@ -210,6 +212,8 @@ fn script_for(shared: &Shared, request: &RecordedRequest) -> Script {
         Script::Answer { words, delay_ms_between: 250, first_token_delay_ms: 0 }
     } else if message.contains("[[hang]]") {
         Script::SlowFirstToken(600_000)
+    } else if message.contains("[[length]]") {
+        Script::CutAtLength(words)
     } else {
         script
     }
@@ -324,11 +328,12 @@ async fn play(script: Script, model: String, prompt_tokens: u64, tx: mpsc::Sende
         async move { tx.send(Ok(b)).await.is_ok() }
     };
     let sleep = |ms: u64| tokio::time::sleep(Duration::from_millis(ms));
-    let (words, between, first_delay) = match script {
+    let (words, between, first_delay, reason) = match script {
         Script::Answer { words, delay_ms_between, first_token_delay_ms } => {
-            (words, delay_ms_between, first_token_delay_ms)
+            (words, delay_ms_between, first_token_delay_ms, "stop")
         }
-        Script::SlowFirstToken(ms) => (split_words(DEFAULT_ANSWER), 0, ms),
+        Script::SlowFirstToken(ms) => (split_words(DEFAULT_ANSWER), 0, ms, "stop"),
+        Script::CutAtLength(words) => (words, 0, 0, "length"),
         Script::MalformedJson => {
             let _ =
                 send(c.role()).await && send(c.delta("Hello")).await && send(Bytes::from("data: {not json\n\n")).await;
@@ -357,7 +362,7 @@ async fn play(script: Script, model: String, prompt_tokens: u64, tx: mpsc::Sende
             return;
         }
     }
-    let _ = send(c.finish("stop")).await
+    let _ = send(c.finish(reason)).await
         && send(c.usage(prompt_tokens, words.len() as u64)).await
         && send(Bytes::from("data: [DONE]\n\n")).await;
 }

@@ -405,3 +405,22 @@ async fn a_stored_answer_is_at_most_twice_its_text_plus_2_kb() {
     let pieces: u32 = data.raw_events.iter().filter_map(|e| e.pieces).sum();
     assert_eq!(pieces, 256, "every streamed piece is counted");
 }
+
+#[tokio::test]
+async fn an_answer_cut_at_the_length_limit_says_so_and_the_prompt_states_the_limit() {
+    let (app, user, mut ws) = chatting(Script::answer("Start with easy runs and")).await;
+    ws.send("Write me a very long plan [[length]]", None).await;
+    let (text, session_id, data) = final_response(&ws.until_response().await);
+    assert_eq!(text, "Start with easy runs and");
+    assert_eq!(data.status, app::wire::chat::MessageStatus::CutOff);
+    assert_eq!(data.raw_events.last().and_then(|e| e.finish_reason.as_deref()), Some("length"));
+    let stored = app.db.messages.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
+    assert_eq!(stored.status, app::wire::chat::MessageStatus::CutOff);
+    let detail: serde_json::Value =
+        app.get_as(&format!("/chat/sessions/{session_id}"), &user.access).await.json().await.unwrap();
+    assert_eq!(detail["messages"][0]["status"], "cut_off");
+    // The model is told its limit, so it can plan to finish within it.
+    let prompt = app.llm.requests().into_iter().rev().find(|r| r.is_stream()).unwrap();
+    let system = prompt.system_prompt().unwrap().to_string();
+    assert!(system.contains("cut off after 256 tokens"), "{system}");
+}

@@ -176,13 +176,24 @@ fn EmptyState(ctx: ChatCtx) -> impl IntoView {
     }
 }
 
+/// Shown under an answer that reached the length limit.
+const CUT_OFF_NOTE: &str = "Cut off at the length limit";
+/// What Continue sends: the coach has the cut-off answer in its history.
+const CONTINUE_MESSAGE: &str = "Please continue where you left off.";
+
 /// One stored turn: the question, then the answer as Markdown.
 #[component]
 fn StoredTurn(message: MessageView, hidden: Memo<bool>, ctx: ChatCtx) -> impl IntoView {
     let note = match message.status {
         MessageStatus::Pending => Some("The answer is still being written — reload to see it."),
         MessageStatus::Stopped => Some("Stopped"),
+        MessageStatus::CutOff => Some(CUT_OFF_NOTE),
         MessageStatus::Complete | MessageStatus::Failed | MessageStatus::Interrupted => None,
+    };
+    let cut_off = message.status == MessageStatus::CutOff;
+    let continue_it = {
+        let (session_id, kind) = (message.session_id.clone(), message.message_type);
+        move |_| ctx.resend(Some(session_id.clone()), CONTINUE_MESSAGE.to_string(), kind)
     };
     let can_retry = matches!(message.status, MessageStatus::Failed | MessageStatus::Interrupted);
     let retry = {
@@ -204,6 +215,14 @@ fn StoredTurn(message: MessageView, hidden: Memo<bool>, ctx: ChatCtx) -> impl In
                         .response_time_ms
                         .map(|ms| view! { <span class="response-time" data-testid="response-time">{format_response_time(ms)}</span> })}
                     {note.map(|n| view! { <span class="status-note">{n}</span> })}
+                    {cut_off
+                        .then(|| {
+                            view! {
+                                <button type="button" class="button small" on:click=continue_it data-testid="continue">
+                                    "Continue"
+                                </button>
+                            }
+                        })}
                 </p>
                 {can_retry
                     .then(|| {
@@ -273,13 +292,26 @@ fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
                             MessageStatus::Stopped => Some("Stopped"),
                             MessageStatus::Interrupted => Some("Interrupted"),
                             MessageStatus::Failed => Some("The answer failed"),
+                            MessageStatus::CutOff => Some(CUT_OFF_NOTE),
                             MessageStatus::Complete | MessageStatus::Pending => None,
                         };
+                        let continue_it = {
+                            let session_id = turn.with_untracked(|t| t.session_id.clone());
+                            move |_| ctx.resend(session_id.clone(), CONTINUE_MESSAGE.to_string(), message_type)
+                        };
+                        let cut_off = (status == MessageStatus::CutOff).then(|| {
+                            view! {
+                                <button type="button" class="button small" on:click=continue_it data-testid="continue">
+                                    "Continue"
+                                </button>
+                            }
+                        });
                         view! {
                             <p class="meta">
                                 <span class="tag">{type_label(message_type)}</span>
                                 <span class="response-time" data-testid="response-time">{format_response_time(response_time_ms)}</span>
                                 {note.map(|n| view! { <span class="status-note">{n}</span> })}
+                                {cut_off}
                             </p>
                         }
                             .into_any()
