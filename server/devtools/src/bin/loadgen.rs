@@ -181,36 +181,14 @@ fn cpu_ms(pid: u32) -> f64 {
 
 /// CPU the separate server process spends per turn, 20 clients for `secs` (20 deltas each).
 async fn cpu_per_turn(b: &mut Bench, addr: &str, pid: u32, secs: u64) -> Result<(), Error> {
-    let mut sockets = Vec::new();
+    let mut clients = Vec::new();
     for _ in 0..20 {
         let (_, token) = b.user().await?;
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/chat/ws?token={token}")).await?;
-        sockets.push(ws);
+        clients.push(vec![ws]);
     }
-    let deadline = Instant::now() + Duration::from_secs(secs);
     let before = cpu_ms(pid);
-    let tasks: Vec<_> = sockets
-        .into_iter()
-        .map(|mut ws| {
-            tokio::spawn(async move {
-                let (mut turns, mut session) = (0u64, None::<String>);
-                while Instant::now() < deadline {
-                    match turn(&mut ws, session.as_deref(), "how do I warm up?").await {
-                        Ok(t) => {
-                            session = Some(t.session_id);
-                            turns += 1;
-                        }
-                        Err(_) => break,
-                    }
-                }
-                turns
-            })
-        })
-        .collect();
-    let mut turns = 0;
-    for t in tasks {
-        turns += t.await.unwrap_or(0);
-    }
+    let turns = run_clients(clients, secs).await.turns;
     let used = cpu_ms(pid) - before;
     b.row(
         "server CPU per turn (separate process, 20 clients, 20 deltas)",
@@ -305,49 +283,16 @@ async fn two_instances(
         let (_, token) = b.user().await?;
         let first = b.connect(&token).await?;
         let (other, _) = tokio_tungstenite::connect_async(format!("ws://{second_addr}/chat/ws?token={token}")).await?;
-        pairs.push([first, other]);
+        pairs.push(vec![first, other]);
     }
     let writes_before = b.state.db.write_count() + second_state.db.write_count();
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(secs);
-    let mut tasks = Vec::new();
-    for mut sockets in pairs {
-        let (done, errors) = (done.clone(), errors.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut session: Option<String> = None;
-            let mut i = 0usize;
-            while Instant::now() < deadline {
-                match turn(&mut sockets[i % 2], session.as_deref(), &format!("question {i}")).await {
-                    Ok(t) => {
-                        latencies.push(t.latency.as_secs_f64() * 1000.0);
-                        session = Some(t.session_id);
-                        done.fetch_add(1, Ordering::Relaxed);
-                        errors.fetch_add(t.errors as u64, Ordering::Relaxed);
-                    }
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                }
-                i += 1;
-            }
-            latencies
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap_or_default());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort_by(|a, c| a.total_cmp(c));
-    let turns = done.load(Ordering::Relaxed);
+    let run = run_clients(pairs, secs).await;
+    let all = run.sorted_latencies();
+    let turns = run.turns;
     let writes = b.state.db.write_count() + second_state.db.write_count() - writes_before;
     b.row(
         &format!("2 instances, {clients} clients alternating: turns/s, p50 / p99 latency"),
-        format!("{:.0}/s, {:.1} / {:.1} ms", turns as f64 / elapsed, percentile(&all, 0.5), percentile(&all, 0.99)),
+        format!("{:.0}/s, {:.1} / {:.1} ms", run.rate(), percentile(&all, 0.5), percentile(&all, 0.99)),
         "-",
     );
     b.row(
@@ -355,8 +300,73 @@ async fn two_instances(
         format!("{:.2} ({writes} / {turns})", writes as f64 / turns.max(1) as f64),
         "<= 2",
     );
-    b.row("2 instances: error frames (busy included)", errors.load(Ordering::Relaxed).to_string(), "0");
+    b.row("2 instances: error frames (busy included)", run.errors.to_string(), "0");
     Ok(())
+}
+
+/// What a timed run of clients did.
+struct Run {
+    /// Per turn: latency and the server's own share, in ms.
+    latencies: Vec<(f64, Option<f64>)>,
+    turns: u64,
+    errors: u64,
+    elapsed: f64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.turns as f64 / self.elapsed
+    }
+
+    /// Latencies in ms, sorted.
+    fn sorted_latencies(&self) -> Vec<f64> {
+        let mut all: Vec<f64> = self.latencies.iter().map(|(l, _)| *l).collect();
+        all.sort_by(|a, c| a.total_cmp(c));
+        all
+    }
+}
+
+/// Each client asks in its own session, turn after turn, for `secs` (timed from now, so
+/// connect first); a client with several sockets (one per instance) takes them in turn.
+async fn run_clients(clients: Vec<Vec<Socket>>, secs: u64) -> Run {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs);
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|mut sockets| {
+            tokio::spawn(async move {
+                let (mut latencies, mut errors, mut session) = (Vec::new(), 0u64, None::<String>);
+                let mut i = 0usize;
+                while Instant::now() < deadline && !sockets.is_empty() {
+                    let at = i % sockets.len();
+                    let ws = &mut sockets[at];
+                    match turn(ws, session.as_deref(), &format!("question {i}")).await {
+                        Ok(t) => {
+                            latencies
+                                .push((t.latency.as_secs_f64() * 1000.0, t.server_us.map(|us| us as f64 / 1000.0)));
+                            session = Some(t.session_id);
+                            errors += t.errors as u64;
+                        }
+                        Err(_) => {
+                            errors += 1;
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut run = Run { latencies: Vec::new(), turns: 0, errors: 0, elapsed: 0.0 };
+    for task in tasks {
+        let (latencies, errors) = task.await.unwrap_or_default();
+        run.turns += latencies.len() as u64;
+        run.errors += errors;
+        run.latencies.extend(latencies);
+    }
+    run.elapsed = started.elapsed().as_secs_f64();
+    run
 }
 
 async fn insert_rate(state: &AppState, secs: f64) -> Result<f64, Error> {
@@ -459,51 +469,16 @@ async fn load_level(b: &mut Bench, clients: usize, secs: u64) -> Result<(), Erro
     let ceiling = db_ceiling(&b.state, clients, 3.0).await?;
     let writes_before = b.state.db.write_count();
     let waited_before = b.state.db.waited();
-    let done = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
     // Every socket first: the clock starts once all are connected.
-    let mut sockets = Vec::new();
+    let mut connected = Vec::new();
     for (_, token) in users {
-        sockets.push(b.connect(&token).await?);
+        connected.push(vec![b.connect(&token).await?]);
     }
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(secs);
-    let mut tasks = Vec::new();
-    for mut ws in sockets {
-        let (done, errors) = (done.clone(), errors.clone());
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut session: Option<String> = None;
-            let mut i = 0;
-            while Instant::now() < deadline {
-                match turn(&mut ws, session.as_deref(), &format!("question {i}")).await {
-                    Ok(t) => {
-                        latencies.push((t.latency.as_secs_f64() * 1000.0, t.server_us.map(|us| us as f64 / 1000.0)));
-                        session = Some(t.session_id);
-                        done.fetch_add(1, Ordering::Relaxed);
-                        errors.fetch_add(t.errors as u64, Ordering::Relaxed);
-                    }
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        break;
-                    }
-                }
-                i += 1;
-            }
-            latencies
-        }));
-    }
-    let mut both = Vec::new();
-    for t in tasks {
-        both.extend(t.await.unwrap_or_default());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut all: Vec<f64> = both.iter().map(|(l, _)| *l).collect();
-    all.sort_by(|a, b| a.total_cmp(b));
-    let mut server: Vec<f64> = both.iter().filter_map(|(_, s)| *s).collect();
-    server.sort_by(|a, b| a.total_cmp(b));
-    let turns = done.load(Ordering::Relaxed);
-    let rate = turns as f64 / elapsed;
+    let run = run_clients(connected, secs).await;
+    let all = run.sorted_latencies();
+    let mut server: Vec<f64> = run.latencies.iter().filter_map(|(_, s)| *s).collect();
+    server.sort_by(|a, c| a.total_cmp(c));
+    let (turns, rate) = (run.turns, run.rate());
     let writes = b.state.db.write_count() - writes_before;
     let db_ms = (b.state.db.waited() - waited_before).as_secs_f64() * 1000.0 / turns.max(1) as f64;
     let mean = all.iter().sum::<f64>() / all.len().max(1) as f64;
@@ -537,7 +512,7 @@ async fn load_level(b: &mut Bench, clients: usize, secs: u64) -> Result<(), Erro
         format!("{:.2} / {:.2} ms", percentile(&server, 0.5), percentile(&server, 0.99)),
         if clients == 200 { "p99 < 5 ms" } else { "-" },
     );
-    b.row(&format!("{clients} clients: error frames"), errors.load(Ordering::Relaxed).to_string(), "0");
+    b.row(&format!("{clients} clients: error frames"), run.errors.to_string(), "0");
     Ok(())
 }
 
