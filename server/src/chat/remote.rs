@@ -1,8 +1,8 @@
-//! Following an answer that another instance is running (a client reconnected through the
-//! load balancer to this one and sent `resume`): the answer's checkpoints are read from its
-//! session a few times a second and replayed with the owner's `seq` numbers, then its stored
-//! response ends it. Deltas after the last checkpoint are not replayed one by one: the final
-//! response carries the whole text.
+//! `resume` of an answer this instance is not running: its stored final frame, or, while
+//! another instance runs it (a client reconnected through the load balancer), its
+//! checkpoints, read from its session a few times a second and replayed with the owner's
+//! `seq` numbers, then its stored response. Deltas after the last checkpoint are not replayed
+//! one by one: the final response carries the whole text.
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use app::wire::{
 };
 
 use crate::{
-    chat::{repo, turns::FrameSender},
+    chat::{repo, service::Refusal, turns::FrameSender},
     db::models::MessageDoc,
     error::AppResult,
     state::AppState,
@@ -40,14 +40,15 @@ pub fn stored_response(m: MessageDoc) -> ServerFrame {
     }
 }
 
-/// Replays this user's answer `message_id` after delta `after_seq` until it is stored.
+/// Replays this user's answer `message_id` after delta `after_seq` until it is stored: at once
+/// if it is stored already, `message_not_found` if it is neither stored nor running anywhere.
 pub async fn follow(state: AppState, user_id: String, message_id: String, after_seq: u64, out: FrameSender) {
     let frame = match follow_until_stored(&state, &user_id, &message_id, after_seq, &out).await {
         Ok(Some(frame)) => frame,
         Ok(None) => ServerFrame::error(ErrorCode::MessageNotFound, "No such answer to resume."),
         Err(e) => {
-            tracing::warn!(error = ?e, "following an answer on another instance failed");
-            ServerFrame::error(ErrorCode::StorageFailed, "The answer could not be read; resume again.")
+            tracing::warn!(error = ?e, "reading an answer to resume failed");
+            Refusal::from(e).into_frame()
         }
     };
     let _ = out.send(frame.into()).await;

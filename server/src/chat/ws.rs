@@ -288,24 +288,7 @@ async fn resume(state: &AppState, user_id: &str, message_id: &str, after_seq: u6
         tokio::spawn(turn.follow(after_seq, out.clone()));
         return;
     }
-    match repo::find_message(&state.db, user_id, message_id).await {
-        Ok(Some(m)) => {
-            let _ = out.send(remote::stored_response(m).into()).await;
-        }
-        // Not stored yet: running on another instance (its socket came here through the
-        // load balancer), or never this user's.
-        Ok(None) => match repo::session_answering(&state.db, user_id, message_id).await {
-            Ok(Some(_)) => {
-                let follow = remote::follow(state.clone(), user_id.into(), message_id.into(), after_seq, out.clone());
-                tokio::spawn(follow);
-            }
-            _ => {
-                let _ =
-                    out.send(ServerFrame::error(ErrorCode::MessageNotFound, "No such answer to resume.").into()).await;
-            }
-        },
-        Err(e) => {
-            let _ = out.send(service::Refusal::from(e).into_frame().into()).await;
-        }
-    }
+    // Not running here: stored, running on another instance (the socket came here through
+    // the load balancer), or never this user's. The follower tells which.
+    tokio::spawn(remote::follow(state.clone(), user_id.into(), message_id.into(), after_seq, out.clone()));
 }
