@@ -25,7 +25,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(2);
 const FIRST_LOOK_BACK: Duration = Duration::from_secs(10 * 60);
 
 /// The answer of a dead turn as it stands: the question, the checkpointed text, `interrupted`.
-pub fn interrupted(session: &SessionDoc, pending: &PendingTurn) -> MessageDoc {
+fn interrupted(session: &SessionDoc, pending: &PendingTurn) -> MessageDoc {
     let took = DateTime::now().timestamp_millis() - pending.created_at.timestamp_millis();
     MessageDoc {
         id: pending.message_id.clone(),

@@ -20,7 +20,7 @@ use testkit::{FakeLlm, Script, TcpRelay};
 use tokio::time::{sleep, Instant};
 
 use crate::helpers::{
-    deltas_text, final_response, spawn_app_with, spawn_second_instance, test_database_uri, Options, TestApp, Ws,
+    deltas_text, final_response, spawn_app_with, spawn_second_instance, test_database_uri, Options, TestApp, User, Ws,
     JWT_SECRET,
 };
 
@@ -70,6 +70,17 @@ async fn stored_within(app: &TestApp, message_id: &str, limit: Duration) -> Mess
     }
 }
 
+/// Two instances on one database, their models following `script_a` and `script_b`, and a
+/// user with a socket on each.
+async fn two_instances(script_a: Script, script_b: Script) -> (TestApp, TestApp, User, Ws, Ws) {
+    let a = spawn_app_with(Options { script: script_a, ..Default::default() }).await;
+    let b = spawn_second_instance(&a).await;
+    b.llm.set_script(script_b);
+    let user = a.new_user().await;
+    let (on_a, on_b) = (a.ws(&user.access).await, b.ws(&user.access).await);
+    (a, b, user, on_a, on_b)
+}
+
 fn is_busy(frame: &ServerFrame) -> bool {
     matches!(frame, ServerFrame::Error { code: ErrorCode::Busy, .. })
 }
@@ -107,11 +118,7 @@ async fn an_answer_running_on_one_instance_is_followed_from_another_with_the_sam
 
 #[tokio::test]
 async fn a_session_answering_on_one_instance_is_busy_on_every_other() {
-    let a = spawn_app_with(Options { script: slow(40, 50), ..Default::default() }).await;
-    let b = spawn_second_instance(&a).await;
-    b.llm.set_script(slow(3, 0));
-    let user = a.new_user().await;
-    let (mut on_a, mut on_b) = (a.ws(&user.access).await, b.ws(&user.access).await);
+    let (a, _b, _user, mut on_a, mut on_b) = two_instances(slow(40, 50), slow(3, 0)).await;
     on_a.send("first", None).await;
     let (_, first_id, session_id) = deltas_until(&mut on_a, 1).await;
 
@@ -148,10 +155,7 @@ async fn a_session_answering_on_one_instance_is_busy_on_every_other() {
 
 #[tokio::test]
 async fn two_messages_at_once_through_two_instances_start_exactly_one_answer() {
-    let a = spawn_app_with(Options { script: slow(2, 0), ..Default::default() }).await;
-    let b = spawn_second_instance(&a).await;
-    let user = a.new_user().await;
-    let (mut on_a, mut on_b) = (a.ws(&user.access).await, b.ws(&user.access).await);
+    let (a, b, _user, mut on_a, mut on_b) = two_instances(slow(2, 0), Script::default()).await;
     on_a.send("hello", None).await;
     let (_, session_id, _) = final_response(&on_a.until_response().await);
     a.llm.set_script(slow(20, 50));
@@ -460,10 +464,7 @@ async fn a_long_answer_checkpoints_about_once_a_second_and_a_short_one_not_at_al
 
 #[tokio::test]
 async fn stop_pressed_on_another_instance_stops_the_answer() {
-    let a = spawn_app_with(Options { script: slow(200, 50), ..Default::default() }).await;
-    let b = spawn_second_instance(&a).await;
-    let user = a.new_user().await;
-    let (mut on_a, mut on_b) = (a.ws(&user.access).await, b.ws(&user.access).await);
+    let (a, _b, _user, mut on_a, mut on_b) = two_instances(slow(200, 50), Script::default()).await;
     on_a.send("a very long answer, please", None).await;
     let (_, message_id, session_id) = deltas_until(&mut on_a, 2).await;
 
@@ -487,11 +488,7 @@ async fn stop_pressed_on_another_instance_stops_the_answer() {
 
 #[tokio::test]
 async fn turns_alternating_between_two_instances_still_cost_two_writes_each() {
-    let a = spawn_app_with(Options { script: slow(2, 0), ..Default::default() }).await;
-    let b = spawn_second_instance(&a).await;
-    b.llm.set_script(slow(2, 0));
-    let user = a.new_user().await;
-    let (mut on_a, mut on_b) = (a.ws(&user.access).await, b.ws(&user.access).await);
+    let (a, b, _user, mut on_a, mut on_b) = two_instances(slow(2, 0), slow(2, 0)).await;
     on_a.send("first", None).await;
     let (_, session_id, _) = final_response(&on_a.until_response().await);
     sleep(Duration::from_millis(300)).await; // the model-made title lands
