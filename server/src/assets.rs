@@ -67,6 +67,12 @@ mod tests {
         assert_eq!((encoding.as_deref(), body.as_slice()), (Some("gzip"), &b"gzip"[..]));
         let (_, encoding, _, body) = get(hashed.clone(), "/pkg/app.abc123.wasm", None).await;
         assert_eq!((encoding, body.as_slice()), (None, &b"plain"[..]));
+        // Nothing outside the bundle's folder is reachable.
+        std::fs::write(site.join("secret.txt"), b"outside").unwrap();
+        for path in ["/pkg/../secret.txt", "/pkg/..%2fsecret.txt", "/pkg/%2e%2e/secret.txt"] {
+            let (status, _, _, body) = get(hashed.clone(), path, None).await;
+            assert!(status >= 400 && body != b"outside", "{path}: {status}");
+        }
         let (status, _, cache, _) = get(hashed, "/pkg/missing.wasm", Some("br")).await;
         assert_eq!((status, cache), (404, None), "a miss is not cached for a year");
 

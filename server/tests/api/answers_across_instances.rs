@@ -529,3 +529,20 @@ async fn an_unanswered_question_stored_before_leases_existed_is_kept_not_left_bu
     let kept = stored(&app, &message_id).await.expect("the old question is kept");
     assert_eq!((kept.message.as_str(), kept.status), ("from before the upgrade", MessageStatus::Interrupted));
 }
+
+#[tokio::test]
+async fn another_user_can_neither_stop_nor_follow_an_answer_running_on_another_instance() {
+    let (a, b, _owner, mut on_a, _on_b) = two_instances(slow(60, 50), Script::default()).await;
+    on_a.send("a long answer, please", None).await;
+    let (_, message_id, session_id) = deltas_until(&mut on_a, 25).await;
+
+    let stranger = b.new_user().await;
+    let mut stranger_on_b = b.ws(&stranger.access).await;
+    stranger_on_b.send_control(ControlFrame::Stop { session_id: Some(session_id) }).await;
+    assert!(matches!(stranger_on_b.next().await, ServerFrame::Error { code: ErrorCode::NothingToStop, .. }));
+    stranger_on_b.send_control(ControlFrame::Resume { message_id, after_seq: 0 }).await;
+    assert!(matches!(stranger_on_b.next().await, ServerFrame::Error { code: ErrorCode::MessageNotFound, .. }));
+
+    let (_, _, data) = final_response(&on_a.until_response().await);
+    assert_eq!(data.status, MessageStatus::Complete, "the owner's answer ran to its end");
+}

@@ -122,3 +122,15 @@ async fn an_unknown_region_without_numbers_refuses_to_start() {
         Ok(_) => panic!("a region without defaults was accepted"),
     }
 }
+
+#[tokio::test]
+async fn an_unknown_readiness_answer_is_a_clear_4xx() {
+    let (app, user) = app_in(&[]).await;
+    for hostile in [json!(["<script>alert(1)</script>"]), json!("chest_pain"), json!([1, 2])] {
+        let body = json!({ "units": "metric", "readiness_yes": hostile });
+        let r = app.send_as(reqwest::Method::PUT, "/users/me/profile", &user.access, Some(body)).await;
+        assert!(r.status().is_client_error(), "{hostile}: {}", r.status());
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(body["error"].is_string() && body["message"].is_string(), "{body}");
+    }
+}
