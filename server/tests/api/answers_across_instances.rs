@@ -532,7 +532,7 @@ async fn an_unanswered_question_stored_before_leases_existed_is_kept_not_left_bu
 
 #[tokio::test]
 async fn another_user_can_neither_stop_nor_follow_an_answer_running_on_another_instance() {
-    let (a, b, _owner, mut on_a, _on_b) = two_instances(slow(60, 50), Script::default()).await;
+    let (_a, b, _owner, mut on_a, _on_b) = two_instances(slow(60, 50), Script::default()).await;
     on_a.send("a long answer, please", None).await;
     let (_, message_id, session_id) = deltas_until(&mut on_a, 25).await;
 
