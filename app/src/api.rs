@@ -8,6 +8,7 @@ use crate::backend::require_user;
 use crate::wire::{
     auth::UserView,
     chat::{ModelInfo, SessionDetail, SessionPage, SessionSummary},
+    memory::{Memory, MemoryInput},
     profile::Profile,
     ApiError,
 };
@@ -67,6 +68,25 @@ pub async fn get_profile() -> Result<Profile, ApiError> {
 pub async fn save_profile(profile: Profile) -> Result<Profile, ApiError> {
     let (backend, user) = require_user().await?;
     backend.save_profile(&user.id, profile).await
+}
+
+#[server(endpoint = "list_memories")]
+pub async fn list_memories() -> Result<Vec<Memory>, ApiError> {
+    let (backend, user) = require_user().await?;
+    backend.memories(&user.id).await
+}
+
+/// Adds a fact for the coach to remember (`memory_id` absent) or rewrites one.
+#[server(endpoint = "save_memory")]
+pub async fn save_memory(memory_id: Option<String>, input: MemoryInput) -> Result<Memory, ApiError> {
+    let (backend, user) = require_user().await?;
+    backend.save_memory(&user.id, memory_id, input).await
+}
+
+#[server(endpoint = "delete_memory")]
+pub async fn delete_memory(memory_id: String) -> Result<(), ApiError> {
+    let (backend, user) = require_user().await?;
+    backend.delete_memory(&user.id, &memory_id).await
 }
 
 /// Deletes the signed-in user's account and everything stored about them.

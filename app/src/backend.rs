@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use crate::wire::{
     auth::UserView,
     chat::{ModelInfo, SessionDetail, SessionPage, SessionSummary},
+    memory::{Memory, MemoryInput},
     profile::Profile,
     ApiError, ErrorCode,
 };
@@ -30,6 +31,15 @@ pub trait Backend: Send + Sync {
     async fn restore_session(&self, user_id: &str, session_id: &str) -> Result<SessionSummary, ApiError>;
     async fn profile(&self, user_id: &str) -> Result<Profile, ApiError>;
     async fn save_profile(&self, user_id: &str, profile: Profile) -> Result<Profile, ApiError>;
+    async fn memories(&self, user_id: &str) -> Result<Vec<Memory>, ApiError>;
+    /// Adds a fact (`memory_id` absent) or rewrites one.
+    async fn save_memory(
+        &self,
+        user_id: &str,
+        memory_id: Option<String>,
+        input: MemoryInput,
+    ) -> Result<Memory, ApiError>;
+    async fn delete_memory(&self, user_id: &str, memory_id: &str) -> Result<(), ApiError>;
     /// Deletes the account and all its data, if `password` is right.
     async fn delete_account(&self, user_id: &str, password: String) -> Result<(), ApiError>;
     fn model_info(&self) -> ModelInfo;

@@ -89,6 +89,19 @@ pub fn title(raw: &str) -> Result<String, FieldError> {
     Ok(title)
 }
 
+/// A remembered fact: whitespace collapsed, 1 to `MAX_MEMORY_CHARS` characters.
+pub fn memory_text(raw: &str) -> Result<String, FieldError> {
+    use crate::wire::memory::MAX_MEMORY_CHARS;
+    let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return Err(problem("text", "Write what the coach should remember."));
+    }
+    if text.chars().count() > MAX_MEMORY_CHARS {
+        return Err(problem("text", format!("Keep it to {MAX_MEMORY_CHARS} characters.")));
+    }
+    Ok(text)
+}
+
 /// Runs several field checks and gathers every problem, so a form can show them all at once.
 #[derive(Default)]
 pub struct Checks(Vec<FieldError>);

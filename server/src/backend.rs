@@ -6,6 +6,7 @@ use app::{
     wire::{
         auth::UserView,
         chat::{ModelInfo, SessionDetail, SessionPage, SessionSummary},
+        memory::{Memory, MemoryInput},
         profile::Profile,
         ApiError,
     },
@@ -55,6 +56,26 @@ impl Backend for ServerBackend {
 
     async fn save_profile(&self, user_id: &str, profile: Profile) -> Result<Profile, ApiError> {
         Ok(users::save_profile(&self.0.db, &self.0.profiles, user_id, profile).await?)
+    }
+
+    async fn memories(&self, user_id: &str) -> Result<Vec<Memory>, ApiError> {
+        Ok(crate::memory::list(&self.0.db, user_id).await?)
+    }
+
+    async fn save_memory(
+        &self,
+        user_id: &str,
+        memory_id: Option<String>,
+        input: MemoryInput,
+    ) -> Result<Memory, ApiError> {
+        Ok(match memory_id {
+            Some(id) => crate::memory::update(&self.0.db, user_id, &id, input).await?,
+            None => crate::memory::add(&self.0.db, user_id, input).await?,
+        })
+    }
+
+    async fn delete_memory(&self, user_id: &str, memory_id: &str) -> Result<(), ApiError> {
+        Ok(crate::memory::delete(&self.0.db, user_id, memory_id).await?)
     }
 
     async fn delete_account(&self, user_id: &str, password: String) -> Result<(), ApiError> {

@@ -13,6 +13,7 @@ pub mod download;
 pub mod error;
 pub mod health;
 pub mod mail;
+pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod security;

@@ -188,6 +188,7 @@ pub fn build_router(state: AppState) -> Router {
         .merge(crate::health::router())
         .merge(crate::auth::routes::router())
         .merge(crate::users::router())
+        .merge(crate::memory::routes::router())
         .merge(crate::chat::routes::router())
         .merge(crate::openapi::router());
     let pages = Router::new()

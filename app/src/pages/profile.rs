@@ -12,7 +12,7 @@ use crate::{
         header::{AppHeader, Here},
         rest::hard_navigate,
     },
-    pages::your_data::YourData,
+    pages::{memories::Memories, your_data::YourData},
     wire::{
         profile::{FieldError, Profile, ReadinessQuestion, FITNESS_LEVELS, UNITS},
         ErrorCode,
@@ -37,7 +37,7 @@ pub fn ProfilePage() -> impl IntoView {
                                 <AppHeader user=user model=model here=Here::Profile/>
                                 <main class="page-center">
                                     {match profile {
-                                        Ok(p) => view! { <ProfileForm profile=p/> <YourData/> }.into_any(),
+                                        Ok(p) => view! { <ProfileForm profile=p/> <Memories/> <YourData/> }.into_any(),
                                         Err(e) => {
                                             view! {
                                                 <section class="card narrow">

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     auth::UserView,
     chat::{MessageView, RawEvent, SessionSummary},
+    memory::Memory,
     profile::Profile,
 };
 
@@ -47,6 +48,9 @@ pub struct AccountExport {
     pub user: UserView,
     pub profile: Profile,
     pub signins: Vec<SigninView>,
+    /// What the coach remembers across chats.
+    #[serde(default)]
+    pub memories: Vec<Memory>,
     /// Every session, `is_active: false` for deleted ones.
     pub sessions: Vec<SessionSummary>,
     /// Oldest first; streamed, so an export of any size costs the server little memory.

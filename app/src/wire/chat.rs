@@ -89,6 +89,10 @@ pub struct SendMessage {
     pub session_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_type: Option<String>,
+    /// Regenerate or edit: the `message_id` of the session's last turn, which this turn
+    /// replaces once its answer completes (the replaced turn is deleted, not kept as a version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 /// Control frames a client may send, tagged by `type`.
@@ -202,6 +206,12 @@ pub struct ResponseData {
     /// How the answer ended: never `pending`.
     pub status: MessageStatus,
     pub raw_events: Vec<RawEvent>,
+    /// The guideline entries the answer drew on, numbered as the answer cites them ([1], [2]…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<super::guidance::Source>,
+    /// The turn this one replaced (regenerate or edit), deleted now that this answer completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<String>,
 }
 
 /// How urgent a message is, decided before any model sees it.
@@ -266,6 +276,10 @@ pub struct RawEvent {
     pub triage: Option<TriageRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until_ms: Option<u64>,
+    /// On the event of an answer's retrieval (author `guidance`): the library entries put into
+    /// the prompt, best first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidelines: Option<Vec<super::guidance::GuidelineUse>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -332,6 +346,9 @@ pub struct MessageView {
     pub created_at: DateTime<Utc>,
     pub response_time_ms: Option<u64>,
     pub status: MessageStatus,
+    /// The guideline entries the answer drew on, numbered as it cites them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<super::guidance::Source>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -403,7 +420,8 @@ mod tests {
             ClientFrame::Send(SendMessage {
                 message: "hi".into(),
                 session_id: None,
-                message_type: Some("sleep".into())
+                message_type: Some("sleep".into()),
+                replaces: None,
             })
         );
     }

@@ -5,7 +5,9 @@ pub mod account;
 pub mod auth;
 pub mod chat;
 pub mod error;
+pub mod guidance;
 pub mod health;
+pub mod memory;
 pub mod profile;
 pub mod safety;
 

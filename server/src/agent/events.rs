@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use app::wire::{
     chat::{Content, MessageStatus, Part, RawEvent, Timings, TriageRecord, Usage},
+    guidance::Source,
     ErrorCode,
 };
 
@@ -34,6 +35,8 @@ pub struct Recorder {
     outcome: Option<MessageStatus>,
     /// Time spent waiting for the database and the model, to tell the server's own share.
     waited: std::time::Duration,
+    /// The library entries the answer drew on, in the order the prompt numbered them.
+    sources: Vec<Source>,
 }
 
 impl Recorder {
@@ -47,6 +50,7 @@ impl Recorder {
             usage: None,
             outcome: None,
             waited: std::time::Duration::ZERO,
+            sources: Vec::new(),
         }
     }
 
@@ -105,6 +109,15 @@ impl Recorder {
                 self.events.push(RawEvent {
                     author: AUTHOR.into(),
                     usage_metadata: Some(usage),
+                    at_ms,
+                    ..Default::default()
+                });
+            }
+            AgentEvent::Guidance(found) => {
+                self.sources = found.iter().map(|g| g.entry.source()).collect();
+                self.events.push(RawEvent {
+                    author: "guidance".into(),
+                    guidelines: Some(found.iter().map(|g| g.usage()).collect()),
                     at_ms,
                     ..Default::default()
                 });
@@ -191,6 +204,11 @@ impl Recorder {
     pub fn error(&self) -> Option<(ErrorCode, &str)> {
         let last = self.events.last().filter(|_| self.outcome == Some(MessageStatus::Failed))?;
         Some((last.error_code?, last.error_message.as_deref()?))
+    }
+
+    /// The library entries the answer drew on.
+    pub fn sources(&self) -> &[Source] {
+        &self.sources
     }
 
     pub fn into_events(self) -> Vec<RawEvent> {

@@ -13,7 +13,7 @@ use std::{path::Path, time::Duration};
 use app::wire::ErrorCode;
 use tokio::sync::mpsc;
 
-use super::{ensure_terminal, Agent, AgentEvent, AgentRequest, EventStream};
+use super::{ensure_terminal, guidance::Guideline, Agent, AgentEvent, AgentRequest, EventStream};
 
 pub const LOCAL_MODEL_NAME: &str = "SmolLM2-135M-Instruct (offline demo)";
 
@@ -90,7 +90,14 @@ impl Agent for LocalAgent {
         true
     }
 
-    async fn answer(&self, request: AgentRequest) -> EventStream {
+    async fn answer(&self, mut request: AgentRequest) -> EventStream {
+        // The demo model is too small to restate facts reliably: a question the library
+        // answers clearly is answered from the entry.
+        if let Some(strong) = request.guidance.first().filter(|g| g.strong) {
+            return Box::pin(futures::stream::iter(answer_from_entry(strong, &request)));
+        }
+        // Its context is small too: the best entry only.
+        request.guidance.truncate(1);
         let (events, mut rx) = mpsc::unbounded_channel();
         match self.jobs.try_send(Job { request, events }) {
             Ok(()) => ensure_terminal(futures::stream::poll_fn(move |cx| rx.poll_recv(cx))),
@@ -103,11 +110,59 @@ impl Agent for LocalAgent {
         }
     }
 
-    /// The demo model's titles are worse than the first words of the message, and making one
-    /// would hold up the answer queue, so the caller's fallback is used instead.
-    async fn title(&self, _first_message: &str, _first_answer: &str) -> Option<String> {
-        None
+    /// The demo model's titles are poor and making one would hold up the answer queue: the
+    /// title is made from the message's key words instead.
+    async fn title(&self, first_message: &str, _first_answer: &str) -> Option<String> {
+        keyword_title(first_message)
     }
+}
+
+/// The events of an answer restated from a library entry: its text, its number for the
+/// source shown under the answer, and its source in words. Where the profile says strenuous
+/// exercise needs a doctor's clearance first, an activity entry opens with that.
+fn answer_from_entry(guideline: &Guideline, request: &AgentRequest) -> Vec<AgentEvent> {
+    let entry = &guideline.entry;
+    let mut text = String::new();
+    let activity = ["activity", "older-adults", "strength", "running", "warm-up", "pregnancy"];
+    if !request.profile.readiness_yes.is_empty() && activity.contains(&entry.topic.as_str()) {
+        text.push_str(
+            "Because of your answers to the readiness questions, check with your doctor before you \
+             start anything strenuous; walking is fine meanwhile.\n\n",
+        );
+    }
+    text.push_str(&format!("{} [1]\n\nSource: {}.", entry.text.trim(), entry.citation()));
+    let mut events: Vec<AgentEvent> = text.split_inclusive(' ').map(|w| AgentEvent::Delta(w.to_string())).collect();
+    events.push(AgentEvent::Finish { reason: "stop".into() });
+    events
+}
+
+/// Words that say little about what a chat is about.
+const TITLE_STOP_WORDS: &[&str] = &[
+    "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "best", "but", "by", "can", "could", "do",
+    "does", "for", "from", "get", "give", "good", "have", "hello", "help", "hey", "hi", "how", "i", "i'm", "if", "in",
+    "into", "is", "it", "just", "know", "like", "many", "me", "much", "my", "need", "of", "on", "or", "please",
+    "should", "so", "some", "tell", "thanks", "that", "the", "there", "this", "to", "want", "was", "way", "what",
+    "when", "which", "why", "will", "with", "would", "you", "your",
+];
+
+/// A title from the message's first key words: stop words dropped, at most five words, the
+/// first capitalised; `None` when nothing is left.
+pub fn keyword_title(message: &str) -> Option<String> {
+    let words: Vec<String> = message
+        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '-'))
+        .map(|w| w.trim_matches(|c: char| c == '\'' || c == '-'))
+        // Single letters are mostly markup or typos ("<b>", "u").
+        .filter(|w| {
+            (w.chars().count() > 1 || w.chars().all(|c| c.is_ascii_digit()))
+                && !TITLE_STOP_WORDS.contains(&w.to_lowercase().as_str())
+        })
+        .take(5)
+        .map(str::to_string)
+        .collect();
+    let title = words.join(" ");
+    let mut chars = title.chars();
+    let first = chars.next()?;
+    Some(first.to_uppercase().chain(chars).collect())
 }
 
 /// Decodes a byte stream that may split UTF-8 characters across tokens: complete characters
@@ -361,6 +416,7 @@ mod engine {
             message: String::new(),
             message_type: app::wire::chat::MessageType::General,
             answer_tokens: max_tokens,
+            ..Default::default()
         };
         let room = (ctx.n_ctx() as usize).saturating_sub(max_tokens as usize);
         let result =
@@ -447,6 +503,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn keyword_titles_keep_the_words_that_say_what_the_chat_is_about() {
+        let title = |m: &str| keyword_title(m);
+        assert_eq!(
+            title("How many rest days a week should a beginner take?").as_deref(),
+            Some("Rest days week beginner take")
+        );
+        assert_eq!(title("i want to start running at 40").as_deref(), Some("Start running 40"));
+        assert_eq!(title("Hi! How are you?"), None);
+        assert_eq!(title("<b>knee</b> pain after squats").as_deref(), Some("Knee pain after squats"));
+    }
+
+    #[test]
     fn utf8_split_across_tokens_is_joined() {
         let bytes = "é👍".as_bytes();
         let mut d = Utf8Stream::default();
@@ -500,8 +568,13 @@ mod tests {
             ("How can I sleep better before a race?", MessageType::Sleep, profile(52)),
         ];
         for (round, (message, message_type, profile)) in questions.into_iter().enumerate() {
-            let request =
-                AgentRequest { profile, history: vec![], message: message.into(), message_type, answer_tokens: 256 };
+            let request = AgentRequest {
+                profile,
+                message: message.into(),
+                message_type,
+                answer_tokens: 256,
+                ..Default::default()
+            };
             let started = Instant::now();
             let mut stream = agent.answer(request).await;
             let mut first_token = None;

@@ -2,6 +2,7 @@
 //! conversation and the new message, an agent yields a stream of events.
 
 pub mod events;
+pub mod guidance;
 pub mod local;
 pub mod openai;
 pub mod prompt;
@@ -26,7 +27,7 @@ pub struct PastTurn {
     pub assistant: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AgentRequest {
     pub profile: Profile,
     /// Recent turns, oldest first; the agent trims them to its token budget.
@@ -36,6 +37,10 @@ pub struct AgentRequest {
     pub message_type: MessageType,
     /// The answer's token limit, which the prompt states so the model can finish in time.
     pub answer_tokens: u32,
+    /// What the user told the coach in earlier chats (their memory), oldest first.
+    pub memory: Vec<String>,
+    /// Library entries for this question, best first (filled in by `GroundedAgent`).
+    pub guidance: Vec<guidance::Guideline>,
 }
 
 /// What a model produces while it answers.
@@ -56,6 +61,8 @@ pub enum AgentEvent {
         code: ErrorCode,
         message: String,
     },
+    /// The library entries put into the prompt (before any text).
+    Guidance(Vec<guidance::Guideline>),
     /// How the message was sorted before any model saw it (first, from the triage).
     Triage {
         tier: app::wire::chat::TriageTier,
@@ -84,13 +91,15 @@ pub type SharedAgent = Arc<dyn Agent>;
 /// Loading the local model blocks for a moment (about 0.2 s for the demo model), so call
 /// this at start-up, not per request.
 pub fn build(config: &Config) -> Result<SharedAgent, AgentBuildError> {
-    let inner: SharedAgent = match &config.llm {
+    let library = Arc::new(guidance::Library::load()?);
+    let provider: SharedAgent = match &config.llm {
         LlmConfig::OpenAi { base_url, api_key, model } => {
             Arc::new(OpenAiAgent::new(base_url, api_key.clone(), model, config.max_answer_tokens)?)
         }
         LlmConfig::Local { model_path } => Arc::new(LocalAgent::load(model_path, config.max_answer_tokens)?),
     };
-    Ok(Arc::new(GuardedAgent::new(inner, config.safety_lines.clone())))
+    let grounded: SharedAgent = Arc::new(guidance::GroundedAgent::new(provider, library));
+    Ok(Arc::new(GuardedAgent::new(grounded, config.safety_lines.clone())))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +108,8 @@ pub enum AgentBuildError {
     Http(#[from] reqwest::Error),
     #[error("could not load the local model: {0}")]
     Local(#[from] local::LocalLoadError),
+    #[error("the guideline library is broken: {0}")]
+    Library(#[from] guidance::LibraryError),
 }
 
 /// Passes events through until the first `Finish` or `Error`, and adds an `Error` if the

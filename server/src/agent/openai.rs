@@ -440,6 +440,7 @@ mod tests {
             message: message.into(),
             message_type: MessageType::FitnessPlan,
             answer_tokens: 256,
+            ..Default::default()
         }
     }
 

@@ -8,7 +8,7 @@ use std::{
 };
 
 use app::wire::{
-    chat::{MessageStatus, ResponseData, ServerFrame},
+    chat::{MessageStatus, ResponseData, ServerFrame, TriageTier},
     ErrorCode,
 };
 use futures::StreamExt;
@@ -38,6 +38,8 @@ pub struct TurnInput {
     pub db_wait: Duration,
     pub title: String,
     pub started: Instant,
+    /// The turn this one replaces (regenerate or edit), deleted once this answer completes.
+    pub replaces: Option<String>,
 }
 
 /// Runs the model for one turn, streams its frames, and stores the exchange (write 2 of
@@ -90,6 +92,7 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
     let error = recorder.error().map(|(c, m)| (c, m.to_string()));
     let response_time_ms = u64::try_from(input.started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let text = recorder.text().to_string();
+    let sources = recorder.sources().to_vec();
     let raw_events = recorder.into_events();
     let message = MessageDoc {
         id: turn.message_id.clone(),
@@ -103,13 +106,19 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         created_at: input.pending.created_at,
         response_time_ms,
         status: outcome,
+        sources: sources.clone(),
     };
     let stored = tokio::time::timeout(STORE_WAIT, store_with_retry(&state, &message)).await;
+    let mut replaced = None;
     match stored.unwrap_or_else(|_| Err(mongodb::error::Error::custom("the database did not answer in time"))) {
         Ok(()) => {
             // Before the response frame: the user's next message may follow it at once.
             let exchange = PastTurn { user: message.message.clone(), assistant: message.response.clone() };
             state.recent.stored(&turn.session_id, input.seq, exchange);
+            learn_facts(&state, &message);
+            if let Some(old) = &input.replaces {
+                replaced = replace(&state, &turn, old, outcome).await;
+            }
         }
         Err(e) => {
             // Kept and retried until the database is back; until then the session's next
@@ -133,6 +142,8 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
             title: input.title.clone(),
             status: outcome,
             raw_events,
+            sources,
+            replaced,
         },
     });
     state.turns.finished(&turn);
@@ -142,6 +153,41 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
     if input.seq == 1 && outcome == MessageStatus::Complete {
         tokio::spawn(generate_title(state.clone(), turn.clone(), message));
     }
+}
+
+/// Deletes the turn a regenerated or edited one replaces, once the new answer completed (a
+/// failed or stopped one leaves both). Returns the deleted turn's id.
+async fn replace(state: &AppState, turn: &Turn, old: &str, outcome: MessageStatus) -> Option<String> {
+    // The cached history still holds the replaced turn.
+    state.recent.forget(&turn.session_id);
+    if !matches!(outcome, MessageStatus::Complete | MessageStatus::CutOff) {
+        return None;
+    }
+    match repo::delete_replaced(&state.db, &turn.user_id, &turn.session_id, old).await {
+        Ok(true) => Some(old.to_string()),
+        Ok(false) => None,
+        Err(e) => {
+            tracing::warn!(error = ?e, "could not delete the replaced turn; both are kept");
+            None
+        }
+    }
+}
+
+/// Proposes the facts the question stated for the person's memory, after the answer: never on
+/// the answer's path. Messages the triage sent to a fixed or urgent answer are not mined.
+fn learn_facts(state: &AppState, message: &MessageDoc) {
+    let routine =
+        message.context.raw_events.iter().find_map(|e| e.triage.as_ref()).is_none_or(|t| t.tier == TriageTier::Routine);
+    if !routine {
+        return;
+    }
+    let (db, user_id, session_id, text) =
+        (state.db.clone(), message.user_id.clone(), message.session_id.clone(), message.message.clone());
+    tokio::spawn(async move {
+        if let Err(e) = crate::memory::learn(&db, &user_id, &session_id, &text).await {
+            tracing::warn!(error = ?e, "could not keep the facts a message stated");
+        }
+    });
 }
 
 fn error_frame(turn: &Turn, code: ErrorCode, message: &str) -> ServerFrame {

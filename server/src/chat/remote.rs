@@ -36,6 +36,8 @@ pub fn stored_response(m: MessageDoc) -> ServerFrame {
             title: String::new(),
             status: m.status,
             raw_events: m.context.raw_events,
+            sources: m.sources,
+            replaced: None,
         },
     }
 }

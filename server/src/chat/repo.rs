@@ -36,6 +36,7 @@ pub fn message_view(m: &MessageRow) -> MessageView {
         created_at: m.created_at.to_chrono(),
         response_time_ms: Some(m.response_time_ms),
         status: m.status,
+        sources: m.sources.clone(),
     }
 }
 
@@ -50,6 +51,7 @@ fn pending_view(session_id: &str, p: &PendingTurn) -> MessageView {
         created_at: p.created_at.to_chrono(),
         response_time_ms: None,
         status: if stale { MessageStatus::Interrupted } else { MessageStatus::Pending },
+        sources: Vec::new(),
     }
 }
 
@@ -182,6 +184,25 @@ pub async fn all_messages(db: &Db, session: &SessionDoc) -> AppResult<mongodb::C
 /// Up to `n` exchanges before turn `seq`, oldest first, for the model's context.
 pub async fn recent_messages(db: &Db, user_id: &str, session_id: &str, seq: i64, n: i64) -> AppResult<Vec<MessageRow>> {
     seq_range(db, user_id, session_id, (seq - n).max(1), seq).await
+}
+
+/// Whether `message_id` is the user's last stored turn in the session (what regenerate and
+/// edit may replace): `Err(NotFound)` if it is not theirs or not there, `Ok(false)` if a
+/// later turn exists.
+pub async fn is_last_turn(db: &Db, user_id: &str, session_id: &str, message_id: &str) -> AppResult<bool> {
+    let mine = doc! { "_id": message_id, "user_id": user_id, "session_id": session_id };
+    let found = db.messages.clone_with_type::<Document>().find_one(mine).projection(doc! { "seq": 1 }).await?;
+    let seq = found
+        .and_then(|d| d.get_i64("seq").ok())
+        .ok_or_else(|| AppError::NotFound("No such message in this chat.".into()))?;
+    let later = doc! { "session_id": session_id, "user_id": user_id, "seq": { "$gt": seq } };
+    Ok(db.messages.clone_with_type::<Document>().find_one(later).projection(doc! { "_id": 1 }).await?.is_none())
+}
+
+/// Deletes a turn that a regenerated or edited one replaced; whether it was there.
+pub async fn delete_replaced(db: &Db, user_id: &str, session_id: &str, message_id: &str) -> AppResult<bool> {
+    let mine = doc! { "_id": message_id, "user_id": user_id, "session_id": session_id };
+    Ok(db.messages.delete_one(mine).await?.deleted_count == 1)
 }
 
 /// Write 1 of a turn for a new session: the session with the question in `pending`.

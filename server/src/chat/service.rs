@@ -93,6 +93,13 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             return Err(Refusal::new(ErrorCode::SessionNotFound, "No such chat session.", sid));
         }
     }
+    let replaces = match (send.replaces.as_deref(), sid) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(Refusal::new(ErrorCode::InvalidFrame, "`replaces` needs the `session_id` of its chat.", None))
+        }
+        (Some(old), Some(session_id)) => Some(replaceable(state, user_id, session_id, old).await?),
+    };
 
     let limits = state.config.chat_limits;
     if let Some(max) = limits.map(|l| l.messages_per_minute) {
@@ -131,29 +138,37 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         stop: false,
     };
 
-    // Write 1: the question is stored before the model is asked.
-    let begun = match sid {
-        Some(id) => begin_existing(state, user_id, id, &pending).await,
-        None => {
-            let session = SessionDoc {
-                user_id: user_id.into(),
-                session_id: session_id.clone(),
-                title: auto_title(&text),
-                created_at: now,
-                updated_at: now,
-                is_active: true,
-                title_generated: false,
-                pending: Some(pending.clone()),
-                last_seq: 1,
-            };
-            repo::create_session_with_pending(&state.db, &session).await.map_err(ClaimError::Db).map(|()| {
-                let recent =
-                    Recent { title: session.title, created_at: now, last_seq: 1, exchanges: Default::default() };
-                state.recent.put(user_id, &session_id, recent.clone());
-                recent
-            })
+    // Write 1: the question is stored before the model is asked. The person's remembered
+    // facts are read meanwhile.
+    let begin = async {
+        match sid {
+            Some(id) => begin_existing(state, user_id, id, &pending, replaces.as_deref()).await,
+            None => {
+                let session = SessionDoc {
+                    user_id: user_id.into(),
+                    session_id: session_id.clone(),
+                    title: auto_title(&text),
+                    created_at: now,
+                    updated_at: now,
+                    is_active: true,
+                    title_generated: false,
+                    pending: Some(pending.clone()),
+                    last_seq: 1,
+                };
+                repo::create_session_with_pending(&state.db, &session).await.map_err(ClaimError::Db).map(|()| {
+                    let recent =
+                        Recent { title: session.title, created_at: now, last_seq: 1, exchanges: Default::default() };
+                    state.recent.put(user_id, &session_id, recent.clone());
+                    recent
+                })
+            }
         }
     };
+    let (begun, memory) = tokio::join!(begin, crate::memory::for_prompt(&state.db, user_id));
+    let memory = memory.unwrap_or_else(|e| {
+        tracing::warn!(error = ?e, "could not read the remembered facts; answering without them");
+        Vec::new()
+    });
     let db_wait = db_started.elapsed();
     let recent = match begun {
         Ok(recent) => recent,
@@ -179,10 +194,30 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
         message: text,
         message_type,
         answer_tokens: state.config.max_answer_tokens,
+        memory,
+        guidance: Vec::new(),
     };
-    let input = TurnInput { pending, seq: recent.last_seq, db_wait, title: recent.title, started };
+    let input = TurnInput { pending, seq: recent.last_seq, db_wait, title: recent.title, started, replaces };
     tokio::spawn(answer::run(state.clone(), turn.clone(), request, input));
     Ok(turn)
+}
+
+/// The turn a regenerate or edit replaces: this user's, in this chat, and its last.
+async fn replaceable(state: &AppState, user_id: &str, session_id: &str, message_id: &str) -> Result<String, Refusal> {
+    let not_found = || Refusal::new(ErrorCode::MessageNotFound, "No such message in this chat.", Some(session_id));
+    if uuid::Uuid::parse_str(message_id).is_err() {
+        return Err(not_found());
+    }
+    match repo::is_last_turn(&state.db, user_id, session_id, message_id).await {
+        Ok(true) => Ok(message_id.to_string()),
+        Ok(false) => Err(Refusal::new(
+            ErrorCode::InvalidFrame,
+            "Only the last question of a chat can be regenerated or edited.",
+            Some(session_id),
+        )),
+        Err(AppError::NotFound(_)) => Err(not_found()),
+        Err(e) => Err(Refusal { session_id: Some(session_id.to_string()), ..Refusal::from(e) }),
+    }
 }
 
 fn busy(session_id: Option<&str>) -> Refusal {
@@ -191,13 +226,15 @@ fn busy(session_id: Option<&str>) -> Refusal {
 
 /// Write 1 in an existing session (its claim), and what the turn needs from the session:
 /// from memory when this server ran the session's previous turn, else from the database.
+/// A turn that `replaces` another reads its history from the database without that turn.
 async fn begin_existing(
     state: &AppState,
     user_id: &str,
     session_id: &str,
     pending: &PendingTurn,
+    replaces: Option<&str>,
 ) -> Result<Recent, ClaimError> {
-    if let Some(mut recent) = state.recent.get(user_id, session_id) {
+    if let Some(mut recent) = state.recent.get(user_id, session_id).filter(|_| replaces.is_none()) {
         // This server stored the session's last turn, so the session is free unless another
         // turn began since: the `seq` condition tells.
         if repo::advance_session(&state.db, user_id, session_id, recent.last_seq, pending).await? {
@@ -217,9 +254,14 @@ async fn begin_existing(
     if session.last_seq > 1 {
         match repo::recent_messages(&state.db, user_id, session_id, session.last_seq, HISTORY_TURNS).await {
             Ok(rows) => {
-                recent.exchanges =
-                    rows.into_iter().map(|m| PastTurn { user: m.message, assistant: m.response }).collect();
-                state.recent.put(user_id, session_id, recent.clone());
+                recent.exchanges = rows
+                    .into_iter()
+                    .filter(|m| Some(m.id.as_str()) != replaces)
+                    .map(|m| PastTurn { user: m.message, assistant: m.response })
+                    .collect();
+                if replaces.is_none() {
+                    state.recent.put(user_id, session_id, recent.clone());
+                }
             }
             // The question is stored; answer it without the earlier context rather than not at all.
             Err(e) => tracing::warn!(error = ?e, "could not read the history; answering without it"),

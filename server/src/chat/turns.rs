@@ -391,6 +391,8 @@ mod tests {
                 title: String::new(),
                 status: MessageStatus::Complete,
                 raw_events: Vec::new(),
+                sources: Vec::new(),
+                replaced: None,
             },
         }
     }

@@ -21,7 +21,9 @@ use mongodb::{
     Client, Collection, Database, IndexModel,
 };
 
-use models::{AuthCodeDoc, MessageDoc, RateLimitDoc, RefreshTokenDoc, SessionDoc, SigninDoc, UserDoc};
+use models::{
+    AuthCodeDoc, ForgottenDoc, MemoryDoc, MessageDoc, RateLimitDoc, RefreshTokenDoc, SessionDoc, SigninDoc, UserDoc,
+};
 
 const WRITE_COMMANDS: [&str; 4] = ["insert", "update", "delete", "findAndModify"];
 
@@ -80,6 +82,8 @@ pub struct Db {
     pub refresh_tokens: Collection<RefreshTokenDoc>,
     pub signins: Collection<SigninDoc>,
     pub rate_limits: Collection<RateLimitDoc>,
+    pub memories: Collection<MemoryDoc>,
+    pub forgotten_memories: Collection<ForgottenDoc>,
     /// Write commands sent, when counting is on (tests and the benchmark).
     writes: Arc<AtomicU64>,
     /// Microseconds spent waiting for a pooled connection and for command replies, when
@@ -152,6 +156,8 @@ impl Db {
             refresh_tokens: database.collection("refresh_tokens"),
             signins: database.collection("signins"),
             rate_limits: database.collection("rate_limits"),
+            memories: database.collection("memories"),
+            forgotten_memories: database.collection("forgotten_memories"),
             database,
             client,
         }
@@ -201,6 +207,9 @@ impl Db {
             .await?;
         self.signins.create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build()).await?;
         self.signins.create_index(IndexModel::builder().keys(doc! { "user_id": 1 }).build()).await?;
+        // Every turn reads the person's facts, oldest first.
+        self.memories.create_index(IndexModel::builder().keys(doc! { "user_id": 1, "created_at": 1 }).build()).await?;
+        self.forgotten_memories.create_index(IndexModel::builder().keys(doc! { "user_id": 1 }).build()).await?;
         Ok(())
     }
 }

@@ -3,6 +3,8 @@
 
 use app::wire::{
     chat::{MessageStatus, MessageType, RawEvent},
+    guidance::Source,
+    memory::MemoryKind,
     profile::Profile,
 };
 use mongodb::bson::{oid::ObjectId, DateTime};
@@ -103,6 +105,9 @@ pub struct MessageDoc {
     pub response_time_ms: u64,
     /// `complete`, `stopped`, `failed` or `interrupted`.
     pub status: MessageStatus,
+    /// The guideline entries the answer drew on (absent on answers stored before the library).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<Source>,
 }
 
 /// A stored message without its context: what pages, exports, search and the model's
@@ -121,6 +126,8 @@ pub struct MessageRow {
     pub created_at: DateTime,
     pub response_time_ms: u64,
     pub status: MessageStatus,
+    #[serde(default)]
+    pub sources: Vec<Source>,
 }
 
 impl MessageRow {
@@ -128,7 +135,7 @@ impl MessageRow {
     pub fn projection() -> mongodb::bson::Document {
         mongodb::bson::doc! {
             "_id": 1, "session_id": 1, "seq": 1, "message": 1, "response": 1, "message_type": 1,
-            "created_at": 1, "response_time_ms": 1, "status": 1,
+            "created_at": 1, "response_time_ms": 1, "status": 1, "sources": 1,
         }
     }
 }
@@ -184,4 +191,31 @@ pub struct RateLimitDoc {
     pub id: String,
     pub count: u32,
     pub expires_at: DateTime,
+}
+
+/// One remembered fact (`memories`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MemoryDoc {
+    /// A uuid.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub user_id: String,
+    pub kind: MemoryKind,
+    pub text: String,
+    /// `extract::normalise(text)`: the same fact is not kept twice.
+    pub words: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_session_id: Option<String>,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+}
+
+/// A fact the person deleted (`forgotten_memories`): only a hash of its words, so it is not
+/// learned again, without keeping what it said.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ForgottenDoc {
+    /// `user_id:sha256(words)`.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub user_id: String,
 }

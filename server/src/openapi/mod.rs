@@ -113,6 +113,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(crate::health::api())
         .merge(crate::users::routes::api())
+        .merge(crate::memory::routes::api())
         .merge(crate::chat::routes::api())
         .merge(own_routes())
 }

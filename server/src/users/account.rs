@@ -62,6 +62,7 @@ pub async fn export(state: &AppState, user_id: &str) -> AppResult<Body> {
         user: user_view(&user),
         profile: user.profile.clone(),
         signins,
+        memories: crate::memory::list(&state.db, user_id).await?,
         sessions,
         messages: Vec::new(),
     };
@@ -76,7 +77,8 @@ pub async fn export(state: &AppState, user_id: &str) -> AppResult<Body> {
 }
 
 /// Deletes the account and everything stored about it, after checking the password: the
-/// user, their sessions, messages, codes, refresh tokens, sign-ins and per-email limits.
+/// user, their sessions, messages, memories, codes, refresh tokens, sign-ins and per-email
+/// limits.
 /// Their sign-ins end first, so tokens stop working and sockets close at once.
 pub async fn delete(state: &AppState, user_id: &str, password_typed: String) -> AppResult<()> {
     let user = find_user(&state.db, user_id).await?;
@@ -91,6 +93,7 @@ pub async fn delete(state: &AppState, user_id: &str, password_typed: String) -> 
     let mine = doc! { "user_id": user_id };
     db.messages.delete_many(mine.clone()).await?;
     db.sessions.delete_many(mine.clone()).await?;
+    crate::memory::repo::delete_all(db, user_id).await?;
     db.refresh_tokens.delete_many(mine.clone()).await?;
     db.signins.delete_many(mine).await?;
     db.auth_codes.delete_many(doc! { "email": &user.email }).await?;

@@ -66,6 +66,8 @@ pub struct Options {
     pub own_database: bool,
     pub script: Script,
     pub extra: Vec<(&'static str, String)>,
+    /// The embedded demo model instead of the scripted one.
+    pub local_model: bool,
 }
 
 /// A server configuration from `(variable, value)` pairs, as the environment would give them.
@@ -113,6 +115,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
     if options.own_database {
         vars.remove("MONGODB_URI");
+    }
+    if options.local_model {
+        vars.remove("LLM_BASE_URL");
+        vars.remove("LLM_MODEL");
     }
     let config = Config::from_vars(&vars).unwrap();
     let app = Application::build(config).await.unwrap();
@@ -298,6 +304,18 @@ impl Ws {
             message: message.into(),
             session_id: session_id.map(str::to_string),
             message_type: None,
+            replaces: None,
+        });
+        self.send_text(&frame.to_text()).await;
+    }
+
+    /// Sends `message` in `session_id` to replace the turn `replaces` (regenerate or edit).
+    pub async fn send_replacing(&mut self, message: &str, session_id: Option<&str>, replaces: &str) {
+        let frame = ClientFrame::Send(SendMessage {
+            message: message.into(),
+            session_id: session_id.map(str::to_string),
+            message_type: None,
+            replaces: Some(replaces.into()),
         });
         self.send_text(&frame.to_text()).await;
     }

@@ -11,6 +11,7 @@ mod auth;
 mod chat_limits;
 mod chat_rest;
 mod chat_ws;
+mod coach;
 mod database;
 mod enumeration;
 mod foundation;

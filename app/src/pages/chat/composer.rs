@@ -33,6 +33,13 @@ pub fn Composer(
         ctx.turns.with(|ts| ts.iter().any(|t| t.with(|t| t.in_flight() && t.session_id == current)))
     });
 
+    // Edit: the last question comes back into the composer; sending replaces it.
+    Effect::new(move |_| {
+        if let Some(editing) = ctx.editing.get() {
+            text.set(editing.message);
+            message_type.set(editing.message_type);
+        }
+    });
     let send = move || {
         let message = text.get_untracked();
         if message.trim().is_empty() || busy.get_untracked() {
@@ -69,6 +76,28 @@ pub fn Composer(
                     {move || ctx.notice.get().or_else(|| error.get()).map(|n| view! { <p class="form-alert">{n}</p> })}
                 </div>
             </div>
+            {move || {
+                ctx.editing
+                    .get()
+                    .map(|_| {
+                        view! {
+                            <p class="editing-note" data-testid="editing">
+                                "Editing your last question: sending replaces it and its answer. "
+                                <button
+                                    type="button"
+                                    class="button small"
+                                    on:click=move |_| {
+                                        ctx.editing.set(None);
+                                        text.set(String::new());
+                                    }
+                                    data-testid="cancel-edit"
+                                >
+                                    "Cancel"
+                                </button>
+                            </p>
+                        }
+                    })
+            }}
             <label for="composer-input" class="visually-hidden">"Message"</label>
             <textarea
                 id="composer-input"

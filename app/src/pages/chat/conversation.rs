@@ -6,14 +6,15 @@ use leptos::{html, prelude::*};
 use super::{
     composer::{type_label, Composer},
     expect_ctx,
-    live::ChatCtx,
+    live::{ChatCtx, Editing},
     state::{format_response_time, shown_live, LiveKey, LiveTurn, Phase},
 };
 use crate::{
     api::get_session,
     markdown,
     wire::{
-        chat::{MessageStatus, MessageView, SessionDetail},
+        chat::{MessageStatus, MessageType, MessageView, SessionDetail},
+        guidance::Source,
         ApiError, ErrorCode,
     },
 };
@@ -42,6 +43,20 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
         let current = ctx.current.get();
         ctx.turns.with(|ts| ts.iter().filter(|t| t.with(|t| t.session_id == current)).cloned().collect::<Vec<_>>())
     };
+    let busy = Memo::new(move |_| here_turns().iter().any(|t| t.with(LiveTurn::in_flight)));
+    // The turn Regenerate and Edit apply to: the newest one shown, live or stored.
+    let last_id = Memo::new(move |_| {
+        let replaced = ctx.replaced.get();
+        let gone = |id: &Option<String>| id.as_ref().is_some_and(|id| replaced.contains(id));
+        if let Some(live) = here_turns().iter().rev().map(|t| t.with(|t| t.message_id.clone())).find(|id| !gone(id)) {
+            return live;
+        }
+        detail.with(|d| {
+            let messages = d.as_ref().and_then(|r| r.as_ref().ok()).and_then(Option::as_ref).map(|d| &d.messages);
+            messages.and_then(|m| m.iter().rev().map(|m| Some(m.message_id.clone())).find(|id| !gone(id))).flatten()
+        })
+    });
+    let turn_ui = TurnUi { ctx, last_id, busy };
 
     // Follow the stream: after any change of history or answer text, stay at the bottom.
     Effect::new(move |_| {
@@ -124,8 +139,11 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
                                             .into_iter()
                                             .map(|m| {
                                                 let key = m.clone();
-                                                let hidden = Memo::new(move |_| live_keys.with(|k| shown_live(&key, k)));
-                                                view! { <StoredTurn message=m hidden=hidden ctx=ctx/> }
+                                                let hidden = Memo::new(move |_| {
+                                                    live_keys.with(|k| shown_live(&key, k))
+                                                        || ctx.replaced.with(|r| r.contains(&key.message_id))
+                                                });
+                                                view! { <StoredTurn message=m hidden=hidden ui=turn_ui/> }
                                             })
                                             .collect_view()}
                                     }
@@ -146,7 +164,7 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
                     }}
                 </Transition>
                 <For each=here_turns key=|t| t.with_untracked(|t| t.local_id) let:turn>
-                    <LiveTurnView turn=turn ctx=ctx/>
+                    <LiveTurnView turn=turn ui=turn_ui/>
                 </For>
             </div>
             <Composer on_send=move || pinned.set_value(true)/>
@@ -181,9 +199,79 @@ const CUT_OFF_NOTE: &str = "Cut off at the length limit";
 /// What Continue sends: the coach has the cut-off answer in its history.
 const CONTINUE_MESSAGE: &str = "Please continue where you left off.";
 
+/// What every turn's buttons need to know about the conversation.
+#[derive(Clone, Copy)]
+struct TurnUi {
+    ctx: ChatCtx,
+    /// The newest turn shown (the one Regenerate and Edit apply to).
+    last_id: Memo<Option<String>>,
+    /// An answer is streaming in this chat.
+    busy: Memo<bool>,
+}
+
+/// The guideline entries an answer drew on, numbered as the answer cites them.
+#[component]
+fn Sources(sources: Vec<Source>) -> impl IntoView {
+    (!sources.is_empty()).then(|| {
+        view! {
+            <div class="sources" data-testid="sources">
+                <p class="sources-title">"Sources"</p>
+                <ol>
+                    {sources
+                        .into_iter()
+                        .map(|s| {
+                            view! {
+                                <li data-source-id=s.id.clone()>
+                                    <a href=s.url target="_blank" rel="noopener noreferrer nofollow">{s.title}</a>
+                                    <span class="muted">{format!(" — {}, {} ({})", s.org, s.document, s.year)}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ol>
+            </div>
+        }
+    })
+}
+
+/// Regenerate and Edit, on the newest turn while nothing streams.
+#[component]
+fn TurnActions(
+    ui: TurnUi,
+    message_id: String,
+    session_id: String,
+    message: String,
+    message_type: MessageType,
+) -> impl IntoView {
+    let shown = {
+        let id = message_id.clone();
+        move || !ui.busy.get() && ui.last_id.get().as_deref() == Some(id.as_str())
+    };
+    let regenerate = {
+        let (session_id, message_id, message) = (session_id.clone(), message_id.clone(), message.clone());
+        move |_| ui.ctx.regenerate(session_id.clone(), message_id.clone(), message.clone(), message_type)
+    };
+    let edit = move |_| {
+        ui.ctx.editing.set(Some(Editing { message_id: message_id.clone(), message: message.clone(), message_type }))
+    };
+    view! {
+        <Show when=shown.clone()>
+            <span class="turn-actions">
+                <button type="button" class="button small" on:click=regenerate.clone() data-testid="regenerate">
+                    "Regenerate"
+                </button>
+                <button type="button" class="button small" on:click=edit.clone() data-testid="edit">
+                    "Edit question"
+                </button>
+            </span>
+        </Show>
+    }
+}
+
 /// One stored turn: the question, then the answer as Markdown.
 #[component]
-fn StoredTurn(message: MessageView, hidden: Memo<bool>, ctx: ChatCtx) -> impl IntoView {
+fn StoredTurn(message: MessageView, hidden: Memo<bool>, ui: TurnUi) -> impl IntoView {
+    let ctx = ui.ctx;
     let note = match message.status {
         MessageStatus::Pending => Some("The answer is still being written — reload to see it."),
         MessageStatus::Stopped => Some("Stopped"),
@@ -223,7 +311,20 @@ fn StoredTurn(message: MessageView, hidden: Memo<bool>, ctx: ChatCtx) -> impl In
                                 </button>
                             }
                         })}
+                    {(message.status != MessageStatus::Pending)
+                        .then(|| {
+                            view! {
+                                <TurnActions
+                                    ui=ui
+                                    message_id=message.message_id.clone()
+                                    session_id=message.session_id.clone()
+                                    message=message.message.clone()
+                                    message_type=message.message_type
+                                />
+                            }
+                        })}
                 </p>
+                <Sources sources=message.sources.clone()/>
                 {can_retry
                     .then(|| {
                         view! {
@@ -241,7 +342,8 @@ fn StoredTurn(message: MessageView, hidden: Memo<bool>, ctx: ChatCtx) -> impl In
 
 /// A question asked on this page and its answer as it streams in.
 #[component]
-fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
+fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ui: TurnUi) -> impl IntoView {
+    let ctx = ui.ctx;
     let t = turn.clone();
     let phase = Memo::new(move |_| t.with(|t| t.phase.clone()));
     let t = turn.clone();
@@ -249,6 +351,7 @@ fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
     let t = turn.clone();
     let message_id = Memo::new(move |_| t.with(|t| t.message_id.clone()));
     let (message, message_type) = turn.with_untracked(|t| (t.message.clone(), t.message_type));
+    let question = message.clone();
     let t = turn.clone();
     let retried = Memo::new(move |_| t.with(|t| t.retried));
     let streaming = move || matches!(phase.get(), Phase::Sending | Phase::Streaming);
@@ -258,8 +361,9 @@ fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
         let turn = turn.clone();
         move |_| ctx.retry(&turn)
     };
+    let replaced = move || message_id.with(|id| id.as_ref().is_some_and(|id| ctx.replaced.with(|r| r.contains(id))));
     view! {
-        <article class="turn live" data-message-id=move || message_id.get() data-testid="turn">
+        <article class="turn live" class:hidden=replaced data-message-id=move || message_id.get() data-testid="turn">
             <div class="bubble user">
                 <p class="user-text" data-testid="user-text">{message}</p>
             </div>
@@ -306,13 +410,28 @@ fn LiveTurnView(turn: ArcRwSignal<LiveTurn>, ctx: ChatCtx) -> impl IntoView {
                                 </button>
                             }
                         });
+                        let (ids, sources) = turn.with_untracked(|t| ((t.message_id.clone(), t.session_id.clone()), t.sources.clone()));
+                        let actions = match ids {
+                            (Some(message_id), Some(session_id)) => Some(view! {
+                                <TurnActions
+                                    ui=ui
+                                    message_id=message_id
+                                    session_id=session_id
+                                    message=question.clone()
+                                    message_type=message_type
+                                />
+                            }),
+                            _ => None,
+                        };
                         view! {
                             <p class="meta">
                                 <span class="tag">{type_label(message_type)}</span>
                                 <span class="response-time" data-testid="response-time">{format_response_time(response_time_ms)}</span>
                                 {note.map(|n| view! { <span class="status-note">{n}</span> })}
                                 {cut_off}
+                                {actions}
                             </p>
+                            <Sources sources=sources/>
                         }
                             .into_any()
                     }

@@ -43,6 +43,14 @@ pub struct Toast {
 
 type Navigate = Rc<dyn Fn(&str, NavigateOptions)>;
 
+/// The question being edited in the composer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Editing {
+    pub message_id: String,
+    pub message: String,
+    pub message_type: MessageType,
+}
+
 #[derive(Clone, Copy)]
 pub struct ChatCtx {
     /// The session in the URL (`None` on `/chat`).
@@ -67,6 +75,10 @@ pub struct ChatCtx {
     pub toast: RwSignal<Option<Toast>>,
     /// The sidebar on narrow screens.
     pub sidebar_open: RwSignal<bool>,
+    /// Turns replaced by a regenerated or edited one on this page (no longer shown).
+    pub replaced: RwSignal<Vec<String>>,
+    /// The last question, while the composer edits it.
+    pub editing: RwSignal<Option<Editing>>,
     // Browser-only values (not `Send`). On the server a page is rendered and dropped on
     // whichever thread the runtime picks, so thread-local storage must not exist there.
     #[cfg(feature = "hydrate")]
@@ -90,6 +102,8 @@ impl ChatCtx {
             deleted: RwSignal::new(Vec::new()),
             toast: RwSignal::new(None),
             sidebar_open: RwSignal::new(false),
+            replaced: RwSignal::new(Vec::new()),
+            editing: RwSignal::new(None),
             #[cfg(feature = "hydrate")]
             socket: StoredValue::new_local(None),
             #[cfg(feature = "hydrate")]
@@ -150,10 +164,12 @@ impl ChatCtx {
         id
     }
 
-    /// Asks a question in the current session (or a new one).
+    /// Asks a question in the current session (or a new one); while the last question is
+    /// being edited, the new one replaces it.
     pub fn send(&self, message: String, message_type: MessageType) {
         let session_id = self.current.get_untracked();
-        let turn = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
+        let mut turn = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
+        turn.replaces = self.editing.try_update(Option::take).flatten().map(|e| e.message_id);
         let turn = ArcRwSignal::new(turn);
         self.turns.update(|t| t.push(turn.clone()));
         self.deliver(&turn);
@@ -162,6 +178,15 @@ impl ChatCtx {
     /// Asks a question again, in its session (`None`: a new chat).
     pub fn resend(&self, session_id: Option<String>, message: String, message_type: MessageType) {
         let turn = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
+        let turn = ArcRwSignal::new(turn);
+        self.turns.update(|t| t.push(turn.clone()));
+        self.deliver(&turn);
+    }
+
+    /// Asks the last question again; the new answer replaces the old one once it completes.
+    pub fn regenerate(&self, session_id: String, message_id: String, message: String, message_type: MessageType) {
+        let mut turn = LiveTurn::new(self.next_local_id(), Some(session_id), message, message_type);
+        turn.replaces = Some(message_id);
         let turn = ArcRwSignal::new(turn);
         self.turns.update(|t| t.push(turn.clone()));
         self.deliver(&turn);
@@ -183,6 +208,7 @@ impl ChatCtx {
                 message: t.message.clone(),
                 session_id: t.session_id.clone(),
                 message_type: Some(t.message_type.as_str().to_string()),
+                replaces: t.replaces.clone(),
             })
         });
         let delivered = self.send_text(frame.to_text());
@@ -299,7 +325,7 @@ impl ChatCtx {
                     }
                 });
             }
-            SocketEvent::Frame(frame) => self.on_frame(frame),
+            SocketEvent::Frame(frame) => self.on_frame(*frame),
         }
     }
 
@@ -356,6 +382,7 @@ impl ChatCtx {
                         t.message_id = Some(data.message_id.clone());
                         t.session_id.get_or_insert_with(|| session_id.clone());
                         t.text = message;
+                        t.sources = data.sources.clone();
                         match data.status {
                             // The error frame before this one said why; keep it (and Retry).
                             _ if matches!(t.phase, Phase::Failed { .. }) => {}
@@ -365,6 +392,9 @@ impl ChatCtx {
                             _ => t.phase = Phase::Done { status: data.status, response_time_ms: data.response_time_ms },
                         }
                     });
+                }
+                if let Some(old) = data.replaced {
+                    self.replaced.update(|r| r.push(old));
                 }
                 // The first answer names the chat: show the title without waiting.
                 if !data.title.is_empty() {

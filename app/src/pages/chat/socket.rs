@@ -11,7 +11,7 @@ use crate::wire::chat::ServerFrame;
 pub enum SocketEvent {
     /// Connected; the queued frames have just been sent.
     Open,
-    Frame(ServerFrame),
+    Frame(Box<ServerFrame>),
     /// The connection dropped (a reconnect is already scheduled) or failed to open.
     Closed,
 }
@@ -162,7 +162,7 @@ mod browser {
                     let Some(text) = e.data().as_string() else { return };
                     // A frame this page does not know is skipped, not fatal.
                     if let Ok(frame) = serde_json::from_str::<ServerFrame>(&text) {
-                        socket.emit(SocketEvent::Frame(frame));
+                        socket.emit(SocketEvent::Frame(Box::new(frame)));
                     }
                 })
             };

@@ -4,7 +4,10 @@
 
 use std::collections::HashSet;
 
-use crate::wire::chat::{MessageStatus, MessageType, MessageView, SessionSummary};
+use crate::wire::{
+    chat::{MessageStatus, MessageType, MessageView, SessionSummary},
+    guidance::Source,
+};
 
 /// Where a live turn stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,6 +45,10 @@ pub struct LiveTurn {
     /// A failed turn that was asked again (its Retry is spent).
     pub retried: bool,
     pub phase: Phase,
+    /// Regenerate or edit: the turn this one replaces once its answer completes.
+    pub replaces: Option<String>,
+    /// The guideline entries the answer drew on (from its final frame).
+    pub sources: Vec<Source>,
 }
 
 impl LiveTurn {
@@ -57,6 +64,8 @@ impl LiveTurn {
             delivered: false,
             retried: false,
             phase: Phase::Sending,
+            replaces: None,
+            sources: Vec::new(),
         }
     }
 
@@ -193,6 +202,7 @@ mod tests {
             created_at: at,
             response_time_ms: None,
             status,
+            sources: Vec::new(),
         };
         let mut known = LiveTurn::new(1, Some("s".into()), "hi".into(), MessageType::General);
         known.message_id = Some("m1".into());

@@ -79,8 +79,12 @@ async fn main() -> Result<(), Error> {
             }
             _ => {}
         }
-        let frame =
-            ClientFrame::Send(SendMessage { message: line, session_id: session_id.clone(), message_type: None });
+        let frame = ClientFrame::Send(SendMessage {
+            message: line,
+            session_id: session_id.clone(),
+            message_type: None,
+            replaces: None,
+        });
         sink.send(Message::Text(frame.to_text().into())).await?;
         print!("coach> ");
         while let Some(msg) = stream.next().await {
