@@ -76,7 +76,7 @@ pub struct Proposal {
     pub text: String,
 }
 
-/// The facts a message states, at most one per sentence, in order.
+/// The facts a message states, in order: each clause that a pattern matches.
 pub fn propose(message: &str) -> Vec<Proposal> {
     let mut found: Vec<Proposal> = Vec::new();
     for sentence in message.split(['.', '!', '?', '\n']).map(str::trim).filter(|s| !s.is_empty()) {
@@ -84,15 +84,20 @@ pub fn propose(message: &str) -> Vec<Proposal> {
         // keeps byte offsets because only ASCII is changed.
         let plain = sentence.replace('’', "'");
         let lower = plain.to_ascii_lowercase();
-        let Some((kind, start)) = COMPILED.iter().find_map(|c| c.re.find(&lower).map(|m| (c.kind, m.start()))) else {
-            continue;
-        };
-        let rest = &lower[start..];
-        let end = CLAUSE_ENDS.iter().filter_map(|e| rest.find(e)).filter(|&i| i > 0).min().unwrap_or(rest.len());
-        let clause = plain[start..start + end].trim();
-        let text = tidy(clause);
-        if text.chars().count() >= 8 && !found.iter().any(|p| p.text == text) {
-            found.push(Proposal { kind, text });
+        let mut from = 0;
+        // The earliest fact after `from`, then the next one after its clause.
+        while let Some((kind, start)) = COMPILED
+            .iter()
+            .filter_map(|c| c.re.find_at(&lower, from).map(|m| (c.kind, m.start())))
+            .min_by_key(|(_, start)| *start)
+        {
+            let rest = &lower[start..];
+            let end = CLAUSE_ENDS.iter().filter_map(|e| rest.find(e)).filter(|&i| i > 0).min().unwrap_or(rest.len());
+            let text = tidy(plain[start..start + end].trim());
+            if text.chars().count() >= 8 && !found.iter().any(|p| p.text == text) {
+                found.push(Proposal { kind, text });
+            }
+            from = start + end.max(1);
         }
     }
     found
@@ -148,6 +153,13 @@ mod tests {
             vec![(MemoryKind::Schedule, "I can only train on Tuesdays and Saturdays.".into())]
         );
         assert_eq!(kinds("I tore my ACL two years ago").len(), 1);
+        assert_eq!(
+            kinds("I have a bad left knee, and I'm vegetarian"),
+            vec![
+                (MemoryKind::Injury, "I have a bad left knee.".into()),
+                (MemoryKind::Preference, "I'm vegetarian.".into())
+            ]
+        );
     }
 
     #[test]
