@@ -265,7 +265,7 @@ pub struct RawEvent {
     pub error_message: Option<String>,
     /// Milliseconds since the turn started (for a partial event, of its first piece).
     pub at_ms: u64,
-    /// A partial event holds the streamed pieces (deltas) of up to a second, coalesced: how
+    /// A partial event holds the streamed pieces (deltas) of up to two seconds, coalesced: how
     /// many, and when the last one came. Absent on events stored before coalescing (one
     /// piece each) and on other events.
     #[serde(default, skip_serializing_if = "Option::is_none")]

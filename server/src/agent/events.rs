@@ -1,10 +1,10 @@
 //! Turns the agent events of one answer into ADK-style `RawEvent`s (stored with the message
 //! and sent in the final `response` frame), and accumulates the answer's text.
 //!
-//! Stored events stay small: the streamed pieces of up to a second go into one partial
+//! Stored events stay small: the streamed pieces of up to two seconds go into one partial
 //! event (with their count and the time of the last), and the final event carries no copy of
 //! the text (the message's `response` holds it). A stored answer is then its text twice (the
-//! response and the partials) plus about 150 bytes per second of streaming, against one
+//! response and the partials) plus about 120 bytes per two seconds of streaming, against one
 //! event per token and the text a third time before.
 
 use std::time::Instant;
@@ -21,7 +21,7 @@ use super::AgentEvent;
 pub const AUTHOR: &str = "coach";
 
 /// The longest span of streaming one partial event covers.
-const PARTIAL_SPAN_MS: u64 = 1_000;
+const PARTIAL_SPAN_MS: u64 = 2_000;
 
 pub struct Recorder {
     model: String,
@@ -113,6 +113,8 @@ impl Recorder {
                     ..Default::default()
                 });
             }
+            // Nothing retrieved: nothing to record.
+            AgentEvent::Guidance(found) if found.is_empty() => {}
             AgentEvent::Guidance(found) => {
                 self.sources = found.iter().map(|g| g.entry.source()).collect();
                 self.events.push(RawEvent {
@@ -274,12 +276,12 @@ mod tests {
     }
 
     #[test]
-    fn pieces_more_than_a_second_apart_start_a_new_partial_event() {
+    fn pieces_more_than_two_seconds_apart_start_a_new_partial_event() {
         let started = Instant::now() - std::time::Duration::from_secs(5);
         let mut r = Recorder::new("m", started);
         r.record(&delta("one "));
-        // As if the first event began 1.5 s earlier.
-        r.events[0].at_ms = r.events[0].at_ms.saturating_sub(1_500);
+        // As if the first event began 2.5 s earlier.
+        r.events[0].at_ms = r.events[0].at_ms.saturating_sub(2_500);
         r.record(&delta("two "));
         r.record(&delta("three"));
         let events = r.into_events();

@@ -153,7 +153,8 @@ pub fn keyword_title(message: &str) -> Option<String> {
         .map(|w| w.trim_matches(|c: char| c == '\'' || c == '-'))
         // Single letters are mostly markup or typos ("<b>", "u").
         .filter(|w| {
-            (w.chars().count() > 1 || w.chars().all(|c| c.is_ascii_digit()))
+            !w.is_empty()
+                && (w.chars().count() > 1 || w.chars().all(|c| c.is_ascii_digit()))
                 && !TITLE_STOP_WORDS.contains(&w.to_lowercase().as_str())
         })
         .take(5)

@@ -91,7 +91,7 @@ pub type SharedAgent = Arc<dyn Agent>;
 /// Loading the local model blocks for a moment (about 0.2 s for the demo model), so call
 /// this at start-up, not per request.
 pub fn build(config: &Config) -> Result<SharedAgent, AgentBuildError> {
-    let library = Arc::new(guidance::Library::load()?);
+    let library = guidance::Library::shared()?;
     let provider: SharedAgent = match &config.llm {
         LlmConfig::OpenAi { base_url, api_key, model } => {
             Arc::new(OpenAiAgent::new(base_url, api_key.clone(), model, config.max_answer_tokens)?)

@@ -106,7 +106,7 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         created_at: input.pending.created_at,
         response_time_ms,
         status: outcome,
-        sources: sources.clone(),
+        source_ids: sources.iter().map(|s| s.id.clone()).collect(),
     };
     let stored = tokio::time::timeout(STORE_WAIT, store_with_retry(&state, &message)).await;
     let mut replaced = None;

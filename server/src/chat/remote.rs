@@ -36,7 +36,7 @@ pub fn stored_response(m: MessageDoc) -> ServerFrame {
             title: String::new(),
             status: m.status,
             raw_events: m.context.raw_events,
-            sources: m.sources,
+            sources: crate::agent::guidance::sources(&m.source_ids),
             replaced: None,
         },
     }

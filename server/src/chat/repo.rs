@@ -36,7 +36,7 @@ pub fn message_view(m: &MessageRow) -> MessageView {
         created_at: m.created_at.to_chrono(),
         response_time_ms: Some(m.response_time_ms),
         status: m.status,
-        sources: m.sources.clone(),
+        sources: crate::agent::guidance::sources(&m.source_ids),
     }
 }
 

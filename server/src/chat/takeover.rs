@@ -39,7 +39,7 @@ fn interrupted(session: &SessionDoc, pending: &PendingTurn) -> MessageDoc {
         created_at: pending.created_at,
         response_time_ms: u64::try_from(took).unwrap_or(0),
         status: MessageStatus::Interrupted,
-        sources: Vec::new(),
+        source_ids: Vec::new(),
     }
 }
 

@@ -3,7 +3,6 @@
 
 use app::wire::{
     chat::{MessageStatus, MessageType, RawEvent},
-    guidance::Source,
     memory::MemoryKind,
     profile::Profile,
 };
@@ -105,9 +104,11 @@ pub struct MessageDoc {
     pub response_time_ms: u64,
     /// `complete`, `stopped`, `failed` or `interrupted`.
     pub status: MessageStatus,
-    /// The guideline entries the answer drew on (absent on answers stored before the library).
+    /// The ids of the guideline entries the answer drew on, in the order it cites them
+    /// (absent before the library). Ids, not the sources: pages show them from the library,
+    /// which keeps a stored answer within twice its text plus 2 KB.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub sources: Vec<Source>,
+    pub source_ids: Vec<String>,
 }
 
 /// A stored message without its context: what pages, exports, search and the model's
@@ -127,7 +128,7 @@ pub struct MessageRow {
     pub response_time_ms: u64,
     pub status: MessageStatus,
     #[serde(default)]
-    pub sources: Vec<Source>,
+    pub source_ids: Vec<String>,
 }
 
 impl MessageRow {
@@ -135,7 +136,7 @@ impl MessageRow {
     pub fn projection() -> mongodb::bson::Document {
         mongodb::bson::doc! {
             "_id": 1, "session_id": 1, "seq": 1, "message": 1, "response": 1, "message_type": 1,
-            "created_at": 1, "response_time_ms": 1, "status": 1, "sources": 1,
+            "created_at": 1, "response_time_ms": 1, "status": 1, "source_ids": 1,
         }
     }
 }

@@ -22,7 +22,7 @@ fn answer(id: &str, seq: i64) -> MessageDoc {
         created_at: DateTime::now(),
         response_time_ms: 1,
         status: app::wire::chat::MessageStatus::Complete,
-        sources: Vec::new(),
+        source_ids: Vec::new(),
     }
 }
 

@@ -425,7 +425,7 @@ async fn answers_spilled_by_an_earlier_run_are_stored_at_the_next_start() {
         created_at: DateTime::now(),
         response_time_ms: 5,
         status: MessageStatus::Complete,
-        sources: Vec::new(),
+        source_ids: Vec::new(),
     };
     let spill = data_dir.join(server::chat::backlog::SPILL_FILE);
     std::fs::write(&spill, serde_json::to_string(&message).unwrap() + "\n").unwrap();

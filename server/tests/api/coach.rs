@@ -72,7 +72,7 @@ async fn a_guideline_question_gets_library_entries_in_the_prompt_and_their_sourc
 
     // Stored with the turn and served with the session.
     let stored = app.db.messages.find_one(doc! { "_id": &data.message_id }).await.unwrap().unwrap();
-    assert_eq!(stored.sources, data.sources);
+    assert_eq!(stored.source_ids, source_ids);
     let detail: SessionDetail =
         app.get_as(&format!("/chat/sessions/{session_id}"), &user.access).await.json().await.unwrap();
     assert_eq!(detail.messages[0].sources, data.sources);

@@ -438,7 +438,7 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
                         created_at: DateTime::now(),
                         response_time_ms: 1,
                         status: MessageStatus::Complete,
-                        sources: Vec::new(),
+                        source_ids: Vec::new(),
                     })
                     .await?;
                 done.fetch_add(1, Ordering::Relaxed);
@@ -640,7 +640,7 @@ async fn main() -> Result<(), Error> {
                 created_at: DateTime::from_millis(now.timestamp_millis() - (n - i) as i64 * 1000),
                 response_time_ms: 5,
                 status: MessageStatus::Complete,
-                sources: Vec::new(),
+                source_ids: Vec::new(),
             })
             .collect();
         for chunk in docs.chunks(1000) {

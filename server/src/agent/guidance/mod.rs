@@ -6,9 +6,9 @@
 mod library;
 mod search;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use app::wire::guidance::GuidelineUse;
+use app::wire::guidance::{GuidelineUse, Source};
 use futures::{stream, StreamExt};
 
 pub use library::{Entry, LibraryError};
@@ -56,7 +56,37 @@ pub struct Library {
     index: search::SearchIndex,
 }
 
+static SHARED: OnceLock<Arc<Library>> = OnceLock::new();
+
+/// The sources of stored answers, by entry id; ids no longer in the library are left out.
+pub fn sources(ids: &[String]) -> Vec<Source> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    match Library::shared() {
+        Ok(library) => ids.iter().filter_map(|id| library.entry(id)).map(|e| e.source()).collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "the guideline library does not load");
+            Vec::new()
+        }
+    }
+}
+
 impl Library {
+    /// The process's library, loaded on first use (at start-up, by `agent::build`).
+    pub fn shared() -> Result<Arc<Self>, LibraryError> {
+        if let Some(library) = SHARED.get() {
+            return Ok(library.clone());
+        }
+        let library = Arc::new(Self::load()?);
+        Ok(SHARED.get_or_init(|| library).clone())
+    }
+
+    /// The entry with this id.
+    pub fn entry(&self, id: &str) -> Option<&Entry> {
+        self.entries.iter().map(Arc::as_ref).find(|e| e.id == id)
+    }
+
     /// Loads and indexes the shipped entries (a few milliseconds; call it at start-up).
     pub fn load() -> Result<Self, LibraryError> {
         let entries = library::entries()?;
