@@ -1,5 +1,5 @@
 import { expect, test } from "./support/fixtures";
-import { ANSWER, ChatPage, Mailbox, gotoHydrated, signUpByApi } from "./support/app";
+import { ANSWER, ChatPage, Mailbox, gotoHydrated, screenshot, signUpByApi } from "./support/app";
 
 // Grounded answers, regenerate and edit, and the memory card on the profile page.
 test.describe("coach", () => {
@@ -18,6 +18,7 @@ test.describe("coach", () => {
     await expect(link).toHaveAttribute("href", /^https:\/\//);
     await expect(link).toHaveAttribute("rel", /noopener/);
     await expect(link).toHaveAttribute("target", "_blank");
+    await screenshot(page, "sources");
 
     // Regenerate: one turn is shown, the new one.
     const first = await chat.lastAnswer().locator("xpath=..").getAttribute("data-message-id");
@@ -67,6 +68,7 @@ test.describe("coach", () => {
     await expect(memories).toHaveCount(2);
     await expect(memories.nth(1).getByTestId("memory-text")).toHaveText(hostile);
     await expect(page.getByTestId("memories").locator("img")).toHaveCount(0);
+    await screenshot(page, "memories");
 
     await memories.first().getByTestId("memory-delete").click();
     await expect(memories).toHaveCount(1);

@@ -104,6 +104,7 @@ impl Application {
             windows: Default::default(),
             turns: Default::default(),
             profiles: Default::default(),
+            memories: Default::default(),
             recent: crate::chat::recent::RecentCache::new(crate::chat::service::HISTORY_TURNS as usize),
             shutdown: CancellationToken::new(),
         };

@@ -44,6 +44,8 @@ pub struct AppState {
     pub turns: Turns,
     /// Health profiles read by every turn.
     pub profiles: ProfileCache,
+    /// Who has no remembered facts (their turns skip reading them).
+    pub memories: crate::memory::NoneCache,
     /// Title, `seq` and recent exchanges of the sessions this server answered in.
     pub recent: RecentCache,
     /// Per-user message and resume counts (see `chat::limits`).

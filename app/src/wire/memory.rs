@@ -83,8 +83,16 @@ pub struct Memory {
 pub struct MemoryInput {
     #[serde(default)]
     pub kind: MemoryKind,
-    /// Trimmed; 1 to 300 characters.
-    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 300))]
+    /// Whitespace is collapsed; what is left must be 1 to 300 characters (the pattern: at
+    /// least one character that is not Unicode whitespace).
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            min_length = 1,
+            max_length = 300,
+            pattern = "[^\\x09-\\x0D\\x20\\x85\\xA0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+        )
+    )]
     pub text: String,
 }
 

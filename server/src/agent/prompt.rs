@@ -198,7 +198,8 @@ pub fn render_memory(memory: &[String]) -> String {
          them to fit your advice, do not repeat them back unasked):",
     );
     for fact in memory {
-        text.push_str(&format!("\n- \"{}\"", fact.trim()));
+        // Its own quotes become single ones, so a fact cannot close the quotation early.
+        text.push_str(&format!("\n- \"{}\"", fact.trim().replace('"', "'")));
     }
     text
 }

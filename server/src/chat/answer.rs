@@ -181,10 +181,10 @@ fn learn_facts(state: &AppState, message: &MessageDoc) {
     if !routine {
         return;
     }
-    let (db, user_id, session_id, text) =
-        (state.db.clone(), message.user_id.clone(), message.session_id.clone(), message.message.clone());
+    let (db, none) = (state.db.clone(), state.memories.clone());
+    let (user_id, session_id, text) = (message.user_id.clone(), message.session_id.clone(), message.message.clone());
     tokio::spawn(async move {
-        if let Err(e) = crate::memory::learn(&db, &user_id, &session_id, &text).await {
+        if let Err(e) = crate::memory::learn(&db, &none, &user_id, &session_id, &text).await {
             tracing::warn!(error = ?e, "could not keep the facts a message stated");
         }
     });

@@ -164,7 +164,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             }
         }
     };
-    let (begun, memory) = tokio::join!(begin, crate::memory::for_prompt(&state.db, user_id));
+    let (begun, memory) = tokio::join!(begin, crate::memory::for_prompt(&state.db, &state.memories, user_id));
     let memory = memory.unwrap_or_else(|e| {
         tracing::warn!(error = ?e, "could not read the remembered facts; answering without them");
         Vec::new()

@@ -7,7 +7,10 @@ use app::wire::memory::{Memory, MemoryInput, MAX_MEMORIES};
 use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime};
 
-use super::extract::{self, Proposal};
+use super::{
+    extract::{self, Proposal},
+    NoneCache,
+};
 use crate::{
     auth::tokens::sha256_hex,
     db::{
@@ -45,15 +48,22 @@ pub async fn list(db: &Db, user_id: &str) -> AppResult<Vec<Memory>> {
     Ok(all(db, user_id).await?.into_iter().map(view).collect())
 }
 
-/// The facts as the prompt quotes them, read on every turn: a fact deleted through any
-/// server instance is gone from the next answer.
-pub async fn for_prompt(db: &Db, user_id: &str) -> AppResult<Vec<String>> {
-    Ok(all(db, user_id).await?.into_iter().map(|m| m.text).collect())
+/// The facts as the prompt quotes them, read on every turn of someone who has any: a fact
+/// deleted through any server instance is gone from the next answer.
+pub async fn for_prompt(db: &Db, none: &NoneCache, user_id: &str) -> AppResult<Vec<String>> {
+    if none.has_none(user_id) {
+        return Ok(Vec::new());
+    }
+    let facts: Vec<String> = all(db, user_id).await?.into_iter().map(|m| m.text).collect();
+    if facts.is_empty() {
+        none.set_none(user_id);
+    }
+    Ok(facts)
 }
 
 /// Adds a fact the person wrote. Writing a fact they once deleted brings it back: what they
 /// type themselves wins over the earlier deletion.
-pub async fn add(db: &Db, user_id: &str, input: MemoryInput) -> AppResult<Memory> {
+pub async fn add(db: &Db, none: &NoneCache, user_id: &str, input: MemoryInput) -> AppResult<Memory> {
     let text = app::validation::memory_text(&input.text)?;
     let words = extract::normalise(&text);
     let existing = all(db, user_id).await?;
@@ -78,6 +88,7 @@ pub async fn add(db: &Db, user_id: &str, input: MemoryInput) -> AppResult<Memory
         updated_at: now,
     };
     db.memories.insert_one(&memory).await?;
+    none.forget(user_id);
     Ok(view(memory))
 }
 
@@ -122,7 +133,7 @@ async fn forget_words(db: &Db, user_id: &str, words: &str) -> AppResult<()> {
 
 /// Keeps the facts a message states that are new to this person and not deleted by them
 /// before. Returns how many were kept.
-pub async fn learn(db: &Db, user_id: &str, session_id: &str, message: &str) -> AppResult<usize> {
+pub async fn learn(db: &Db, none: &NoneCache, user_id: &str, session_id: &str, message: &str) -> AppResult<usize> {
     let proposals = extract::propose(message);
     if proposals.is_empty() {
         return Ok(0);
@@ -150,6 +161,7 @@ pub async fn learn(db: &Db, user_id: &str, session_id: &str, message: &str) -> A
             updated_at: now,
         };
         db.memories.insert_one(&memory).await?;
+        none.forget(user_id);
         kept += 1;
     }
     Ok(kept)
