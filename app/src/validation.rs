@@ -89,15 +89,17 @@ pub fn title(raw: &str) -> Result<String, FieldError> {
     Ok(title)
 }
 
-/// A remembered fact: whitespace collapsed, 1 to `MAX_MEMORY_CHARS` characters.
+/// A remembered fact: at most `MAX_MEMORY_CHARS` characters as sent, whitespace collapsed,
+/// not empty.
 pub fn memory_text(raw: &str) -> Result<String, FieldError> {
     use crate::wire::memory::MAX_MEMORY_CHARS;
+    // Counted as sent, as the API document's `maxLength` counts it.
+    if raw.chars().count() > MAX_MEMORY_CHARS {
+        return Err(problem("text", format!("Keep it to {MAX_MEMORY_CHARS} characters.")));
+    }
     let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {
         return Err(problem("text", "Write what the coach should remember."));
-    }
-    if text.chars().count() > MAX_MEMORY_CHARS {
-        return Err(problem("text", format!("Keep it to {MAX_MEMORY_CHARS} characters.")));
     }
     Ok(text)
 }

@@ -70,7 +70,7 @@ impl Backend for ServerBackend {
     ) -> Result<Memory, ApiError> {
         Ok(match memory_id {
             Some(id) => crate::memory::update(&self.0.db, user_id, &id, input).await?,
-            None => crate::memory::add(&self.0.db, &self.0.memories, user_id, input).await?,
+            None => crate::memory::add(&self.0.db, user_id, input).await?,
         })
     }
 

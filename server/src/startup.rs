@@ -85,7 +85,12 @@ impl Application {
             .map_err(|e| StartupError::Other(format!("JWT secret in {}: {e}", config.data_dir.display())))?;
         let keys = JwtKeys::new(&secret, config.access_token_ttl_secs);
         let mailer = Mailer::from_config(&config).map_err(|e| StartupError::Other(e.to_string()))?;
-        let agent = crate::agent::build(&config).map_err(|e| StartupError::Other(format!("model: {e}")))?;
+        let library = Arc::new(
+            crate::agent::guidance::Library::load()
+                .map_err(|e| StartupError::Other(format!("guideline library: {e}")))?,
+        );
+        let agent =
+            crate::agent::build(&config, library.clone()).map_err(|e| StartupError::Other(format!("model: {e}")))?;
         tracing::info!(model = %agent.model_name(), "coach model ready");
         let answers = crate::chat::answer_writer::AnswerWriter::start(db.clone());
         let state = AppState {
@@ -99,12 +104,12 @@ impl Application {
             signins: Default::default(),
             mailer,
             agent,
+            library,
             hub: Default::default(),
             session_events: Default::default(),
             windows: Default::default(),
             turns: Default::default(),
             profiles: Default::default(),
-            memories: Default::default(),
             recent: crate::chat::recent::RecentCache::new(crate::chat::service::HISTORY_TURNS as usize),
             shutdown: CancellationToken::new(),
         };

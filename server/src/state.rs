@@ -36,6 +36,8 @@ pub struct AppState {
     pub signins: Signins,
     pub mailer: Mailer,
     pub agent: SharedAgent,
+    /// The guideline library the agent searches; stored answers name its entries by id.
+    pub library: Arc<crate::agent::guidance::Library>,
     /// Session events for every open socket of a user.
     pub hub: Hub,
     /// Whether the change stream feeding `hub` runs (readiness).
@@ -44,8 +46,6 @@ pub struct AppState {
     pub turns: Turns,
     /// Health profiles read by every turn.
     pub profiles: ProfileCache,
-    /// Who has no remembered facts (their turns skip reading them).
-    pub memories: crate::memory::NoneCache,
     /// Title, `seq` and recent exchanges of the sessions this server answered in.
     pub recent: RecentCache,
     /// Per-user message and resume counts (see `chat::limits`).

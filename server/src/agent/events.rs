@@ -19,6 +19,8 @@ use super::AgentEvent;
 
 /// The `author` of every event the coach produces.
 pub const AUTHOR: &str = "coach";
+/// The `author` of the event that records which library entries the prompt carried.
+pub const GUIDANCE_AUTHOR: &str = "guidance";
 
 /// The longest span of streaming one partial event covers.
 const PARTIAL_SPAN_MS: u64 = 2_000;
@@ -118,7 +120,7 @@ impl Recorder {
             AgentEvent::Guidance(found) => {
                 self.sources = found.iter().map(|g| g.entry.source()).collect();
                 self.events.push(RawEvent {
-                    author: "guidance".into(),
+                    author: GUIDANCE_AUTHOR.into(),
                     guidelines: Some(found.iter().map(|g| g.usage()).collect()),
                     at_ms,
                     ..Default::default()

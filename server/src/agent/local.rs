@@ -90,14 +90,17 @@ impl Agent for LocalAgent {
         true
     }
 
-    async fn answer(&self, mut request: AgentRequest) -> EventStream {
+    /// Its 2,048-token context has room for one entry.
+    fn guidance_limit(&self) -> usize {
+        1
+    }
+
+    async fn answer(&self, request: AgentRequest) -> EventStream {
         // The demo model is too small to restate facts reliably: a question the library
         // answers clearly is answered from the entry.
         if let Some(strong) = request.guidance.first().filter(|g| g.strong) {
             return Box::pin(futures::stream::iter(answer_from_entry(strong, &request)));
         }
-        // Its context is small too: the best entry only.
-        request.guidance.truncate(1);
         let (events, mut rx) = mpsc::unbounded_channel();
         match self.jobs.try_send(Job { request, events }) {
             Ok(()) => ensure_terminal(futures::stream::poll_fn(move |cx| rx.poll_recv(cx))),
@@ -123,11 +126,19 @@ impl Agent for LocalAgent {
 fn answer_from_entry(guideline: &Guideline, request: &AgentRequest) -> Vec<AgentEvent> {
     let entry = &guideline.entry;
     let mut text = String::new();
-    let activity = ["activity", "older-adults", "strength", "running", "warm-up", "pregnancy"];
-    if !request.profile.readiness_yes.is_empty() && activity.contains(&entry.topic.as_str()) {
+    if !request.profile.readiness_yes.is_empty() && entry.topic.is_exercise() {
         text.push_str(
             "Because of your answers to the readiness questions, check with your doctor before you \
              start anything strenuous; walking is fine meanwhile.\n\n",
+        );
+    }
+    // The entry is general guidance; what the person told us about their health may change
+    // how it applies, which a small model cannot judge reliably.
+    let notes = request.profile.health_notes.as_deref().is_some_and(|n| !n.trim().is_empty());
+    if notes || !request.memory.is_empty() {
+        text.push_str(
+            "This is the general guidance; given what you have told me about your health, check \
+             with a doctor or physiotherapist how it applies to you.\n\n",
         );
     }
     text.push_str(&format!("{} [1]\n\nSource: {}.", entry.text.trim(), entry.citation()));

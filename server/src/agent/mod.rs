@@ -78,6 +78,10 @@ pub trait Agent: Send + Sync {
     fn model_name(&self) -> String;
     /// True for the embedded demo model, which the UI labels as such.
     fn is_local_demo(&self) -> bool;
+    /// How many library entries this provider's prompt has room for.
+    fn guidance_limit(&self) -> usize {
+        guidance::MAX_ENTRIES
+    }
     /// Starts an answer. The stream always ends with exactly one `Finish` or `Error`.
     async fn answer(&self, request: AgentRequest) -> EventStream;
     /// A short title (at most ~6 words) for a session, or `None` when unavailable.
@@ -90,8 +94,7 @@ pub type SharedAgent = Arc<dyn Agent>;
 ///
 /// Loading the local model blocks for a moment (about 0.2 s for the demo model), so call
 /// this at start-up, not per request.
-pub fn build(config: &Config) -> Result<SharedAgent, AgentBuildError> {
-    let library = guidance::Library::shared()?;
+pub fn build(config: &Config, library: Arc<guidance::Library>) -> Result<SharedAgent, AgentBuildError> {
     let provider: SharedAgent = match &config.llm {
         LlmConfig::OpenAi { base_url, api_key, model } => {
             Arc::new(OpenAiAgent::new(base_url, api_key.clone(), model, config.max_answer_tokens)?)
@@ -108,8 +111,6 @@ pub enum AgentBuildError {
     Http(#[from] reqwest::Error),
     #[error("could not load the local model: {0}")]
     Local(#[from] local::LocalLoadError),
-    #[error("the guideline library is broken: {0}")]
-    Library(#[from] guidance::LibraryError),
 }
 
 /// Passes events through until the first `Finish` or `Error`, and adds an `Error` if the

@@ -117,7 +117,7 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
             state.recent.stored(&turn.session_id, input.seq, exchange);
             learn_facts(&state, &message);
             if let Some(old) = &input.replaces {
-                replaced = replace(&state, &turn, old, outcome).await;
+                replaced = replace(&state, &turn, old, input.seq, outcome).await;
             }
         }
         Err(e) => {
@@ -156,18 +156,26 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
 }
 
 /// Deletes the turn a regenerated or edited one replaces, once the new answer completed (a
-/// failed or stopped one leaves both). Returns the deleted turn's id.
-async fn replace(state: &AppState, turn: &Turn, old: &str, outcome: MessageStatus) -> Option<String> {
+/// failed or stopped one leaves both, as does one that waits in the backlog). Returns the
+/// deleted turn's id.
+async fn replace(state: &AppState, turn: &Turn, old: &str, seq: i64, outcome: MessageStatus) -> Option<String> {
     // The cached history still holds the replaced turn.
     state.recent.forget(&turn.session_id);
     if !matches!(outcome, MessageStatus::Complete | MessageStatus::CutOff) {
         return None;
     }
-    match repo::delete_replaced(&state.db, &turn.user_id, &turn.session_id, old).await {
-        Ok(true) => Some(old.to_string()),
-        Ok(false) => None,
-        Err(e) => {
+    // Only while it is still the turn just before this one: a dead instance's turn stored in
+    // between (or any other) makes it history, kept.
+    let deleted = repo::delete_replaced(&state.db, &turn.user_id, &turn.session_id, old, seq - 1);
+    match tokio::time::timeout(STORE_WAIT, deleted).await {
+        Ok(Ok(true)) => Some(old.to_string()),
+        Ok(Ok(false)) => None,
+        Ok(Err(e)) => {
             tracing::warn!(error = ?e, "could not delete the replaced turn; both are kept");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("the database did not delete the replaced turn in time; both are kept");
             None
         }
     }
@@ -178,13 +186,15 @@ async fn replace(state: &AppState, turn: &Turn, old: &str, outcome: MessageStatu
 fn learn_facts(state: &AppState, message: &MessageDoc) {
     let routine =
         message.context.raw_events.iter().find_map(|e| e.triage.as_ref()).is_none_or(|t| t.tier == TriageTier::Routine);
-    if !routine {
+    // A stopped turn may be an account being deleted; an interrupted one a server going away.
+    let finished = matches!(message.status, MessageStatus::Complete | MessageStatus::CutOff);
+    if !routine || !finished {
         return;
     }
-    let (db, none) = (state.db.clone(), state.memories.clone());
+    let db = state.db.clone();
     let (user_id, session_id, text) = (message.user_id.clone(), message.session_id.clone(), message.message.clone());
     tokio::spawn(async move {
-        if let Err(e) = crate::memory::learn(&db, &none, &user_id, &session_id, &text).await {
+        if let Err(e) = crate::memory::learn(&db, &user_id, &session_id, &text).await {
             tracing::warn!(error = ?e, "could not keep the facts a message stated");
         }
     });

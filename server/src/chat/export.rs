@@ -1,12 +1,15 @@
 //! A session and all its messages as JSON or Markdown, for download, written while the
 //! messages are read.
 
+use std::sync::Arc;
+
 use app::wire::chat::{MessageStatus, MessageView, SessionSummary};
 use axum::body::Body;
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::{
+    agent::guidance::Library,
     chat::repo,
     db::models::{MessageRow, SessionDoc},
     download,
@@ -22,9 +25,9 @@ pub struct Export {
 
 type Messages = mongodb::Cursor<MessageRow>;
 
-pub fn json(session: &SessionDoc, messages: Messages) -> AppResult<Body> {
+pub fn json(session: &SessionDoc, messages: Messages, library: Arc<Library>) -> AppResult<Body> {
     let head = Export { session: repo::summary(session), messages: Vec::new() };
-    download::json_with_streamed_array(&head, messages.map(|m| m.map(|m| repo::message_view(&m))))
+    download::json_with_streamed_array(&head, messages.map(move |m| m.map(|m| repo::message_view(&m, &library))))
 }
 
 pub fn markdown(session: &SessionDoc, messages: Messages) -> Body {

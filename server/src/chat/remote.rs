@@ -12,6 +12,7 @@ use app::wire::{
 };
 
 use crate::{
+    agent::guidance::Library,
     chat::{repo, service::Refusal, turns::FrameSender},
     db::models::MessageDoc,
     error::AppResult,
@@ -24,7 +25,7 @@ const POLL_EVERY: Duration = Duration::from_millis(250);
 const FOLLOW_AT_MOST: Duration = Duration::from_secs(15 * 60);
 
 /// The final frame of a stored answer.
-pub fn stored_response(m: MessageDoc) -> ServerFrame {
+pub fn stored_response(m: MessageDoc, library: &Library) -> ServerFrame {
     ServerFrame::Response {
         message: m.response,
         session_id: m.session_id,
@@ -36,7 +37,7 @@ pub fn stored_response(m: MessageDoc) -> ServerFrame {
             title: String::new(),
             status: m.status,
             raw_events: m.context.raw_events,
-            sources: crate::agent::guidance::sources(&m.source_ids),
+            sources: library.sources(&m.source_ids),
             replaced: None,
         },
     }
@@ -73,7 +74,7 @@ async fn follow_until_stored(
         // The session first: an answer stored between the two reads is then found below.
         let session = repo::session_answering(&state.db, user_id, message_id).await?;
         if let Some(stored) = repo::find_message(&state.db, user_id, message_id).await? {
-            return Ok(Some(stored_response(stored)));
+            return Ok(Some(stored_response(stored, &state.library)));
         }
         let Some((session_id, pending)) = session.and_then(|s| Some((s.session_id, s.pending?))) else {
             return Ok(None);

@@ -6,6 +6,7 @@ use futures::TryStreamExt;
 use mongodb::bson::{doc, DateTime, Document};
 
 use crate::{
+    agent::guidance::Library,
     db::{
         models::{MessageDoc, MessageRow, PendingTurn, SessionDoc},
         Db,
@@ -26,7 +27,7 @@ pub fn summary(s: &SessionDoc) -> SessionSummary {
     }
 }
 
-pub fn message_view(m: &MessageRow) -> MessageView {
+pub fn message_view(m: &MessageRow, library: &Library) -> MessageView {
     MessageView {
         message_id: m.id.clone(),
         session_id: m.session_id.clone(),
@@ -36,7 +37,7 @@ pub fn message_view(m: &MessageRow) -> MessageView {
         created_at: m.created_at.to_chrono(),
         response_time_ms: Some(m.response_time_ms),
         status: m.status,
-        sources: crate::agent::guidance::sources(&m.source_ids),
+        sources: library.sources(&m.source_ids),
     }
 }
 
@@ -128,6 +129,7 @@ pub async fn list_sessions(db: &Db, user_id: &str, cursor: Option<&str>, limit: 
 /// of a 20-message one does.
 pub async fn messages_page(
     db: &Db,
+    library: &Library,
     session: &SessionDoc,
     before: Option<&str>,
     limit: u32,
@@ -142,7 +144,7 @@ pub async fn messages_page(
     // A turn whose answer could not be stored leaves a gap, so a page may hold fewer than
     // `limit` messages; the cursor still moves by whole ranges.
     let next = (low > 1).then(|| low.to_string());
-    let mut views: Vec<MessageView> = docs.iter().map(message_view).collect();
+    let mut views: Vec<MessageView> = docs.iter().map(|m| message_view(m, library)).collect();
     // The question of a turn still running (or cut off) lives on the session until its
     // answer is stored; show it at the end of the newest page.
     if let (None, Some(p)) = (before, &session.pending) {
@@ -199,9 +201,10 @@ pub async fn is_last_turn(db: &Db, user_id: &str, session_id: &str, message_id: 
     Ok(db.messages.clone_with_type::<Document>().find_one(later).projection(doc! { "_id": 1 }).await?.is_none())
 }
 
-/// Deletes a turn that a regenerated or edited one replaced; whether it was there.
-pub async fn delete_replaced(db: &Db, user_id: &str, session_id: &str, message_id: &str) -> AppResult<bool> {
-    let mine = doc! { "_id": message_id, "user_id": user_id, "session_id": session_id };
+/// Deletes a turn that a regenerated or edited one replaced, if it is still at `seq`;
+/// whether it was.
+pub async fn delete_replaced(db: &Db, user_id: &str, session_id: &str, message_id: &str, seq: i64) -> AppResult<bool> {
+    let mine = doc! { "_id": message_id, "user_id": user_id, "session_id": session_id, "seq": seq };
     Ok(db.messages.delete_one(mine).await?.deleted_count == 1)
 }
 

@@ -293,7 +293,7 @@ async fn export_session(
     let stem = format!("chat-{}", &session.session_id);
     let (content_type, extension, body) = match format {
         "markdown" => ("text/markdown; charset=utf-8", "md", export::markdown(&session, messages)),
-        _ => ("application/json", "json", export::json(&session, messages)?),
+        _ => ("application/json", "json", export::json(&session, messages, state.library.clone())?),
     };
     let disposition = format!("attachment; filename=\"{stem}.{extension}\"");
     Ok(([(header::CONTENT_TYPE, content_type.to_string()), (header::CONTENT_DISPOSITION, disposition)], body)

@@ -93,14 +93,6 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             return Err(Refusal::new(ErrorCode::SessionNotFound, "No such chat session.", sid));
         }
     }
-    let replaces = match (send.replaces.as_deref(), sid) {
-        (None, _) => None,
-        (Some(_), None) => {
-            return Err(Refusal::new(ErrorCode::InvalidFrame, "`replaces` needs the `session_id` of its chat.", None))
-        }
-        (Some(old), Some(session_id)) => Some(replaceable(state, user_id, session_id, old).await?),
-    };
-
     let limits = state.config.chat_limits;
     if let Some(max) = limits.map(|l| l.messages_per_minute) {
         state.windows.take(user_id, Action::Message, max).map_err(|wait| {
@@ -109,6 +101,14 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             Refusal::new(ErrorCode::RateLimited, message, sid)
         })?;
     }
+    // After the rate limit: checking costs two reads.
+    let replaces = match (send.replaces.as_deref(), sid) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(Refusal::new(ErrorCode::InvalidFrame, "`replaces` needs the `session_id` of its chat.", None))
+        }
+        (Some(old), Some(session_id)) => Some(replaceable(state, user_id, session_id, old).await?),
+    };
 
     let db_started = Instant::now();
     let profile = state.profiles.get(&state.db, user_id).await?;
@@ -164,7 +164,7 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             }
         }
     };
-    let (begun, memory) = tokio::join!(begin, crate::memory::for_prompt(&state.db, &state.memories, user_id));
+    let (begun, memory) = tokio::join!(begin, crate::memory::for_prompt(&state.db, user_id));
     let memory = memory.unwrap_or_else(|e| {
         tracing::warn!(error = ?e, "could not read the remembered facts; answering without them");
         Vec::new()
@@ -295,7 +295,7 @@ pub async fn session_detail(
 ) -> AppResult<SessionDetail> {
     parse_session_id(session_id)?;
     let session = repo::active_session(&state.db, user_id, session_id).await?;
-    let (messages, next_before) = repo::messages_page(&state.db, &session, before, limit).await?;
+    let (messages, next_before) = repo::messages_page(&state.db, &state.library, &session, before, limit).await?;
     Ok(SessionDetail { session: repo::summary(&session), messages, next_before })
 }
 

@@ -207,8 +207,11 @@ impl Db {
             .await?;
         self.signins.create_index(IndexModel::builder().keys(doc! { "expires_at": 1 }).options(ttl()).build()).await?;
         self.signins.create_index(IndexModel::builder().keys(doc! { "user_id": 1 }).build()).await?;
-        // Every turn reads the person's facts, oldest first.
+        // Every turn reads the person's facts, oldest first; the same fact is kept once.
         self.memories.create_index(IndexModel::builder().keys(doc! { "user_id": 1, "created_at": 1 }).build()).await?;
+        self.memories
+            .create_index(IndexModel::builder().keys(doc! { "user_id": 1, "words": 1 }).options(unique()).build())
+            .await?;
         self.forgotten_memories.create_index(IndexModel::builder().keys(doc! { "user_id": 1 }).build()).await?;
         Ok(())
     }

@@ -14,7 +14,11 @@ const BODY: &str = r"(?:knees?|back|lower back|shoulders?|ankles?|hips?|wrists?|
 const PATTERNS: &[(MemoryKind, &str)] = &[
     (
         MemoryKind::Injury,
-        r"\b(?:i have|i've got|ive got|i've|i had|i injured|i hurt|i tore|i sprained|i broke|i pulled|i strained)\b[^.!?]{0,30}?\b(?:bad|weak|injured|sore|dodgy|torn|sprained|broken|fractured|pulled|strained|replaced|my|a|an)\b[^.!?]{0,25}?\b__BODY__\b",
+        r"\b(?:i have|i've got|ive got|i've|i had)\b[^.!?]{0,30}?\b(?:bad|weak|injured|sore|dodgy|torn|sprained|broken|fractured|pulled|strained|replaced|arthritic)\b[^.!?]{0,25}?\b__BODY__\b",
+    ),
+    (
+        MemoryKind::Injury,
+        r"\bi (?:injured|hurt|tore|sprained|broke|pulled|strained|twisted|dislocated|fractured) (?:my |an |a )?(?:left |right )?__BODY__\b",
     ),
     (
         MemoryKind::Injury,
@@ -65,6 +69,39 @@ static COMPILED: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Words just before a match that make it a question or a condition, not a fact ("can I run
+/// if I'm pregnant", "do I have diabetes").
+const NOT_A_STATEMENT: &[&str] = &[
+    "if", "whether", "when", "unless", "suppose", "do", "does", "did", "can", "could", "would", "will", "am", "is",
+    "are", "what", "might", "maybe", "perhaps",
+];
+/// Words inside a match that deny it ("I've never injured my back").
+const NEGATIONS: &[&str] =
+    &["never", "not", "no", "dont", "didnt", "havent", "hasnt", "hadnt", "isnt", "wasnt", "arent"];
+/// A sentence that says the problem is over ("… but it's fine now").
+static RESOLVED: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(
+        r"\b(?:fine now|healed|fully recovered|better now|no longer|not anymore|all good now|doesn't bother me)\b",
+    )
+    .ok()
+});
+/// Sentence ends: a full stop followed by a space or the end, so "6.5" stays one number.
+static SENTENCE_END: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"[.!?]+(?:\s+|$)|\n").ok());
+
+fn words_of(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'').map(|w| w.replace('\'', ""))
+}
+
+/// Whether the match at `start..end` of the lower-cased `sentence` states a fact.
+fn is_statement(sentence: &str, start: usize, end: usize) -> bool {
+    let before: Vec<String> = words_of(&sentence[..start]).filter(|w| !w.is_empty()).collect();
+    let asked = before.iter().rev().take(3).any(|w| NOT_A_STATEMENT.contains(&w.as_str()));
+    let denied = words_of(&sentence[start..end]).any(|w| NEGATIONS.contains(&w.as_str()))
+        || before.last().is_some_and(|w| NEGATIONS.contains(&w.as_str()));
+    let resolved = RESOLVED.as_ref().is_some_and(|re| re.is_match(sentence));
+    !asked && !denied && !resolved
+}
+
 /// Where a fact's clause ends: the next clause of the sentence is about something else.
 const CLAUSE_ENDS: &[&str] =
     &[",", ";", " but ", " so ", " and i ", " because ", " since ", " what ", " how ", " should "];
@@ -79,22 +116,29 @@ pub struct Proposal {
 /// The facts a message states, in order: each clause that a pattern matches.
 pub fn propose(message: &str) -> Vec<Proposal> {
     let mut found: Vec<Proposal> = Vec::new();
-    for sentence in message.split(['.', '!', '?', '\n']).map(str::trim).filter(|s| !s.is_empty()) {
+    let sentences: Vec<&str> = match SENTENCE_END.as_ref() {
+        Some(end) => end.split(message).collect(),
+        None => message.split(['.', '!', '?', '\n']).collect(),
+    };
+    for sentence in sentences.into_iter().map(str::trim).filter(|s| !s.is_empty()) {
         // Apostrophes are normalised so "I’m" and "I'm" match alike; the lower-cased copy
         // keeps byte offsets because only ASCII is changed.
         let plain = sentence.replace('’', "'");
         let lower = plain.to_ascii_lowercase();
         let mut from = 0;
         // The earliest fact after `from`, then the next one after its clause.
-        while let Some((kind, start)) = COMPILED
+        while let Some((kind, start, matched_end)) = COMPILED
             .iter()
-            .filter_map(|c| c.re.find_at(&lower, from).map(|m| (c.kind, m.start())))
-            .min_by_key(|(_, start)| *start)
+            .filter_map(|c| c.re.find_at(&lower, from).map(|m| (c.kind, m.start(), m.end())))
+            .min_by_key(|(_, start, _)| *start)
         {
             let rest = &lower[start..];
             let end = CLAUSE_ENDS.iter().filter_map(|e| rest.find(e)).filter(|&i| i > 0).min().unwrap_or(rest.len());
             let text = tidy(plain[start..start + end].trim());
-            if text.chars().count() >= 8 && !found.iter().any(|p| p.text == text) {
+            if is_statement(&lower, start, matched_end)
+                && text.chars().count() >= 8
+                && !found.iter().any(|p| p.text == text)
+            {
                 found.push(Proposal { kind, text });
             }
             from = start + end.max(1);
@@ -170,6 +214,12 @@ mod tests {
             "My friend has a bad knee",
             "Is running bad for your knees?",
             "Does my wife need more protein?",
+            "Can I still run if I'm pregnant?",
+            "Do I have diabetes if my fasting sugar is 6.5?",
+            "I've never injured my back",
+            "I have never had a bad knee",
+            "I have a question about my knee",
+            "I've had a bad knee in the past but it's fine now",
             "",
         ] {
             assert!(propose(message).is_empty(), "{message:?} -> {:?}", propose(message));

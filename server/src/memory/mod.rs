@@ -1,14 +1,12 @@
 //! Memory across chats: facts a person states in a chat (an injury, a condition, a goal, a
 //! preference, their schedule) are proposed by `extract` after each answer and kept per
 //! person (`repo`); the profile page and `/users/me/memories` (`routes`) list them for
-//! editing and deleting; every prompt carries them (read on every turn, except for people known
-//! to have none: `none_cache`). A deleted fact leaves only a hash of its
+//! editing and deleting; every prompt carries them (read on every turn: a fact deleted
+//! through any instance never reaches the next prompt, and one added anywhere reaches it). A deleted fact leaves only a hash of its
 //! words behind, so the same sentence is never learned, or used, again.
 
 pub mod extract;
-pub mod none_cache;
 pub mod repo;
 pub mod routes;
 
-pub use none_cache::NoneCache;
 pub use repo::{add, delete, for_prompt, learn, list, update};

@@ -75,7 +75,7 @@ async fn add(
     user: AuthUser,
     AppJson(body): AppJson<MemoryInput>,
 ) -> AppResult<(StatusCode, Json<Memory>)> {
-    Ok((StatusCode::CREATED, Json(super::add(&state.db, &state.memories, &user.user_id, body).await?)))
+    Ok((StatusCode::CREATED, Json(super::add(&state.db, &user.user_id, body).await?)))
 }
 
 /// Rewrite a fact (the old wording is not learned again).

@@ -7,6 +7,7 @@ use mongodb::bson::{doc, oid::ObjectId};
 
 use super::repo::{find_user, user_view};
 use crate::{
+    agent::guidance::Library,
     auth::password,
     chat::{repo, turns::CancelReason},
     db::models::{MessageContext, MessageRow},
@@ -23,9 +24,9 @@ struct ExportRow {
     context: MessageContext,
 }
 
-fn exported(m: ExportRow) -> ExportedMessage {
+fn exported(m: ExportRow, library: &Library) -> ExportedMessage {
     ExportedMessage {
-        message: repo::message_view(&m.row),
+        message: repo::message_view(&m.row, library),
         user_profile: m.context.user_profile,
         raw_events: m.context.raw_events,
     }
@@ -73,7 +74,8 @@ pub async fn export(state: &AppState, user_id: &str) -> AppResult<Body> {
         .find(doc! { "user_id": user_id })
         .sort(doc! { "created_at": 1 })
         .await?;
-    download::json_with_streamed_array(&head, messages.map(|m| m.map(exported)))
+    let library = state.library.clone();
+    download::json_with_streamed_array(&head, messages.map(move |m| m.map(|m| exported(m, &library))))
 }
 
 /// Deletes the account and everything stored about it, after checking the password: the

@@ -13,12 +13,53 @@ const FILES: [(&str, &str); 2] = [
     ("living.toml", include_str!("../../../guidelines/living.toml")),
 ];
 
+/// What an entry is about; an unknown topic in a file stops the server at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Topic {
+    Activity,
+    OlderAdults,
+    Strength,
+    Running,
+    Recovery,
+    WarmUp,
+    Injuries,
+    SeeADoctor,
+    Pregnancy,
+    Sleep,
+    Hydration,
+    Nutrition,
+    Alcohol,
+    Weight,
+    Caffeine,
+    Wellbeing,
+}
+
+impl Topic {
+    /// Advice on this topic is about exercising, which a "yes" on the readiness screening
+    /// says to clear with a doctor first.
+    pub fn is_exercise(self) -> bool {
+        matches!(
+            self,
+            Topic::Activity
+                | Topic::OlderAdults
+                | Topic::Strength
+                | Topic::Running
+                | Topic::Recovery
+                | Topic::WarmUp
+                | Topic::Injuries
+                | Topic::Pregnancy
+                | Topic::Weight
+        )
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
     pub id: String,
     pub title: String,
-    pub topic: String,
+    pub topic: Topic,
     pub keywords: Vec<String>,
     /// Set on entries meant for an age group only.
     #[serde(default)]

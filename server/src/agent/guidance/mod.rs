@@ -6,17 +6,17 @@
 mod library;
 mod search;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use app::wire::guidance::{GuidelineUse, Source};
 use futures::{stream, StreamExt};
 
-pub use library::{Entry, LibraryError};
+pub use library::{Entry, LibraryError, Topic};
 
 use super::{Agent, AgentEvent, AgentRequest, EventStream, SharedAgent};
 
 /// Entries put into a prompt at most.
-const MAX_ENTRIES: usize = 3;
+pub const MAX_ENTRIES: usize = 3;
 /// How well an entry answers a question: its BM25 score times the share of the question's
 /// words it contains. A high score alone can come from one rare word ("football" in a sleep
 /// entry); coverage alone from one common word. Calibrated on the questions in
@@ -56,35 +56,15 @@ pub struct Library {
     index: search::SearchIndex,
 }
 
-static SHARED: OnceLock<Arc<Library>> = OnceLock::new();
-
-/// The sources of stored answers, by entry id; ids no longer in the library are left out.
-pub fn sources(ids: &[String]) -> Vec<Source> {
-    if ids.is_empty() {
-        return Vec::new();
-    }
-    match Library::shared() {
-        Ok(library) => ids.iter().filter_map(|id| library.entry(id)).map(|e| e.source()).collect(),
-        Err(e) => {
-            tracing::error!(error = %e, "the guideline library does not load");
-            Vec::new()
-        }
-    }
-}
-
 impl Library {
-    /// The process's library, loaded on first use (at start-up, by `agent::build`).
-    pub fn shared() -> Result<Arc<Self>, LibraryError> {
-        if let Some(library) = SHARED.get() {
-            return Ok(library.clone());
-        }
-        let library = Arc::new(Self::load()?);
-        Ok(SHARED.get_or_init(|| library).clone())
-    }
-
     /// The entry with this id.
     pub fn entry(&self, id: &str) -> Option<&Entry> {
         self.entries.iter().map(Arc::as_ref).find(|e| e.id == id)
+    }
+
+    /// The sources of a stored answer, by entry id; ids no longer in the library are left out.
+    pub fn sources(&self, ids: &[String]) -> Vec<Source> {
+        ids.iter().filter_map(|id| self.entry(id)).map(Entry::source).collect()
     }
 
     /// Loads and indexes the shipped entries (a few milliseconds; call it at start-up).
@@ -148,9 +128,16 @@ impl Agent for GroundedAgent {
         self.inner.is_local_demo()
     }
 
+    fn guidance_limit(&self) -> usize {
+        self.inner.guidance_limit()
+    }
+
     async fn answer(&self, mut request: AgentRequest) -> EventStream {
         let age = request.profile.age.and_then(|a| u8::try_from(a).ok());
-        request.guidance = self.library.retrieve(&request.message, age);
+        let mut found = self.library.retrieve(&request.message, age);
+        // Sources list only what the model is given.
+        found.truncate(self.inner.guidance_limit());
+        request.guidance = found;
         let used = AgentEvent::Guidance(request.guidance.clone());
         let answer = self.inner.answer(request).await;
         Box::pin(stream::once(async move { used }).chain(answer))
@@ -251,8 +238,11 @@ mod tests {
     fn query_syntax_in_a_question_is_just_words() {
         let library = Library::load().unwrap();
         for hostile in ["title:* OR 1=1", "\"unclosed", "+++ --- ((", "", "   ", "<script>alert(1)</script>"] {
-            let _ = library.retrieve(hostile, None);
+            assert!(library.retrieve(hostile, None).is_empty(), "{hostile}");
         }
-        assert!(library.retrieve("", None).is_empty());
+        // The same words as syntax-free text find the same entry as without the syntax.
+        let plain = library.retrieve("how many rest days should a beginner take", None);
+        let noisy = library.retrieve("how many \"rest days\" should a beginner take?! (AND OR NOT)", None);
+        assert_eq!(plain.first().map(|g| g.entry.id.clone()), noisy.first().map(|g| g.entry.id.clone()));
     }
 }

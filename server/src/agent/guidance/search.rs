@@ -122,7 +122,6 @@ const QUESTION_WORDS: &[&str] = &[
     "them",
     "us",
     "its",
-    "im",
     "let",
     "lets",
     "anything",

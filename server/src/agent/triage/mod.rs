@@ -189,6 +189,10 @@ impl Agent for GuardedAgent {
         self.inner.is_local_demo()
     }
 
+    fn guidance_limit(&self) -> usize {
+        self.inner.guidance_limit()
+    }
+
     async fn answer(&self, request: AgentRequest) -> EventStream {
         let triage = triage(&request.message);
         let decided = AgentEvent::Triage { tier: triage.tier, rule: triage.rule.map(str::to_string) };
