@@ -20,12 +20,15 @@ test.describe("coach", () => {
     await expect(link).toHaveAttribute("target", "_blank");
     await screenshot(page, "sources");
 
-    // Regenerate: one turn is shown, the new one.
+    // Regenerate: the old turn goes once the new answer is complete; one turn is shown.
     const first = await chat.lastAnswer().locator("xpath=..").getAttribute("data-message-id");
+    expect(first).toMatch(/^[0-9a-f-]{36}$/);
     await chat.lastAnswer().getByTestId("regenerate").click();
-    await expect(chat.lastAnswer().locator("xpath=..")).not.toHaveAttribute("data-message-id", first ?? "");
+    await expect(page.locator(`[data-message-id="${first}"]`)).toBeHidden();
     await chat.waitForAnswer();
     await expect(chat.userTexts.filter({ visible: true })).toHaveCount(1);
+    const second = await chat.lastAnswer().locator("xpath=..").getAttribute("data-message-id");
+    expect(second).not.toBe(first);
 
     // Edit: the question comes back into the composer; sending replaces the turn.
     await chat.lastAnswer().getByTestId("edit").click();

@@ -6,7 +6,7 @@ use leptos::{ev::SubmitEvent, prelude::*};
 use crate::{
     api::{delete_memory, list_memories, save_memory},
     components::field::FormAlert,
-    wire::memory::{Memory, MemoryInput, MemoryKind},
+    wire::memory::{Memory, MemoryInput, MemoryKind, MAX_MEMORY_CHARS},
 };
 
 #[component]
@@ -67,7 +67,7 @@ pub fn Memories() -> impl IntoView {
                 <input
                     id="memory-new"
                     type="text"
-                    maxlength="300"
+                    maxlength=MAX_MEMORY_CHARS
                     placeholder="e.g. I have a bad left knee"
                     prop:value=move || draft.get()
                     on:input=move |ev| draft.set(event_target_value(&ev))
@@ -168,13 +168,16 @@ fn MemoryRow(
                     <KindSelect kind=kind/>
                     <input
                         type="text"
-                        maxlength="300"
+                        maxlength=MAX_MEMORY_CHARS
                         aria-label="Remembered fact"
                         prop:value=move || text.get()
                         on:input=move |ev| text.set(event_target_value(&ev))
                         data-testid="memory-input"
                     />
                     <button type="submit" class="button small" data-testid="memory-save">"Save"</button>
+                    <button type="button" class="button small" on:click=move |_| editing.set(false) data-testid="memory-cancel">
+                        "Cancel"
+                    </button>
                 </form>
             </Show>
             <button type="button" class="button small danger" on:click=remove data-testid="memory-delete">

@@ -48,8 +48,13 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
     let last_id = Memo::new(move |_| {
         let replaced = ctx.replaced.get();
         let gone = |id: &Option<String>| id.as_ref().is_some_and(|id| replaced.contains(id));
-        if let Some(live) = here_turns().iter().rev().map(|t| t.with(|t| t.message_id.clone())).find(|id| !gone(id)) {
-            return live;
+        if let Some(live) = here_turns()
+            .iter()
+            .rev()
+            .filter_map(|t| t.with(|t| t.message_id.clone()))
+            .find(|id| !gone(&Some(id.clone())))
+        {
+            return Some(live);
         }
         detail.with(|d| {
             let messages = d.as_ref().and_then(|r| r.as_ref().ok()).and_then(Option::as_ref).map(|d| &d.messages);
@@ -57,6 +62,13 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
         })
     });
     let turn_ui = TurnUi { ctx, last_id, busy };
+    // An edit belongs to its chat: switching chats ends it.
+    Effect::new(move |_| {
+        let current = ctx.current.get();
+        if ctx.editing.with_untracked(|e| e.as_ref().is_some_and(|e| Some(&e.session_id) != current.as_ref())) {
+            ctx.editing.set(None);
+        }
+    });
 
     // Follow the stream: after any change of history or answer text, stay at the bottom.
     Effect::new(move |_| {
@@ -252,7 +264,12 @@ fn TurnActions(
         move |_| ui.ctx.regenerate(session_id.clone(), message_id.clone(), message.clone(), message_type)
     };
     let edit = move |_| {
-        ui.ctx.editing.set(Some(Editing { message_id: message_id.clone(), message: message.clone(), message_type }))
+        ui.ctx.editing.set(Some(Editing {
+            session_id: session_id.clone(),
+            message_id: message_id.clone(),
+            message: message.clone(),
+            message_type,
+        }))
     };
     view! {
         <Show when=shown.clone()>
@@ -311,7 +328,9 @@ fn StoredTurn(message: MessageView, hidden: Memo<bool>, ui: TurnUi) -> impl Into
                                 </button>
                             }
                         })}
-                    {(message.status != MessageStatus::Pending)
+                    // Only stored turns: a question whose answer is still pending (or was cut
+                    // off with its server) has no stored turn to replace yet.
+                    {(message.status != MessageStatus::Pending && message.response_time_ms.is_some())
                         .then(|| {
                             view! {
                                 <TurnActions

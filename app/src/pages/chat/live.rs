@@ -46,6 +46,8 @@ type Navigate = Rc<dyn Fn(&str, NavigateOptions)>;
 /// The question being edited in the composer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Editing {
+    /// Its chat: the edit applies only while that chat is open.
+    pub session_id: String,
     pub message_id: String,
     pub message: String,
     pub message_type: MessageType,
@@ -168,8 +170,9 @@ impl ChatCtx {
     /// being edited, the new one replaces it.
     pub fn send(&self, message: String, message_type: MessageType) {
         let session_id = self.current.get_untracked();
-        let mut turn = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
-        turn.replaces = self.editing.try_update(Option::take).flatten().map(|e| e.message_id);
+        let editing = self.editing.try_update(Option::take).flatten();
+        let mut turn = LiveTurn::new(self.next_local_id(), session_id.clone(), message, message_type);
+        turn.replaces = editing.filter(|e| Some(&e.session_id) == session_id.as_ref()).map(|e| e.message_id);
         let turn = ArcRwSignal::new(turn);
         self.turns.update(|t| t.push(turn.clone()));
         self.deliver(&turn);
@@ -185,6 +188,7 @@ impl ChatCtx {
 
     /// Asks the last question again; the new answer replaces the old one once it completes.
     pub fn regenerate(&self, session_id: String, message_id: String, message: String, message_type: MessageType) {
+        self.editing.set(None);
         let mut turn = LiveTurn::new(self.next_local_id(), Some(session_id), message, message_type);
         turn.replaces = Some(message_id);
         let turn = ArcRwSignal::new(turn);
@@ -195,10 +199,15 @@ impl ChatCtx {
     /// Sends a failed turn's message again, into the same session, as a new turn (the
     /// failed one stays, as it does in the stored history).
     pub fn retry(&self, turn: &ArcRwSignal<LiveTurn>) {
-        let (session_id, message, message_type) =
-            turn.with_untracked(|t| (t.session_id.clone(), t.message.clone(), t.message_type));
+        let (session_id, message, message_type, replaces) =
+            turn.with_untracked(|t| (t.session_id.clone(), t.message.clone(), t.message_type, t.replaces.clone()));
         turn.update(|t| t.retried = true);
-        self.resend(session_id, message, message_type);
+        // A failed regenerate or edit is retried as one, not added as a new question.
+        let mut again = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
+        again.replaces = replaces;
+        let again = ArcRwSignal::new(again);
+        self.turns.update(|t| t.push(again.clone()));
+        self.deliver(&again);
     }
 
     fn deliver(&self, turn: &ArcRwSignal<LiveTurn>) {
