@@ -168,6 +168,25 @@ async fn turn(ws: &mut Socket, session: Option<&str>, text: &str) -> Result<Turn
     }
 }
 
+/// What the guideline search adds to a question: the library's retrieval on everyday
+/// questions, in this process, per question.
+fn guideline_search(b: &mut Bench) {
+    let questions = [
+        "How many rest days a week should a beginner take?",
+        "how much protein do I need to build muscle",
+        "I'm 40 and want to start running, how should I begin?",
+        "what should I eat before a morning run",
+    ];
+    let library = b.state.library.clone();
+    let rounds = 2_000;
+    let started = Instant::now();
+    for i in 0..rounds {
+        std::hint::black_box(library.retrieve(questions[i % questions.len()], Some(40)));
+    }
+    let per_us = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+    b.row("guideline search per question (tantivy BM25, 64 entries)", format!("{per_us:.0} µs"), "small next to a turn");
+}
+
 /// The server process's CPU time (user + system), in ms.
 fn cpu_ms(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -591,6 +610,7 @@ async fn main() -> Result<(), Error> {
     b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: 0, first_token_delay_ms: 0 });
 
     stored_sizes(&mut b, &mut ws, &sid).await?;
+    guideline_search(&mut b);
     two_instances(&mut b, &vars, &db_uri, 50, secs).await?;
 
     // Delta relay and bytes on the wire, by answer length.
