@@ -184,7 +184,11 @@ fn guideline_search(b: &mut Bench) {
         std::hint::black_box(library.retrieve(questions[i % questions.len()], Some(40)));
     }
     let per_us = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
-    b.row("guideline search per question (tantivy BM25, 64 entries)", format!("{per_us:.0} µs"), "small next to a turn");
+    b.row(
+        "guideline search per question (tantivy BM25, 64 entries)",
+        format!("{per_us:.0} µs"),
+        "small next to a turn",
+    );
 }
 
 /// The server process's CPU time (user + system), in ms.

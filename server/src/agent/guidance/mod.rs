@@ -135,6 +135,14 @@ impl Agent for GroundedAgent {
     async fn answer(&self, mut request: AgentRequest) -> EventStream {
         let age = request.profile.age.and_then(|a| u8::try_from(a).ok());
         let mut found = self.library.retrieve(&request.message, age);
+        if let Some(previous) = request.history.last().filter(|_| found.is_empty()) {
+            // A follow-up ("and for someone over 65?") is about what was asked just before.
+            found = self.library.retrieve(&format!("{} {}", previous.user, request.message), age);
+            // Never answered from the entry alone: the follow-up itself did not match it.
+            for guideline in &mut found {
+                guideline.strong = false;
+            }
+        }
         // Sources list only what the model is given.
         found.truncate(self.inner.guidance_limit());
         request.guidance = found;
@@ -232,6 +240,45 @@ mod tests {
         assert!(for_young.iter().all(|g| g.entry.id != entry.id));
         let for_old = library.retrieve(&entry.title, Some(70));
         assert_eq!(for_old.first().map(|g| g.entry.id.as_str()), Some(entry.id.as_str()));
+    }
+
+    /// A provider that keeps the entries it was given.
+    struct Capture(std::sync::Mutex<Vec<Guideline>>);
+
+    #[async_trait::async_trait]
+    impl Agent for Capture {
+        fn model_name(&self) -> String {
+            "capture".into()
+        }
+        fn is_local_demo(&self) -> bool {
+            false
+        }
+        async fn answer(&self, request: AgentRequest) -> EventStream {
+            *self.0.lock().unwrap() = request.guidance;
+            Box::pin(stream::iter([AgentEvent::Finish { reason: "stop".into() }]))
+        }
+        async fn title(&self, _: &str, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    #[tokio::test]
+    async fn a_follow_up_that_matches_nothing_is_searched_with_the_question_before_it() {
+        let capture = Arc::new(Capture(std::sync::Mutex::new(Vec::new())));
+        let grounded = GroundedAgent::new(capture.clone(), Arc::new(Library::load().unwrap()));
+        let history = vec![crate::agent::PastTurn {
+            user: "How many rest days a week should a beginner take?".into(),
+            assistant: "Two or three.".into(),
+        }];
+        let follow_up = AgentRequest { message: "Why is that?".into(), history, ..Default::default() };
+        let _ = grounded.answer(follow_up.clone()).await.collect::<Vec<_>>().await;
+        let found = capture.0.lock().unwrap().clone();
+        assert!(found.iter().any(|g| g.entry.id == "rest-days-beginners"), "{found:?}");
+        assert!(found.iter().all(|g| !g.strong));
+        // Without the earlier question there is nothing to go on.
+        let alone = AgentRequest { history: Vec::new(), ..follow_up };
+        let _ = grounded.answer(alone).await.collect::<Vec<_>>().await;
+        assert!(capture.0.lock().unwrap().is_empty());
     }
 
     #[test]
