@@ -5,7 +5,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$ROOT/scripts/setup.sh"
 cd "$ROOT"
-echo "[run] building (release)"
+started=$(date +%s)
+echo "[run] building the release app (minutes on a fresh machine, seconds when nothing changed)"
 cargo leptos build --release --precompress
-echo "[run] serving on http://${BIND_ADDR:-127.0.0.1:8004}"
+echo "[run] built in $(( $(date +%s) - started )) s; serving on http://${BIND_ADDR:-127.0.0.1:8004}"
 exec "$CARGO_TARGET_DIR/release/server"

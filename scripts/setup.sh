@@ -14,8 +14,11 @@ WASM_BINDGEN_VERSION="0.2.130"
 CARGO_LEPTOS_VERSION="0.3.11"
 mkdir -p "$BIN" "$MODEL_DIR"
 
-say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
-skip() { printf '\033[0;90m[setup] ok: %s\033[0m\n' "$*"; }
+# Every line says how long the set-up has run, so a long step never looks like a hang.
+SETUP_STARTED=$(date +%s)
+elapsed() { echo "$(( $(date +%s) - SETUP_STARTED )) s"; }
+say() { printf '\033[1;34m[setup %s]\033[0m %s\n' "$(elapsed)" "$*"; }
+skip() { printf '\033[0;90m[setup %s] ok: %s\033[0m\n' "$(elapsed)" "$*"; }
 
 # --- Debian packages: Chromium for Playwright, cmake/clang for llama.cpp -----
 need_apt=()
