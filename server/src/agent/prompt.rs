@@ -196,14 +196,16 @@ pub fn render_guidance(guidance: &[Guideline]) -> String {
 pub fn render_memory(memory: &[String]) -> String {
     // The newest facts that fit the budget, kept in their order.
     let mut used = 0;
-    let mut kept: Vec<&str> = Vec::new();
-    for fact in memory.iter().rev().map(|f| f.trim()) {
-        used += approx_tokens(fact) + MESSAGE_OVERHEAD_TOKENS;
-        if used > MEMORY_BUDGET_TOKENS {
-            break;
-        }
-        kept.insert(0, fact);
-    }
+    let mut kept: Vec<&str> = memory
+        .iter()
+        .rev()
+        .map(|f| f.trim())
+        .take_while(|fact| {
+            used += approx_tokens(fact) + MESSAGE_OVERHEAD_TOKENS;
+            used <= MEMORY_BUDGET_TOKENS
+        })
+        .collect();
+    kept.reverse();
     if kept.is_empty() {
         return String::new();
     }

@@ -47,18 +47,15 @@ pub fn Conversation(detail: DetailResource) -> impl IntoView {
     // The turn Regenerate and Edit apply to: the newest one shown, live or stored.
     let last_id = Memo::new(move |_| {
         let replaced = ctx.replaced.get();
-        let gone = |id: &Option<String>| id.as_ref().is_some_and(|id| replaced.contains(id));
-        if let Some(live) = here_turns()
-            .iter()
-            .rev()
-            .filter_map(|t| t.with(|t| t.message_id.clone()))
-            .find(|id| !gone(&Some(id.clone())))
+        let gone = |id: &String| replaced.contains(id);
+        if let Some(live) =
+            here_turns().iter().rev().filter_map(|t| t.with(|t| t.message_id.clone())).find(|id| !gone(id))
         {
             return Some(live);
         }
         detail.with(|d| {
             let messages = d.as_ref().and_then(|r| r.as_ref().ok()).and_then(Option::as_ref).map(|d| &d.messages);
-            messages.and_then(|m| m.iter().rev().map(|m| Some(m.message_id.clone())).find(|id| !gone(id))).flatten()
+            messages.and_then(|m| m.iter().rev().map(|m| m.message_id.clone()).find(|id| !gone(id)))
         })
     });
     let turn_ui = TurnUi { ctx, last_id, busy };

@@ -171,26 +171,25 @@ impl ChatCtx {
     pub fn send(&self, message: String, message_type: MessageType) {
         let session_id = self.current.get_untracked();
         let editing = self.editing.try_update(Option::take).flatten();
-        let mut turn = LiveTurn::new(self.next_local_id(), session_id.clone(), message, message_type);
-        turn.replaces = editing.filter(|e| Some(&e.session_id) == session_id.as_ref()).map(|e| e.message_id);
-        let turn = ArcRwSignal::new(turn);
-        self.turns.update(|t| t.push(turn.clone()));
-        self.deliver(&turn);
+        let replaces = editing.filter(|e| Some(&e.session_id) == session_id.as_ref()).map(|e| e.message_id);
+        self.ask(session_id, message, message_type, replaces);
     }
 
     /// Asks a question again, in its session (`None`: a new chat).
     pub fn resend(&self, session_id: Option<String>, message: String, message_type: MessageType) {
-        let turn = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
-        let turn = ArcRwSignal::new(turn);
-        self.turns.update(|t| t.push(turn.clone()));
-        self.deliver(&turn);
+        self.ask(session_id, message, message_type, None);
     }
 
     /// Asks the last question again; the new answer replaces the old one once it completes.
     pub fn regenerate(&self, session_id: String, message_id: String, message: String, message_type: MessageType) {
         self.editing.set(None);
-        let mut turn = LiveTurn::new(self.next_local_id(), Some(session_id), message, message_type);
-        turn.replaces = Some(message_id);
+        self.ask(Some(session_id), message, message_type, Some(message_id));
+    }
+
+    /// Adds a live turn for `message` and sends it.
+    fn ask(&self, session_id: Option<String>, message: String, message_type: MessageType, replaces: Option<String>) {
+        let mut turn = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
+        turn.replaces = replaces;
         let turn = ArcRwSignal::new(turn);
         self.turns.update(|t| t.push(turn.clone()));
         self.deliver(&turn);
@@ -203,11 +202,7 @@ impl ChatCtx {
             turn.with_untracked(|t| (t.session_id.clone(), t.message.clone(), t.message_type, t.replaces.clone()));
         turn.update(|t| t.retried = true);
         // A failed regenerate or edit is retried as one, not added as a new question.
-        let mut again = LiveTurn::new(self.next_local_id(), session_id, message, message_type);
-        again.replaces = replaces;
-        let again = ArcRwSignal::new(again);
-        self.turns.update(|t| t.push(again.clone()));
-        self.deliver(&again);
+        self.ask(session_id, message, message_type, replaces);
     }
 
     fn deliver(&self, turn: &ArcRwSignal<LiveTurn>) {
