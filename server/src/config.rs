@@ -57,6 +57,10 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Largest answer the coach produces, in tokens.
     pub max_answer_tokens: u32,
+    /// Threads of the async runtime (`WORKER_THREADS`). One by default: a streamed answer's
+    /// path then never wakes a second thread, which halves the CPU per turn
+    /// (BENCHMARKS.md, round 6); more cores are used by running more instances.
+    pub worker_threads: usize,
     /// The compiled site (`pkg/` with the WASM, JS and CSS).
     pub site_root: PathBuf,
     /// Set the `Secure` flag on cookies (behind HTTPS).
@@ -186,6 +190,7 @@ impl Config {
             },
         };
         let max_answer_tokens = parse_num(&get, "MAX_ANSWER_TOKENS", 256, 16, 8192)? as u32;
+        let worker_threads = parse_num(&get, "WORKER_THREADS", 1, 1, 256)? as usize;
         let site_root = PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()));
         let secure_cookies = parse_bool(&get, "SECURE_COOKIES", app_env == AppEnv::Production)?;
         let disable_rate_limits = parse_bool(&get, "DISABLE_RATE_LIMITS", false)?;
@@ -252,6 +257,7 @@ impl Config {
             mail_from,
             llm,
             max_answer_tokens,
+            worker_threads,
             site_root,
             secure_cookies,
             disable_rate_limits,

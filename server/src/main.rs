@@ -2,8 +2,7 @@
 
 use server::{config::Config, startup::Application, telemetry};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(e) => {
@@ -11,6 +10,18 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(config.worker_threads).enable_all().build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(serve(config)),
+        Err(e) => {
+            eprintln!("could not start the async runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> std::process::ExitCode {
     telemetry::init(&config.log_filter);
     let app = match Application::build(config).await {
         Ok(app) => app,

@@ -113,6 +113,24 @@ pub enum AgentBuildError {
     Local(#[from] local::LocalLoadError),
 }
 
+/// The events a `producer` sends into `rx`, with the producer run inside the stream's own
+/// `poll_next`: whoever reads the stream drives it, with no task of its own to wake.
+pub(crate) fn driven<F>(producer: F, mut rx: tokio::sync::mpsc::Receiver<AgentEvent>) -> impl Stream<Item = AgentEvent>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let mut producer = Some(Box::pin(producer));
+    futures::stream::poll_fn(move |cx| {
+        if let Some(running) = producer.as_mut() {
+            // Once it ends, its sender is gone and `rx` ends after the events it left.
+            if running.as_mut().poll(cx).is_ready() {
+                producer = None;
+            }
+        }
+        rx.poll_recv(cx)
+    })
+}
+
 /// Passes events through until the first `Finish` or `Error`, and adds an `Error` if the
 /// source ends without one, so every consumer can rely on exactly one terminal event.
 pub(crate) fn ensure_terminal<S>(events: S) -> EventStream

@@ -361,17 +361,13 @@ impl Agent for OpenAiAgent {
             "stream_options": {"include_usage": true},
             "max_tokens": self.inner.max_tokens,
         });
-        let (tx, mut rx) = mpsc::channel(64);
+        let (tx, rx) = mpsc::channel(64);
         let inner = self.inner.clone();
-        tokio::spawn(async move {
-            // Dropping the stream (the user stopped, the socket closed) ends the request too,
-            // which closes the connection and stops the provider's billing.
-            tokio::select! {
-                _ = inner.stream_answer(body, &tx) => {}
-                _ = tx.closed() => tracing::debug!("answer dropped by its reader"),
-            }
-        });
-        ensure_terminal(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+        // Run by the reader's own task, not a spawned one (one task hop less per delta).
+        // Dropping the stream (the user stopped, the socket closed) drops the request too,
+        // which closes the connection and stops the provider's billing.
+        let producer = async move { inner.stream_answer(body, &tx).await };
+        ensure_terminal(super::driven(producer, rx))
     }
 
     async fn title(&self, first_message: &str, first_answer: &str) -> Option<String> {

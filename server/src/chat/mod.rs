@@ -23,6 +23,7 @@ pub mod remote;
 pub mod repo;
 pub mod routes;
 pub mod service;
+pub mod socket_writer;
 pub mod takeover;
 pub mod title;
 pub mod turns;

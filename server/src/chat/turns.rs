@@ -2,6 +2,10 @@
 //! started it: if the socket drops, the answer still finishes and is stored, and a
 //! reconnecting client can `resume` it. Each turn keeps its frames so a follower can replay
 //! what it missed. A leaf: it knows frames, not the app state or the database.
+//!
+//! A live frame goes straight into each following socket's channel (no task in between):
+//! every task hop per delta costs CPU, and past three hops tokio hands the next task to the
+//! other worker thread, which halved the CPU per turn when removed (BENCHMARKS.md, round 6).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -10,7 +14,7 @@ use std::{
 };
 
 use app::wire::chat::ServerFrame;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 /// Where a socket's outgoing frames go. Boxed, so the channel's first block of slots
@@ -37,9 +41,8 @@ struct Log {
     /// are dropped then (the response repeats their text) and rebuilt for a `resume`.
     delta_ends: Option<Vec<usize>>,
     finished: bool,
-    /// Frames for live followers; dropped when the turn finishes (its slots are the
-    /// biggest part of a turn, and a finished turn is replayed from the log alone).
-    live: Option<broadcast::Sender<ServerFrame>>,
+    /// Sockets that have every frame so far and get the next one as it is emitted.
+    live: Vec<Follower>,
 }
 
 impl Log {
@@ -124,21 +127,31 @@ impl Turn {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records a frame and sends it to live followers, under one lock so a follower that
-    /// snapshots the log and then subscribes can never miss or double a frame.
-    pub fn emit(&self, frame: ServerFrame) {
+    /// Records a frame and hands it to the live followers, under one lock so a follower
+    /// that catches up from the log and then goes live can never miss or double a frame.
+    pub fn emit(self: &Arc<Self>, frame: ServerFrame) {
         let mut log = self.lock();
         let last = matches!(frame, ServerFrame::Response { .. });
         log.frames.push(frame.clone());
-        if let Some(tx) = log.live.as_ref() {
-            let _ = tx.send(frame);
-        }
+        let mut behind = Vec::new();
+        log.live.retain_mut(|follower| match follower.try_forward(&frame) {
+            Forwarded::Sent => true,
+            Forwarded::Done => false,
+            Forwarded::Full => {
+                behind.push(follower.clone());
+                false
+            }
+        });
         if last {
-            // Followers still receive what was sent, then see the channel closed.
-            log.live = None;
+            log.live.clear();
             // Kept for `resume` a while, at the cost of the response alone.
             log.compact();
             log.finished = true;
+        }
+        drop(log);
+        // A socket whose queue is full catches up from the log at its own pace.
+        for follower in behind {
+            tokio::spawn(self.clone().catch_up(follower));
         }
     }
 
@@ -161,28 +174,28 @@ impl Turn {
         self.cancel.cancel();
     }
 
-    /// Forwards this turn's frames after delta `after_seq` into `out` until its final frame.
+    /// Forwards this turn's frames after delta `after_seq` into `out` until its final frame:
+    /// what the log holds first, then live.
     pub async fn follow(self: Arc<Self>, after_seq: u64, out: FrameSender) {
-        let (replay, live) = {
-            let log = self.lock();
-            (log.replay(&self), log.live.as_ref().map(|tx| tx.subscribe()))
-        };
-        let mut follower = Follower { last_seq: after_seq, others_sent: 0, out };
-        for frame in &replay {
-            if !follower.forward(frame).await {
-                return;
-            }
-        }
-        // A finished turn's replay ended with its response, which returned above.
-        let Some(mut live) = live else { return };
+        self.catch_up(Follower { last_seq: after_seq, others_sent: 0, out }).await;
+    }
+
+    /// Sends the frames of the log this follower lacks (waiting for room in its queue), then
+    /// joins the live followers once nothing is missing.
+    async fn catch_up(self: Arc<Self>, mut follower: Follower) {
         loop {
-            let frames = match live.recv().await {
-                Ok(frame) => vec![frame],
-                // A slow socket fell behind the channel: catch up from the log.
-                Err(broadcast::error::RecvError::Lagged(_)) => follower.unsent(&self.lock().replay(&self)),
-                Err(broadcast::error::RecvError::Closed) => return,
+            let unsent = {
+                let mut log = self.lock();
+                let unsent = follower.unsent(&log.replay(&self));
+                if unsent.is_empty() {
+                    if !log.finished {
+                        log.live.push(follower);
+                    }
+                    return;
+                }
+                unsent
             };
-            for frame in &frames {
+            for frame in &unsent {
                 if !follower.forward(frame).await {
                     return;
                 }
@@ -191,8 +204,18 @@ impl Turn {
     }
 }
 
+/// What became of a frame handed to a live follower.
+enum Forwarded {
+    Sent,
+    /// The turn ended for this follower (its final frame went out, or its socket is gone).
+    Done,
+    /// Its socket's queue is full: it must catch up from the log.
+    Full,
+}
+
 /// One socket's place in a turn: deltas are counted by `seq`, the few other frames by
 /// number, so catching up from the log works even after the deltas were dropped.
+#[derive(Clone)]
 struct Follower {
     last_seq: u64,
     others_sent: usize,
@@ -218,15 +241,43 @@ impl Follower {
     /// Sends one frame unless it is a delta already sent; false once the turn ended or
     /// the socket is gone.
     async fn forward(&mut self, frame: &ServerFrame) -> bool {
-        match frame {
-            ServerFrame::Delta { seq, .. } if *seq <= self.last_seq => return true,
-            ServerFrame::Delta { seq, .. } => self.last_seq = *seq,
-            _ => self.others_sent += 1,
+        if self.already_sent(frame) {
+            return true;
         }
         if self.out.send(Box::new(frame.clone())).await.is_err() {
             return false;
         }
+        self.count(frame);
         !matches!(frame, ServerFrame::Response { .. })
+    }
+
+    /// `forward` without waiting: a full queue is reported, and the frame counts as unsent.
+    fn try_forward(&mut self, frame: &ServerFrame) -> Forwarded {
+        if self.already_sent(frame) {
+            return Forwarded::Sent;
+        }
+        match self.out.try_send(Box::new(frame.clone())) {
+            Ok(()) => {
+                self.count(frame);
+                match frame {
+                    ServerFrame::Response { .. } => Forwarded::Done,
+                    _ => Forwarded::Sent,
+                }
+            }
+            Err(TrySendError::Full(_)) => Forwarded::Full,
+            Err(TrySendError::Closed(_)) => Forwarded::Done,
+        }
+    }
+
+    fn already_sent(&self, frame: &ServerFrame) -> bool {
+        matches!(frame, ServerFrame::Delta { seq, .. } if *seq <= self.last_seq)
+    }
+
+    fn count(&mut self, frame: &ServerFrame) {
+        match frame {
+            ServerFrame::Delta { seq, .. } => self.last_seq = *seq,
+            _ => self.others_sent += 1,
+        }
     }
 }
 
@@ -299,8 +350,7 @@ impl Turns {
             session_id: session_id.into(),
             user_id: user_id.into(),
             begun: Instant::now(),
-            // Small: a follower that falls behind catches up from the log.
-            log: Mutex::new(Log { live: Some(broadcast::channel(32).0), ..Log::default() }),
+            log: Mutex::new(Log::default()),
             cancel: CancellationToken::new(),
             reason: Mutex::new(None),
         });
@@ -432,6 +482,36 @@ mod tests {
             turn.emit(f.clone());
         }
         assert_eq!(turn.lock().replay(&turn), sent);
+    }
+
+    #[tokio::test]
+    async fn a_follower_with_a_full_queue_catches_up_from_the_log_without_gaps_or_doubles() {
+        let turns = Turns::default();
+        let Ok(turn) = turns.begin("m1", "s1", "u1", None) else { panic!("not busy") };
+        // Room for two frames: the turn outpaces this socket at once.
+        let (out, mut received) = mpsc::channel(2);
+        turn.clone().follow(0, out).await;
+        let sent: Vec<ServerFrame> = (1..=40u64)
+            .map(|seq| delta(&turn, seq, &format!("w{seq} ")))
+            .chain(std::iter::once(response(&turn, "")))
+            .collect();
+        let reader = tokio::spawn(async move {
+            let mut frames = Vec::new();
+            while let Some(frame) = received.recv().await {
+                frames.push(*frame);
+                tokio::task::yield_now().await;
+            }
+            frames
+        });
+        for (i, frame) in sent.iter().enumerate() {
+            turn.emit(frame.clone());
+            if i % 7 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let frames = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        let Ok(Ok(frames)) = frames else { panic!("the follower never finished") };
+        assert_eq!(frames, sent);
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `/chat/ws`: the live chat socket. One writer task fed by a channel; the reader parses
+//! `/chat/ws`: the live chat socket. One writer task (`socket_writer`) fed by a channel; the reader parses
 //! frames and answers bad ones with an error frame (the socket stays open); turn followers
 //! and the user's session events feed the same channel.
 
@@ -10,14 +10,14 @@ use app::wire::{
 };
 use axum::{
     extract::{
-        ws::{close_code, CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade},
+        ws::{close_code, Message, WebSocket, WebSocketUpgrade},
         State,
     },
     response::Response,
     routing::get,
     Router,
 };
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::{
@@ -29,13 +29,10 @@ use crate::{
 
 /// Largest frame a client may send; larger ones close the socket with 1009.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
-const PING_EVERY: Duration = Duration::from_secs(20);
 /// A socket silent for this long (not even a pong) is closed.
 const IDLE_LIMIT: Duration = Duration::from_secs(70);
 /// How often a socket checks that its sign-in is still on and its token unexpired.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
-/// The most queued frames written with one flush.
-const MAX_FRAMES_PER_WRITE: usize = 64;
 /// Close codes (application range) a client can act on.
 pub const CLOSE_SIGNED_OUT: u16 = 4001;
 pub const CLOSE_TOKEN_EXPIRED: u16 = 4002;
@@ -117,50 +114,11 @@ async fn renew(state: &AppState, auth: &mut AuthUser, token: &str) -> ServerFram
 async fn run(state: AppState, mut auth: AuthUser, socket: WebSocket) {
     let _open = crate::metrics::OpenSocket::new();
     let user_id = auth.user_id.clone();
-    let (mut sink, mut stream) = socket.split();
-    let (frames_tx, mut frames_rx) = mpsc::channel::<Box<ServerFrame>>(256);
-    let (close_tx, mut close_rx) = oneshot::channel::<(u16, &'static str)>();
+    let (sink, mut stream) = socket.split();
+    let (frames_tx, frames_rx) = mpsc::channel::<Box<ServerFrame>>(256);
+    let (close_tx, close_rx) = oneshot::channel::<(u16, &'static str)>();
 
-    // Writer: frames from every source, pings, and the final close.
-    let writer = tokio::spawn(async move {
-        let mut ping = tokio::time::interval(PING_EVERY);
-        ping.tick().await;
-        loop {
-            tokio::select! {
-                Some(frame) = frames_rx.recv() => {
-                    // Frames already queued go out with this one in a single write: a fast
-                    // model's deltas cost one syscall per batch, not one each.
-                    let mut queued = vec![frame];
-                    while queued.len() < MAX_FRAMES_PER_WRITE {
-                        match frames_rx.try_recv() {
-                            Ok(frame) => queued.push(frame),
-                            Err(_) => break,
-                        }
-                    }
-                    let mut fed = true;
-                    for frame in queued {
-                        let Ok(text) = serde_json::to_string(&frame) else { continue };
-                        if sink.feed(Message::Text(text.into())).await.is_err() {
-                            fed = false;
-                            break;
-                        }
-                    }
-                    if !fed || sink.flush().await.is_err() {
-                        break;
-                    }
-                }
-                close = &mut close_rx => {
-                    if let Ok((code, reason)) = close {
-                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
-                    }
-                    break;
-                }
-                _ = ping.tick() => {
-                    if sink.send(Message::Ping(Default::default())).await.is_err() { break; }
-                }
-            }
-        }
-    });
+    let writer = tokio::spawn(super::socket_writer::run(sink, frames_rx, close_rx));
 
     // The user's session events from other sockets and the REST routes.
     let mut events = state.hub.subscribe(&user_id);

@@ -9,7 +9,8 @@
 //! The report keeps any hand-written `## Notes` section of the previous `BENCHMARKS.md`.
 //!
 //! Usage: `cargo run --release -p devtools --bin loadgen -- [--secs 10] [--levels 1,50,200] [--soak-secs 600]`
-//! (`--cpu-only` measures only the server's CPU per turn; `LOADGEN_SERVER_BIN` picks the binary).
+//! (`--cpu-only [--delta-ms N]` measures only the server's CPU per turn, the model's pieces N ms
+//! apart; `LOADGEN_SERVER_BIN` picks the binary, `WORKER_THREADS` reaches the server).
 
 use std::{
     collections::HashMap,
@@ -203,8 +204,10 @@ fn cpu_ms(pid: u32) -> f64 {
     used as f64 * 1000.0 / ticks
 }
 
-/// CPU the separate server process spends per turn, 20 clients for `secs` (20 deltas each).
-async fn cpu_per_turn(b: &mut Bench, addr: &str, pid: u32, secs: u64) -> Result<(), Error> {
+/// CPU the separate server process spends per turn, 20 clients for `secs` (20 deltas each,
+/// `delta_ms` apart: 0 is an instant model, 20 about what a hosted model streams).
+async fn cpu_per_turn(b: &mut Bench, addr: &str, pid: u32, secs: u64, delta_ms: u64) -> Result<(), Error> {
+    b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: delta_ms, first_token_delay_ms: 0 });
     let mut clients = Vec::new();
     for _ in 0..20 {
         let (_, token) = b.user().await?;
@@ -214,10 +217,15 @@ async fn cpu_per_turn(b: &mut Bench, addr: &str, pid: u32, secs: u64) -> Result<
     let before = cpu_ms(pid);
     let turns = run_clients(clients, secs).await.turns;
     let used = cpu_ms(pid) - before;
+    b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: 0, first_token_delay_ms: 0 });
+    let pace = match delta_ms {
+        0 => "instant".to_string(),
+        ms => format!("{ms} ms apart"),
+    };
     b.row(
-        "server CPU per turn (separate process, 20 clients, 20 deltas)",
+        &format!("server CPU per turn (separate process, 20 clients, 20 deltas {pace})"),
         format!("{:.2} ms ({turns} turns, {used:.0} ms CPU)", used / turns.max(1) as f64),
-        "half of 1.1-1.2 ms",
+        "half of the round-4 start",
     );
     Ok(())
 }
@@ -581,7 +589,9 @@ async fn main() -> Result<(), Error> {
     if std::env::args().any(|a| a == "--cpu-only") {
         let (mut server, addr) = separate_server(&vars, &db_uri).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
-        cpu_per_turn(&mut b, &addr, server.id().unwrap_or(0), secs).await?;
+        // `--delta-ms N`: the model's pieces N ms apart, as a real model streams them.
+        let delta_ms = arg("--delta-ms").and_then(|v| v.parse().ok()).unwrap_or(0);
+        cpu_per_turn(&mut b, &addr, server.id().unwrap_or(0), secs, delta_ms).await?;
         let _ = server.kill().await;
         std::process::exit(0);
     }
@@ -745,7 +755,9 @@ async fn main() -> Result<(), Error> {
                 format!("{:.1} MB", idle as f64 / 1024.0),
                 "< 40 MB",
             );
-            cpu_per_turn(&mut b, &addr, server.id().unwrap_or(0), secs).await?;
+            for delta_ms in [0, 20] {
+                cpu_per_turn(&mut b, &addr, server.id().unwrap_or(0), secs, delta_ms).await?;
+            }
             first_visit(&mut b, &addr).await;
             let mut child = tokio::process::Command::new(std::env::current_exe()?)
                 .args(["--idle-clients", &target.to_string(), "--addr", &addr, "--token", &token])
@@ -800,6 +812,7 @@ async fn separate_server(
         .env("MONGODB_URI", db_uri)
         .env("DATA_DIR", std::env::temp_dir().join(format!("healthchat-bench-server-{port}")))
         .env("HOME", std::env::var("HOME").unwrap_or_default())
+        .envs(std::env::var("WORKER_THREADS").ok().map(|n| ("WORKER_THREADS", n)))
         .stdout(std::process::Stdio::null())
         .kill_on_drop(true);
     let server = command

@@ -144,6 +144,8 @@ pub struct SearchIndex {
     fields: [(Field, f32); 3],
     /// Each entry's analysed words, to tell how much of a question an entry covers.
     entry_words: Vec<HashSet<String>>,
+    /// Every analysed word of the library: a question with none of them is not searched.
+    vocabulary: HashSet<String>,
 }
 
 /// One entry found for a question.
@@ -203,14 +205,22 @@ impl SearchIndex {
         writer.commit().map_err(failed)?;
         let reader = index.reader().map_err(failed)?;
         let analyzer = analyzer();
-        let entry_words = entries
+        let entry_words: Vec<HashSet<String>> = entries
             .iter()
             .map(|e| {
                 let all = format!("{} {} {}", e.title, e.keywords.join(" "), e.text);
                 analysed_words(&analyzer, &all).into_iter().collect()
             })
             .collect();
-        Ok(Self { reader, analyzer, position, fields: [(title, 1.5), (keywords, 2.0), (body, 1.0)], entry_words })
+        let vocabulary = entry_words.iter().flatten().cloned().collect();
+        Ok(Self {
+            reader,
+            analyzer,
+            position,
+            fields: [(title, 1.5), (keywords, 2.0), (body, 1.0)],
+            entry_words,
+            vocabulary,
+        })
     }
 
     /// The question's distinct analysed words, in order.
@@ -226,11 +236,13 @@ impl SearchIndex {
     /// The best entries, best first.
     pub fn search(&self, question: &str, limit: usize) -> Vec<Found> {
         let words = self.words(question);
-        if words.is_empty() {
+        // Words the library lacks cannot score; they still count against coverage below.
+        let known: Vec<&String> = words.iter().filter(|w| self.vocabulary.contains(*w)).collect();
+        if known.is_empty() {
             return Vec::new();
         }
-        let clauses: Vec<(Occur, Box<dyn Query>)> = words
-            .iter()
+        let clauses: Vec<(Occur, Box<dyn Query>)> = known
+            .into_iter()
             .flat_map(|word| {
                 self.fields.iter().map(move |&(field, boost)| {
                     let term = TermQuery::new(Term::from_field_text(field, word), IndexRecordOption::WithFreqs);
