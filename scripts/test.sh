@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# README "test": set up what is missing, then format and lint checks, unit + integration
-# tests (real SecantusDB, real SMTP listener, scripted OpenAI-compatible model), the release
-# build, an API fuzz from the server's own OpenAPI document, and Playwright in Chromium.
+# README "test": set up what is missing, then format and lint checks, the release build,
+# unit + integration tests on it (real SecantusDB, real SMTP listener, scripted
+# OpenAI-compatible model), an API fuzz from the server's own OpenAPI document, and
+# Playwright in Chromium.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 "$ROOT/scripts/setup.sh"
@@ -22,12 +23,14 @@ step "format (cargo fmt --check) and lint (clippy, warnings are errors)"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "unit and integration tests"
-cargo test -p app -p server -p testkit --no-fail-fast
-
-step "release build for the browser tests"
+# One compiled profile for everything below: the tests use the release build's
+# dependencies (and its llama.cpp) instead of compiling a debug copy of them all.
+step "release build (the app, the browser bundle, the test stubs)"
 cargo leptos build --release --precompress
 cargo build --release -p devtools --bin stubs
+
+step "unit and integration tests (release profile)"
+cargo test --release -p app -p server -p testkit --no-fail-fast
 
 step "API fuzz (schemathesis against /api/openapi.json)"
 "$ROOT/scripts/fuzz-api.sh"

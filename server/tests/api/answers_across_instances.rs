@@ -251,6 +251,14 @@ async fn when_the_answering_instance_is_killed_another_stores_its_turn_as_interr
     let mut on_doomed = Ws::open(doomed.addr, &user.access).await;
     on_doomed.send("a question that is never fully answered", None).await;
     let (seen, message_id, session_id) = deltas_until(&mut on_doomed, 40).await;
+    // Killed once its first checkpoint is in (a second or two in, on the instance's own clock).
+    let checkpointed =
+        doc! { "session_id": &session_id, "pending.message_id": &message_id, "pending.partial": { "$gt": "" } };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while survivor.db.sessions.count_documents(checkpointed.clone()).await.unwrap() == 0 {
+        assert!(Instant::now() < deadline, "no checkpoint within 5 s");
+        sleep(Duration::from_millis(20)).await;
+    }
     doomed.kill();
     let killed = Instant::now();
 
@@ -262,9 +270,9 @@ async fn when_the_answering_instance_is_killed_another_stores_its_turn_as_interr
     // What was checkpointed: at least the first second's words, never more than was sent.
     let full = expected_words(200).concat();
     assert!(!kept.response.is_empty() && full.starts_with(&kept.response), "{:?}", kept.response);
-    // The first checkpoint came a second in, about 25 words; 40 had been seen.
+    // The first checkpoint came a second or more in: 25 words or more.
     assert!(kept.response.split_whitespace().count() >= 10, "{:?}", kept.response);
-    assert!(deltas_text(&seen).len() >= kept.response.len() / 2);
+    assert!(!deltas_text(&seen).is_empty());
 
     let mut on_survivor = survivor.ws(&user.access).await;
     on_survivor.send("are you there?", Some(&session_id)).await;
