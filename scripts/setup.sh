@@ -102,16 +102,23 @@ fi
 if "$BIN/cargo-leptos" --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
   skip "cargo-leptos $CARGO_LEPTOS_VERSION"
 else
-  say "installing cargo-leptos $CARGO_LEPTOS_VERSION into $BIN (~10 minutes, once)"
+  say "installing cargo-leptos $CARGO_LEPTOS_VERSION into $BIN (~4 minutes, once)"
   cargo info "cargo-leptos@$CARGO_LEPTOS_VERSION" >/dev/null
   src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cargo-leptos-"$CARGO_LEPTOS_VERSION" | head -n1)
+  # Unoptimised it compiles in 4 minutes instead of 10 (measured on 2 cores); only the
+  # compressors it runs on the bundle are optimised, so a release build takes ~7 s longer.
+  optimised=()
+  for crate in brotli brotli-decompressor miniz_oxide libflate libflate_lz77; do
+    optimised+=(--config "profile.release.package.$crate.opt-level=3")
+  done
   work="$CACHE/build/cargo-leptos"
   rm -rf "$work"; mkdir -p "$CACHE/build"; cp -r "$src" "$work"
   (cd "$work" \
     && cargo update -p cargo-util-schemas --precise 0.14.1 --quiet \
-    && CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 \
+    && CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=0 \
        CARGO_TARGET_DIR="$CACHE/build/cargo-leptos-target" \
-       cargo install --path . --locked --features no_downloads --root "$CACHE" --quiet)
+       cargo install --path . --locked --features no_downloads --root "$CACHE" --quiet \
+         "${optimised[@]}")
   rm -rf "$work" "$CACHE/build/cargo-leptos-target"
 fi
 

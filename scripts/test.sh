@@ -21,7 +21,9 @@ step() {
 
 step "format (cargo fmt --check) and lint (clippy, warnings are errors)"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets -- -D warnings
+# In the release profile: its build scripts (llama.cpp's C++ among them) and proc-macros are
+# the ones the release build below uses, so they are compiled once.
+cargo clippy --release --workspace --all-targets -- -D warnings
 
 # One compiled profile for everything below: the tests use the release build's
 # dependencies (and its llama.cpp) instead of compiling a debug copy of them all.
