@@ -2,6 +2,9 @@
 
 use server::{config::Config, startup::Application, telemetry};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,

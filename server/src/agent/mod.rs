@@ -113,20 +113,16 @@ pub enum AgentBuildError {
     Local(#[from] local::LocalLoadError),
 }
 
-/// The events a `producer` sends into `rx`, with the producer run inside the stream's own
-/// `poll_next`: whoever reads the stream drives it, with no task of its own to wake.
-pub(crate) fn driven<F>(producer: F, mut rx: tokio::sync::mpsc::Receiver<AgentEvent>) -> impl Stream<Item = AgentEvent>
+/// The events a `producer` task sends into `rx`. The task reads the model as its pieces
+/// arrive, so whoever reads the stream finds them all waiting when it comes back for them;
+/// dropping the stream aborts the task (and with it the model's request).
+pub(crate) fn spawned<F>(producer: F, mut rx: tokio::sync::mpsc::Receiver<AgentEvent>) -> impl Stream<Item = AgentEvent>
 where
     F: std::future::Future<Output = ()> + Send + 'static,
 {
-    let mut producer = Some(Box::pin(producer));
+    let task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(producer));
     futures::stream::poll_fn(move |cx| {
-        if let Some(running) = producer.as_mut() {
-            // Once it ends, its sender is gone and `rx` ends after the events it left.
-            if running.as_mut().poll(cx).is_ready() {
-                producer = None;
-            }
-        }
+        let _owned = &task;
         rx.poll_recv(cx)
     })
 }

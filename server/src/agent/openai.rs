@@ -10,11 +10,12 @@
 use std::{sync::Arc, time::Duration};
 
 use app::wire::ErrorCode;
+use axum::body::Bytes;
 use eventsource_stream::{EventStreamError, Eventsource};
 use futures::StreamExt;
-use reqwest::{RequestBuilder, Response, StatusCode};
+use reqwest::{header::CONTENT_TYPE, RequestBuilder, Response, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::{
     sync::mpsc,
@@ -23,7 +24,7 @@ use tokio::{
 
 use super::{
     ensure_terminal,
-    prompt::{build_messages, clean_title, title_messages, HISTORY_BUDGET_TOKENS},
+    prompt::{build_messages, clean_title, title_messages, ChatMessage, HISTORY_BUDGET_TOKENS},
     Agent, AgentEvent, AgentRequest, EventStream,
 };
 
@@ -65,8 +66,8 @@ pub struct OpenAiAgent {
 
 struct Inner {
     client: reqwest::Client,
-    /// `{base_url}/chat/completions`.
-    url: String,
+    /// `{base_url}/chat/completions`, parsed once.
+    url: reqwest::Url,
     api_key: Option<SecretString>,
     model: String,
     max_tokens: u32,
@@ -92,25 +93,37 @@ impl OpenAiAgent {
     ) -> Result<Self, reqwest::Error> {
         // No overall request timeout: an answer may stream for minutes. The first-token and
         // idle limits below bound every wait instead.
+        // No redirects: a provider's API answers where it is, and a redirect would carry
+        // the request (and its key) somewhere else.
         let client = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                client,
-                url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
-                api_key,
-                model: model.to_string(),
-                max_tokens,
-                settings,
-            }),
-        })
+        let url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
+        // Building a request parses and checks the address (an error names it).
+        let url = client.post(url).build()?.url().clone();
+        Ok(Self { inner: Arc::new(Inner { client, url, api_key, model: model.to_string(), max_tokens, settings }) })
     }
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> AgentEvent {
     AgentEvent::Error { code, message: message.into() }
+}
+
+/// The body of a streamed chat completion.
+#[derive(Serialize)]
+struct StreamRequest<'a> {
+    model: &'a str,
+    messages: Vec<ChatMessage>,
+    stream: bool,
+    stream_options: StreamOptions,
+    max_tokens: u32,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
 }
 
 #[derive(Deserialize)]
@@ -156,8 +169,9 @@ fn finish_reason(provider: &str) -> String {
 }
 
 impl Inner {
-    fn post(&self, body: &Value) -> RequestBuilder {
-        let request = self.client.post(&self.url).json(body);
+    /// A POST of `body`, JSON already serialised (once per answer, however many tries).
+    fn post(&self, body: &Bytes) -> RequestBuilder {
+        let request = self.client.post(self.url.clone()).header(CONTENT_TYPE, "application/json").body(body.clone());
         match &self.api_key {
             // `bearer_auth` marks the header sensitive, which keeps it out of debug output.
             Some(key) => request.bearer_auth(key.expose_secret()),
@@ -185,7 +199,7 @@ impl Inner {
 
     /// Sends the request, retrying what is safe to retry, until the response headers arrive
     /// or `deadline` passes.
-    async fn connect(&self, body: &Value, deadline: Instant) -> Result<Response, AgentEvent> {
+    async fn connect(&self, body: &Bytes, deadline: Instant) -> Result<Response, AgentEvent> {
         let limit = self.settings.first_token_timeout.as_secs_f32();
         let mut attempt = 0;
         loop {
@@ -231,7 +245,7 @@ impl Inner {
     }
 
     /// Streams one answer into `tx`, ending with exactly one `Finish` or `Error`.
-    async fn stream_answer(&self, body: Value, tx: &mpsc::Sender<AgentEvent>) {
+    async fn stream_answer(&self, body: Bytes, tx: &mpsc::Sender<AgentEvent>) {
         let deadline = Instant::now() + self.settings.first_token_timeout;
         let response = match self.connect(&body, deadline).await {
             Ok(response) => response,
@@ -354,20 +368,27 @@ impl Agent for OpenAiAgent {
     }
 
     async fn answer(&self, request: AgentRequest) -> EventStream {
-        let body = json!({
-            "model": self.inner.model,
-            "messages": build_messages(&request, HISTORY_BUDGET_TOKENS),
-            "stream": true,
-            "stream_options": {"include_usage": true},
-            "max_tokens": self.inner.max_tokens,
-        });
+        let body = StreamRequest {
+            model: &self.inner.model,
+            messages: build_messages(&request, HISTORY_BUDGET_TOKENS),
+            stream: true,
+            stream_options: StreamOptions { include_usage: true },
+            max_tokens: self.inner.max_tokens,
+        };
+        // Straight to bytes, without a `serde_json::Value` in between.
+        let body = match serde_json::to_vec(&body) {
+            Ok(body) => Bytes::from(body),
+            Err(e) => {
+                let failed = error(ErrorCode::AgentFailed, format!("could not write the model request: {e}"));
+                return Box::pin(futures::stream::iter([failed]));
+            }
+        };
         let (tx, rx) = mpsc::channel(64);
         let inner = self.inner.clone();
-        // Run by the reader's own task, not a spawned one (one task hop less per delta).
-        // Dropping the stream (the user stopped, the socket closed) drops the request too,
+        // Dropping the stream (the user stopped, the socket closed) aborts the request too,
         // which closes the connection and stops the provider's billing.
         let producer = async move { inner.stream_answer(body, &tx).await };
-        ensure_terminal(super::driven(producer, rx))
+        ensure_terminal(super::spawned(producer, rx))
     }
 
     async fn title(&self, first_message: &str, first_answer: &str) -> Option<String> {
@@ -378,6 +399,7 @@ impl Agent for OpenAiAgent {
             "max_tokens": 24,
             "temperature": 0.2,
         });
+        let body = Bytes::from(serde_json::to_vec(&body).ok()?);
         let result = async {
             let response = self.inner.post(&body).timeout(self.inner.settings.title_timeout).send().await.ok()?;
             if !response.status().is_success() {

@@ -11,7 +11,7 @@ use app::wire::{
     chat::{MessageStatus, ResponseData, ServerFrame, TriageTier},
     ErrorCode,
 };
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use mongodb::bson::{doc, DateTime};
 
 use crate::{
@@ -24,6 +24,14 @@ use crate::{
     db::models::{MessageContext, MessageDoc, PendingTurn},
     state::AppState,
 };
+
+/// The model's pieces arriving sooner than this after the last delta sent wait (unread, in
+/// the model's socket) and go out together: every read and every frame costs a wake-up and
+/// a write on each following socket, and a phone redraws once per delta. Below what a reader
+/// notices, above a fast model's gap between tokens. The first piece goes out at once.
+pub const DELTA_EVERY: Duration = Duration::from_millis(50);
+/// The most model events taken in one read.
+const EVENTS_PER_READ: usize = 256;
 
 /// How long the user's response frame may wait for the answer to be stored; past that the
 /// backlog keeps it (an insert still on its way then counts as a duplicate, harmlessly).
@@ -49,12 +57,16 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
     let mut recorder = Recorder::new(agent.model_name(), input.started);
     recorder.waited(input.db_wait);
     let asked = Instant::now();
-    let mut stream = agent.answer(request).await;
+    // Every event the model has ready, at once: the pieces that arrived while the turn
+    // waited go out as one delta.
+    let mut stream = agent.answer(request).await.ready_chunks(EVENTS_PER_READ);
     recorder.waited(asked.elapsed());
     let mut seq = 0u64;
+    // When the last delta went out; the model is read again `DELTA_EVERY` after it.
+    let mut delta_sent: Option<Instant> = None;
     loop {
         let waiting = Instant::now();
-        tokio::select! {
+        let batch = tokio::select! {
             _ = turn.cancelled() => {
                 match turn.cancel_reason() {
                     Some(CancelReason::Shutdown) => recorder.finish_interrupted(),
@@ -62,29 +74,35 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
                 }
                 break;
             }
-            event = stream.next() => {
-                recorder.waited(waiting.elapsed());
-                let Some(event) = event else {
-                    recorder.record(&AgentEvent::Error {
-                        code: ErrorCode::ProviderDisconnected,
-                        message: "The model stopped without finishing its answer.".into(),
-                    });
-                    break;
-                };
-                recorder.record(&event);
-                if let AgentEvent::Delta(text) = &event {
-                    seq += 1;
-                    turn.emit(ServerFrame::Delta {
-                        session_id: turn.session_id.clone(),
-                        message_id: turn.message_id.clone(),
-                        seq,
-                        text: text.clone(),
-                    });
-                }
-                if recorder.outcome().is_some() {
-                    break;
-                }
+            batch = next_after(&mut stream, delta_sent.map(|at| at + DELTA_EVERY)) => batch,
+        };
+        recorder.waited(waiting.elapsed());
+        let Some(batch) = batch else {
+            recorder.record(&AgentEvent::Error {
+                code: ErrorCode::ProviderDisconnected,
+                message: "The model stopped without finishing its answer.".into(),
+            });
+            break;
+        };
+        let mut text = String::new();
+        for event in &batch {
+            recorder.record(event);
+            if let AgentEvent::Delta(piece) = event {
+                text.push_str(piece);
             }
+        }
+        if !text.is_empty() {
+            seq += 1;
+            turn.emit(ServerFrame::Delta {
+                session_id: turn.session_id.clone(),
+                message_id: turn.message_id.clone(),
+                seq,
+                text,
+            });
+            delta_sent = Some(Instant::now());
+        }
+        if recorder.outcome().is_some() {
+            break;
         }
     }
     drop(stream);
@@ -153,6 +171,14 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
     if input.seq == 1 && outcome == MessageStatus::Complete {
         tokio::spawn(generate_title(state.clone(), turn.clone(), message));
     }
+}
+
+/// The events ready at `not_before`, or the next ones after it.
+async fn next_after<S: Stream + Unpin>(stream: &mut S, not_before: Option<Instant>) -> Option<S::Item> {
+    if let Some(at) = not_before {
+        tokio::time::sleep_until(at.into()).await;
+    }
+    stream.next().await
 }
 
 /// Deletes the turn a regenerated or edited one replaces, once the new answer completed (a

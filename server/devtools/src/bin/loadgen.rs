@@ -195,12 +195,14 @@ fn guideline_search(b: &mut Bench) {
 /// The server process's CPU time (user + system), in ms.
 fn cpu_ms(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the `(name)`, which may hold spaces: utime and stime are the 12th and 13th.
+    // Fields after the `(name)`, which may hold spaces: utime and stime are the 12th and 13th
+    // (counted from the state). Indexed before parsing: some fields are negative (`tpgid`
+    // without a terminal), and skipping them shifted utime out of the sum.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<u64> = after.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    let fields: Vec<u64> = after.split_whitespace().map(|f| f.parse().unwrap_or(0)).collect();
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let used = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    let used = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
     used as f64 * 1000.0 / ticks
 }
 
