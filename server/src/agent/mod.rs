@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod guidance;
+pub mod joiner;
 pub mod local;
 pub mod openai;
 pub mod prompt;

@@ -24,6 +24,7 @@ use tokio::{
 
 use super::{
     ensure_terminal,
+    joiner::Joiner,
     prompt::{build_messages, clean_title, title_messages, ChatMessage, HISTORY_BUDGET_TOKENS},
     Agent, AgentEvent, AgentRequest, EventStream,
 };
@@ -254,21 +255,46 @@ impl Inner {
                 return;
             }
         };
-        let terminal = self.read_stream(response, deadline, tx).await;
+        let mut joiner = Joiner::default();
+        let terminal = self.read_stream(response, deadline, tx, &mut joiner).await;
+        // Text still held goes before the end, however the answer ended.
+        if let Some(text) = joiner.take(std::time::Instant::now()) {
+            let _ = tx.send(AgentEvent::Delta(text)).await;
+        }
         let _ = tx.send(terminal).await;
     }
 
-    /// Forwards deltas as they come and returns the terminal event.
-    async fn read_stream(&self, response: Response, deadline: Instant, tx: &mpsc::Sender<AgentEvent>) -> AgentEvent {
+    /// Forwards deltas as they come (joined by `joiner`) and returns the terminal event.
+    async fn read_stream(
+        &self,
+        response: Response,
+        deadline: Instant,
+        tx: &mpsc::Sender<AgentEvent>,
+        joiner: &mut Joiner,
+    ) -> AgentEvent {
         let mut events = response.bytes_stream().eventsource();
         let mut text_seen = false;
         let mut finished: Option<String> = None;
         let mut usage: Option<AgentEvent> = None;
         loop {
-            let next = if text_seen {
-                timeout(self.settings.idle_timeout, events.next()).await
+            let read = if text_seen {
+                timeout(self.settings.idle_timeout, events.next())
             } else {
-                timeout_at(deadline, events.next()).await
+                timeout_at(deadline, events.next())
+            };
+            let next = match joiner.due() {
+                None => read.await,
+                Some(due) => tokio::select! {
+                    next = read => next,
+                    _ = tokio::time::sleep_until(due.into()) => {
+                        if let Some(text) = joiner.take(std::time::Instant::now()) {
+                            if tx.send(AgentEvent::Delta(text)).await.is_err() {
+                                return error(ErrorCode::Cancelled, "the answer was no longer wanted");
+                            }
+                        }
+                        continue;
+                    }
+                },
             };
             // After the finish reason only usage and `[DONE]` are missing, so a stream that
             // stalls or closes there still completes the answer.
@@ -336,8 +362,10 @@ impl Inner {
             for choice in chunk.choices.unwrap_or_default().into_iter().filter(|c| c.index == 0) {
                 if let Some(content) = choice.delta.and_then(|d| d.content).filter(|c| !c.is_empty()) {
                     text_seen = true;
-                    if tx.send(AgentEvent::Delta(content)).await.is_err() {
-                        return error(ErrorCode::Cancelled, "the answer was no longer wanted");
+                    if let Some(text) = joiner.push(&content, std::time::Instant::now()) {
+                        if tx.send(AgentEvent::Delta(text)).await.is_err() {
+                            return error(ErrorCode::Cancelled, "the answer was no longer wanted");
+                        }
                     }
                 }
                 if let Some(reason) = choice.finish_reason {
@@ -348,6 +376,9 @@ impl Inner {
                 usage =
                     Some(AgentEvent::Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
             }
+        }
+        if let Some(text) = joiner.take(std::time::Instant::now()) {
+            let _ = tx.send(AgentEvent::Delta(text)).await;
         }
         if let Some(usage) = usage {
             let _ = tx.send(usage).await;
@@ -492,7 +523,7 @@ mod tests {
         let (text, events) = collect(&agent(&fake, fast_settings()), "plan my week").await;
 
         assert_eq!(text, "Run easy three times a week.");
-        assert!(events.iter().filter(|e| matches!(e, AgentEvent::Delta(_))).count() > 1, "one delta per word");
+        assert!(events.iter().filter(|e| matches!(e, AgentEvent::Delta(_))).count() > 1, "the first word at once");
         assert!(matches!(events[events.len() - 2], AgentEvent::Usage { completion_tokens: 6, .. }), "{events:?}");
         assert_eq!(events.last(), Some(&AgentEvent::Finish { reason: "stop".into() }));
         assert_eq!(terminal_count(&events), 1);

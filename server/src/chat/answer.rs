@@ -11,7 +11,7 @@ use app::wire::{
     chat::{MessageStatus, ResponseData, ServerFrame, TriageTier},
     ErrorCode,
 };
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use mongodb::bson::{doc, DateTime};
 
 use crate::{
@@ -25,11 +25,6 @@ use crate::{
     state::AppState,
 };
 
-/// The model's pieces arriving sooner than this after the last delta sent wait (unread, in
-/// the model's socket) and go out together: every read and every frame costs a wake-up and
-/// a write on each following socket, and a phone redraws once per delta. Below what a reader
-/// notices, above a fast model's gap between tokens. The first piece goes out at once.
-pub const DELTA_EVERY: Duration = Duration::from_millis(50);
 /// The most model events taken in one read.
 const EVENTS_PER_READ: usize = 256;
 
@@ -57,13 +52,11 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
     let mut recorder = Recorder::new(agent.model_name(), input.started);
     recorder.waited(input.db_wait);
     let asked = Instant::now();
-    // Every event the model has ready, at once: the pieces that arrived while the turn
-    // waited go out as one delta.
+    // Every event the model has ready, at once: what arrived together goes out as one delta
+    // (the provider's reader joins pieces that come close together, `agent::joiner`).
     let mut stream = agent.answer(request).await.ready_chunks(EVENTS_PER_READ);
     recorder.waited(asked.elapsed());
     let mut seq = 0u64;
-    // When the last delta went out; the model is read again `DELTA_EVERY` after it.
-    let mut delta_sent: Option<Instant> = None;
     loop {
         let waiting = Instant::now();
         let batch = tokio::select! {
@@ -74,7 +67,7 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
                 }
                 break;
             }
-            batch = next_after(&mut stream, delta_sent.map(|at| at + DELTA_EVERY)) => batch,
+            batch = stream.next() => batch,
         };
         recorder.waited(waiting.elapsed());
         let Some(batch) = batch else {
@@ -99,7 +92,6 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
                 seq,
                 text,
             });
-            delta_sent = Some(Instant::now());
         }
         if recorder.outcome().is_some() {
             break;
@@ -171,14 +163,6 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
     if input.seq == 1 && outcome == MessageStatus::Complete {
         tokio::spawn(generate_title(state.clone(), turn.clone(), message));
     }
-}
-
-/// The events ready at `not_before`, or the next ones after it.
-async fn next_after<S: Stream + Unpin>(stream: &mut S, not_before: Option<Instant>) -> Option<S::Item> {
-    if let Some(at) = not_before {
-        tokio::time::sleep_until(at.into()).await;
-    }
-    stream.next().await
 }
 
 /// Deletes the turn a regenerated or edited one replaces, once the new answer completed (a

@@ -222,16 +222,7 @@ async fn memories_are_edited_validated_and_private() {
 async fn the_export_lists_memories_and_deleting_the_account_removes_them() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let r = app
-        .send_as(
-            Method::POST,
-            "/users/me/memories",
-            &user.access,
-            Some(json!({"kind": "goal", "text": "Run a 10k in May"})),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let memory: Memory = r.json().await.unwrap();
+    let memory: Memory = serde_json::from_value(app.remember(&user.access, "goal", "Run a 10k in May").await).unwrap();
     app.send_as(Method::DELETE, &format!("/users/me/memories/{}", memory.memory_id), &user.access, None).await;
     app.send_as(
         Method::POST,

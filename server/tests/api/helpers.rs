@@ -227,6 +227,15 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// Adds a remembered fact over REST (`kind` and `text` as a user would type them) and
+    /// returns the created memory as JSON.
+    pub async fn remember(&self, token: &str, kind: &str, text: &str) -> Value {
+        let body = json!({ "kind": kind, "text": text });
+        let r = self.send_as(reqwest::Method::POST, "/users/me/memories", token, Some(body)).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
+    }
+
     /// The code in the newest mail to `email` that arrived after `seen` earlier mails.
     pub async fn code_for(&self, email: &str, seen: usize) -> String {
         let mail = self.smtp.wait_for(email, seen, Duration::from_secs(10)).await.expect("a mail with a code");

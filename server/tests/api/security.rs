@@ -199,16 +199,7 @@ async fn with_secure_cookies_every_response_asks_for_https_only() {
 async fn remembered_facts_cannot_be_changed_from_a_foreign_origin() {
     let app = spawn_app().await;
     let user = app.new_user().await;
-    let r = app
-        .send_as(
-            Method::POST,
-            "/users/me/memories",
-            &user.access,
-            Some(json!({"kind": "injury", "text": "Bad left knee"})),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let memory: Value = r.json().await.unwrap();
+    let memory = app.remember(&user.access, "injury", "Bad left knee").await;
     let id = memory["memory_id"].as_str().unwrap().to_string();
     let path = format!("/users/me/memories/{id}");
 
