@@ -58,8 +58,8 @@ pub struct Config {
     /// Largest answer the coach produces, in tokens.
     pub max_answer_tokens: u32,
     /// Threads of the async runtime (`WORKER_THREADS`). One by default: a streamed answer's
-    /// path then never wakes a second thread, which halves the CPU per turn
-    /// (BENCHMARKS.md, round 6); more cores are used by running more instances.
+    /// path then never wakes a second thread, about a tenth less CPU per turn than two
+    /// (BENCHMARKS.md, round 7); more cores are used by running more instances.
     pub worker_threads: usize,
     /// The compiled site (`pkg/` with the WASM, JS and CSS).
     pub site_root: PathBuf,

@@ -2,9 +2,6 @@
 
 use server::{config::Config, startup::Application, telemetry};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> std::process::ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,

@@ -4,8 +4,7 @@
 //! what it missed. A leaf: it knows frames, not the app state or the database.
 //!
 //! A live frame goes straight into each following socket's channel (no task in between):
-//! every task hop per delta costs CPU, and past three hops tokio hands the next task to the
-//! other worker thread, which halved the CPU per turn when removed (BENCHMARKS.md, round 6).
+//! every task hop per delta costs a task wake-up (BENCHMARKS.md, rounds 6 and 7).
 
 use std::{
     collections::{HashMap, VecDeque},

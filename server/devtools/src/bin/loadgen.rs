@@ -629,16 +629,14 @@ async fn main() -> Result<(), Error> {
     guideline_search(&mut b);
     two_instances(&mut b, &vars, &db_uri, 50, secs).await?;
 
-    // Delta relay and bytes on the wire, by answer length.
+    // Frames and bytes on the wire, by answer length (an instant model: its pieces are joined).
     for n in [10usize, 100, 1000] {
         b.llm.set_script(Script::Answer { words: words(n), delay_ms_between: 0, first_token_delay_ms: 0 });
         let TurnResult { bytes, deltas, .. } = turn(&mut ws, Some(&sid), "bytes").await?;
-        let spread = deltas.last().zip(deltas.first()).map(|(l, f)| l.duration_since(*f)).unwrap_or_default();
-        let per_delta_us = spread.as_secs_f64() * 1e6 / (deltas.len().max(2) - 1) as f64;
         b.row(
-            &format!("answer of {n} deltas: bytes on the wire; µs per delta"),
-            format!("{bytes} B ({:.0} B/delta); {per_delta_us:.0} µs", bytes as f64 / n as f64),
-            "linear; relay < 1 ms",
+            &format!("answer of {n} pieces, instant: delta frames; bytes on the wire"),
+            format!("{}; {bytes} B ({:.0} B/piece)", deltas.len(), bytes as f64 / n as f64),
+            "pieces joined; bytes linear",
         );
     }
     b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: 0, first_token_delay_ms: 0 });
