@@ -112,6 +112,14 @@ fn error(code: ErrorCode, message: impl Into<String>) -> AgentEvent {
     AgentEvent::Error { code, message: message.into() }
 }
 
+/// Sends the text `joiner` holds, now; false once the answer is no longer wanted.
+async fn send_held(joiner: &mut Joiner, tx: &mpsc::Sender<AgentEvent>) -> bool {
+    match joiner.take(std::time::Instant::now()) {
+        Some(text) => tx.send(AgentEvent::Delta(text)).await.is_ok(),
+        None => true,
+    }
+}
+
 /// The body of a streamed chat completion.
 #[derive(Serialize)]
 struct StreamRequest<'a> {
@@ -258,9 +266,7 @@ impl Inner {
         let mut joiner = Joiner::default();
         let terminal = self.read_stream(response, deadline, tx, &mut joiner).await;
         // Text still held goes before the end, however the answer ended.
-        if let Some(text) = joiner.take(std::time::Instant::now()) {
-            let _ = tx.send(AgentEvent::Delta(text)).await;
-        }
+        send_held(&mut joiner, tx).await;
         let _ = tx.send(terminal).await;
     }
 
@@ -287,10 +293,8 @@ impl Inner {
                 Some(due) => tokio::select! {
                     next = read => next,
                     _ = tokio::time::sleep_until(due.into()) => {
-                        if let Some(text) = joiner.take(std::time::Instant::now()) {
-                            if tx.send(AgentEvent::Delta(text)).await.is_err() {
-                                return error(ErrorCode::Cancelled, "the answer was no longer wanted");
-                            }
+                        if !send_held(joiner, tx).await {
+                            return error(ErrorCode::Cancelled, "the answer was no longer wanted");
                         }
                         continue;
                     }
@@ -377,9 +381,7 @@ impl Inner {
                     Some(AgentEvent::Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
             }
         }
-        if let Some(text) = joiner.take(std::time::Instant::now()) {
-            let _ = tx.send(AgentEvent::Delta(text)).await;
-        }
+        send_held(joiner, tx).await;
         if let Some(usage) = usage {
             let _ = tx.send(usage).await;
         }
