@@ -110,15 +110,16 @@ impl Application {
             windows: Default::default(),
             turns: Default::default(),
             profiles: Default::default(),
+            memories: Default::default(),
             recent: crate::chat::recent::RecentCache::new(crate::chat::service::HISTORY_TURNS as usize),
             shutdown: CancellationToken::new(),
         };
-        session_events.spawn(
-            state.hub.clone(),
-            state.recent.clone(),
-            state.session_events.clone(),
-            state.shutdown.clone(),
-        );
+        let caches = crate::chat::events::Caches {
+            hub: state.hub.clone(),
+            recent: state.recent.clone(),
+            memories: state.memories.clone(),
+        };
+        session_events.spawn(caches, state.session_events.clone(), state.shutdown.clone());
         // These outlive the draining: answers finishing in the grace period still checkpoint
         // and may still need the backlog.
         let stopped = CancellationToken::new();

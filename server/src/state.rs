@@ -17,6 +17,7 @@ use crate::{
     config::Config,
     db::Db,
     mail::Mailer,
+    memory::cache::MemoryCache,
     users::profile_cache::ProfileCache,
 };
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub turns: Turns,
     /// Health profiles read by every turn.
     pub profiles: ProfileCache,
+    /// Remembered facts quoted by every turn, kept current by the change stream.
+    pub memories: MemoryCache,
     /// Title, `seq` and recent exchanges of the sessions this server answered in.
     pub recent: RecentCache,
     /// Per-user message and resume counts (see `chat::limits`).

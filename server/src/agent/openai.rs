@@ -282,23 +282,34 @@ impl Inner {
         let mut text_seen = false;
         let mut finished: Option<String> = None;
         let mut usage: Option<AgentEvent> = None;
+        // Two timers for the whole answer, moved rather than made anew for each piece: the
+        // silence limit (the first token's deadline, then the idle limit after each event)
+        // and when the joined text is due.
+        let silence = tokio::time::sleep_until(deadline);
+        let flush = tokio::time::sleep_until(deadline);
+        tokio::pin!(silence, flush);
+        let mut flush_at = None;
         loop {
-            let read = if text_seen {
-                timeout(self.settings.idle_timeout, events.next())
-            } else {
-                timeout_at(deadline, events.next())
-            };
-            let next = match joiner.due() {
-                None => read.await,
-                Some(due) => tokio::select! {
-                    next = read => next,
-                    _ = tokio::time::sleep_until(due.into()) => {
-                        if !send_held(joiner, tx).await {
-                            return error(ErrorCode::Cancelled, "the answer was no longer wanted");
-                        }
-                        continue;
+            if text_seen {
+                silence.as_mut().reset(Instant::now() + self.settings.idle_timeout);
+            }
+            let due = joiner.due();
+            if due != flush_at {
+                if let Some(due) = due {
+                    flush.as_mut().reset(due.into());
+                }
+                flush_at = due;
+            }
+            let next = tokio::select! {
+                biased;
+                next = events.next() => Ok(next),
+                () = &mut silence => Err(()),
+                () = &mut flush, if due.is_some() => {
+                    if !send_held(joiner, tx).await {
+                        return error(ErrorCode::Cancelled, "the answer was no longer wanted");
                     }
-                },
+                    continue;
+                }
             };
             // After the finish reason only usage and `[DONE]` are missing, so a stream that
             // stalls or closes there still completes the answer.

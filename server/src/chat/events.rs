@@ -1,7 +1,10 @@
-//! Session events across instances: one task per instance follows the `chat_sessions`
-//! change stream and publishes what each change means (`session_created`, `_updated`,
-//! `_deleted`) to the local hub, so every socket of the user on every instance hears of a
-//! change made through any of them. MongoDB is the only channel between instances.
+//! Session events across instances: one task per instance follows the database's change
+//! stream (of `chat_sessions` and `memories`) and publishes what each session change means
+//! (`session_created`, `_updated`, `_deleted`) to the local hub, so every socket of the user
+//! on every instance hears of a change made through any of them; a change to someone's
+//! remembered facts drops them from this instance's `memory::cache`. MongoDB is the only
+//! channel between instances. One stream for both, so they arrive in the order they were
+//! made: a turn that saw its own session event knows every earlier fact change was handled.
 //!
 //! The stream is the single source: nothing else publishes session events, so the instance
 //! that made a change learns it like the others, a few ms later, and each socket gets each
@@ -24,7 +27,7 @@ use mongodb::{
     change_stream::{event::ResumeToken, ChangeStream},
     error::{Error, ErrorKind},
     options::FullDocumentType,
-    Client, Collection,
+    Client,
 };
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     chat::{hub::Hub, recent::RecentCache},
     db::Db,
+    memory::cache::MemoryCache,
 };
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -76,15 +80,16 @@ impl SessionFields {
 /// nothing to a socket and are filtered out by the database.
 const WATCHED_FIELDS: [&str; 3] = ["title", "is_active", "updated_at"];
 
-/// The change stream's pipeline: inserts, replaces and the updates that matter, each with
-/// only the fields [`frame_for`] reads.
-fn pipeline() -> Vec<Document> {
+/// The change stream's pipeline: of `sessions`, inserts, replaces and the updates that
+/// matter; of `memories`, every change. Each with only the fields [`frame_for`],
+/// [`written_seq`] and [`memory_owner`] read.
+fn pipeline(sessions: &str, memories: &str) -> Vec<Document> {
     let updated = |field: &str| {
         let mut exists = Document::new();
         exists.insert(format!("updateDescription.updatedFields.{field}"), doc! { "$exists": true });
         exists
     };
-    let mut project = doc! { "operationType": 1 };
+    let mut project = doc! { "operationType": 1, "ns.coll": 1, "updateDescription.updatedFields.last_seq": 1 };
     for field in ["user_id", "session_id", "title", "created_at", "updated_at", "is_active", "last_seq"] {
         project.insert(format!("fullDocument.{field}"), 1);
     }
@@ -93,8 +98,9 @@ fn pipeline() -> Vec<Document> {
     }
     vec![
         doc! { "$match": { "$or": [
-            { "operationType": { "$in": ["insert", "replace"] } },
-            { "operationType": "update", "$or": WATCHED_FIELDS.map(updated).to_vec() },
+            { "ns.coll": sessions, "operationType": { "$in": ["insert", "replace"] } },
+            { "ns.coll": sessions, "operationType": "update", "$or": WATCHED_FIELDS.map(updated).to_vec() },
+            { "ns.coll": memories },
         ] } },
         doc! { "$project": project },
     ]
@@ -148,8 +154,61 @@ pub fn frame_for(change: &Document) -> Option<(String, ServerFrame)> {
 /// The session and its newest turn, from a change event.
 fn seq_of(change: &Document) -> Option<(String, i64)> {
     let session = change.get_document("fullDocument").ok()?;
-    let last_seq = session.get_i64("last_seq").ok().or_else(|| session.get_i32("last_seq").ok().map(i64::from))?;
-    Some((session.get_str("session_id").ok()?.to_string(), last_seq))
+    Some((session.get_str("session_id").ok()?.to_string(), int(session, "last_seq")?))
+}
+
+/// The `last_seq` a session change itself wrote: the inserted or replacing document's, or the
+/// updated field's. Not the looked-up document's, which may already show a later turn.
+fn written_seq(change: &Document) -> Option<i64> {
+    let written = match change.get_str("operationType").ok()? {
+        "update" => change.get_document("updateDescription").ok()?.get_document("updatedFields").ok()?,
+        _ => change.get_document("fullDocument").ok()?,
+    };
+    int(written, "last_seq")
+}
+
+fn int(doc: &Document, field: &str) -> Option<i64> {
+    doc.get_i64(field).ok().or_else(|| doc.get_i32(field).ok().map(i64::from))
+}
+
+/// Whose facts a `memories` change touched; `None` when the event does not say (a delete
+/// carries only the `_id`; an updated document may be gone by the time it is looked up).
+fn memory_owner(change: &Document) -> Option<String> {
+    change.get_document("fullDocument").ok()?.get_str("user_id").ok().map(str::to_string)
+}
+
+/// Which collection a change is of.
+fn collection(change: &Document) -> Option<&str> {
+    change.get_document("ns").ok()?.get_str("coll").ok()
+}
+
+/// What the stream keeps current on this instance.
+#[derive(Clone)]
+pub struct Caches {
+    pub hub: Hub,
+    pub recent: RecentCache,
+    pub memories: MemoryCache,
+}
+
+impl Caches {
+    fn handle(&self, db: &Db, change: &Document) {
+        let from = collection(change);
+        if from == Some(db.memories.name()) {
+            self.memories.changed(memory_owner(change).as_deref());
+            return;
+        }
+        if from != Some(db.sessions.name()) {
+            return;
+        }
+        if let Some((user_id, frame)) = frame_for(change) {
+            self.hub.publish(&user_id, frame, written_seq(change));
+        }
+        // A turn through another instance: its next turn here would otherwise try a claim
+        // bound to fail first.
+        if let Some((session_id, last_seq)) = seq_of(change) {
+            self.recent.seen_seq(&session_id, last_seq);
+        }
+    }
 }
 
 /// Why the stream could not open at start-up.
@@ -167,7 +226,7 @@ pub enum WatchError {
 
 /// The open change stream of one instance, before its task starts.
 pub struct Watcher {
-    sessions: Collection<Document>,
+    db: Db,
     stream: ChangeStream<Document>,
 }
 
@@ -178,28 +237,28 @@ impl Watcher {
         let mut options = crate::db::client_options(uri).await?;
         options.app_name = Some(APP_NAME.into());
         let client = Client::with_options(options)?;
-        let sessions = Db::from_client(client, database).sessions.clone_with_type::<Document>();
-        match open_stream(&sessions, None).await {
-            Ok(stream) => Ok(Watcher { sessions, stream }),
+        let db = Db::from_client(client, database);
+        match open_stream(&db, None).await {
+            Ok(stream) => Ok(Watcher { db, stream }),
             Err(e) if code(&e) == Some(NOT_A_REPLICA_SET) => Err(WatchError::NotAReplicaSet(e)),
             Err(e) => Err(WatchError::Database(e)),
         }
     }
 
     /// Follows the stream until `shutdown`, publishing to `hub`, dropping entries of `recent`
-    /// that another instance's turn made stale, and reporting in `health`.
+    /// that another instance's turn made stale and of `memories` that a change made stale,
+    /// and reporting in `health`.
     pub fn spawn(
         self,
-        hub: Hub,
-        recent: RecentCache,
+        caches: Caches,
         health: StreamHealth,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.run(hub, recent, health, shutdown))
+        tokio::spawn(self.run(caches, health, shutdown))
     }
 
-    async fn run(self, hub: Hub, recent: RecentCache, health: StreamHealth, shutdown: CancellationToken) {
-        let Watcher { sessions, stream } = self;
+    async fn run(self, caches: Caches, health: StreamHealth, shutdown: CancellationToken) {
+        let Watcher { db, stream } = self;
         let mut token = stream.resume_token();
         let mut stream = Some(stream);
         let mut backoff = MIN_BACKOFF;
@@ -212,13 +271,8 @@ impl Watcher {
                     };
                     match next {
                         Ok(change) => {
-                            if let Some((user_id, frame)) = change.as_ref().and_then(frame_for) {
-                                hub.publish(&user_id, frame);
-                            }
-                            // A turn through another instance: its next turn here would
-                            // otherwise try a claim bound to fail first.
-                            if let Some((session_id, last_seq)) = change.as_ref().and_then(seq_of) {
-                                recent.seen_seq(&session_id, last_seq);
+                            if let Some(change) = &change {
+                                caches.handle(&db, change);
                             }
                             // After handling: a reopen starts after this event, never at it.
                             token = open.resume_token().or(token);
@@ -238,10 +292,13 @@ impl Watcher {
                 None => {
                     let opened = tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        opened = open_stream(&sessions, token.clone()) => opened,
+                        opened = open_stream(&db, token.clone()) => opened,
                     };
                     match opened {
                         Ok(open) => {
+                            // Resumed, nothing was missed, but a stream that starts from now
+                            // has: no kept fact is trusted across a reopen.
+                            caches.memories.changed(None);
                             tracing::info!(resumed = token.is_some(), "session change stream reopened");
                             health.set(true);
                             token = open.resume_token().or(token);
@@ -254,6 +311,7 @@ impl Watcher {
             };
             stream = None;
             health.set(false);
+            caches.memories.changed(None);
             if code(&failure).is_some_and(|c| HISTORY_LOST.contains(&c)) && token.is_some() {
                 tracing::error!(
                     error = %failure,
@@ -275,12 +333,15 @@ impl Watcher {
     }
 }
 
-async fn open_stream(
-    sessions: &Collection<Document>,
-    token: Option<ResumeToken>,
-) -> mongodb::error::Result<ChangeStream<Document>> {
-    let stream =
-        sessions.watch().pipeline(pipeline()).full_document(FullDocumentType::UpdateLookup).resume_after(token).await?;
+async fn open_stream(db: &Db, token: Option<ResumeToken>) -> mongodb::error::Result<ChangeStream<Document>> {
+    let pipeline = pipeline(db.sessions.name(), db.memories.name());
+    let stream = db
+        .database
+        .watch()
+        .pipeline(pipeline)
+        .full_document(FullDocumentType::UpdateLookup)
+        .resume_after(token)
+        .await?;
     Ok(stream.with_type::<Document>())
 }
 
@@ -317,6 +378,7 @@ impl StreamHealth {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -412,12 +474,78 @@ mod tests {
 
     #[test]
     fn the_pipeline_keeps_what_the_mapping_reads() {
-        let pipeline = pipeline();
+        let pipeline = pipeline("chat_sessions", "memories");
         let text = format!("{pipeline:?}");
         for field in WATCHED_FIELDS {
             assert!(text.contains(&format!("updateDescription.updatedFields.{field}")), "{field}");
         }
         assert!(!text.contains("pending"), "the pending turn stays out of the stream");
+    }
+
+    #[test]
+    fn a_turn_is_known_by_the_seq_its_own_write_set() {
+        // Looked up after the next turn began, the document shows that turn's seq already.
+        let mut touch = update(doc! { "updated_at": DateTime::now(), "last_seq": 4 }, session(true, "Hi"));
+        touch.get_document_mut("fullDocument").unwrap().insert("last_seq", 5i64);
+        assert_eq!(written_seq(&touch), Some(4));
+        assert_eq!(seq_of(&touch).map(|(_, seq)| seq), Some(5));
+        let mut created = session(true, "Hi");
+        created.insert("last_seq", 1i32);
+        assert_eq!(written_seq(&doc! { "operationType": "insert", "fullDocument": created }), Some(1));
+        // A rename writes no turn.
+        assert_eq!(written_seq(&update(doc! { "title": "New" }, session(true, "New"))), None);
+    }
+
+    #[test]
+    fn a_fact_change_names_its_owner_when_the_event_says() {
+        let insert = doc! {
+            "operationType": "insert", "ns": { "coll": "memories" }, "fullDocument": { "user_id": "u1" },
+        };
+        assert_eq!(collection(&insert), Some("memories"));
+        assert_eq!(memory_owner(&insert).as_deref(), Some("u1"));
+        // A delete carries only the `_id`: whose is unknown, so every kept fact goes.
+        let delete = doc! { "operationType": "delete", "ns": { "coll": "memories" }, "documentKey": { "_id": "m" } };
+        assert_eq!(memory_owner(&delete), None);
+    }
+
+    #[tokio::test]
+    async fn each_collection_goes_to_its_cache() {
+        let db =
+            Db::from_client(Client::with_options(mongodb::options::ClientOptions::default()).unwrap(), "events_test");
+        let caches = Caches { hub: Hub::default(), recent: RecentCache::new(4), memories: MemoryCache::default() };
+        let mut socket = caches.hub.subscribe("u1");
+        let keep = |user: &str| caches.memories.keep(user, caches.memories.generation(), &["I run.".to_string()]);
+        keep("u1");
+        keep("u2");
+
+        // A session change reaches the user's sockets and leaves the facts alone.
+        let mut created = session(true, "Hi");
+        created.insert("last_seq", 1i32);
+        caches.handle(
+            &db,
+            &doc! { "operationType": "insert", "ns": { "coll": "chat_sessions" }, "fullDocument": created },
+        );
+        assert!(matches!(socket.try_recv(), Ok(ServerFrame::SessionCreated { .. })));
+        assert!(caches.memories.get("u1").is_some());
+
+        // A fact change drops its owner's facts and reaches no socket.
+        let fact =
+            doc! { "operationType": "insert", "ns": { "coll": "memories" }, "fullDocument": { "user_id": "u1" } };
+        caches.handle(&db, &fact);
+        assert!(caches.memories.get("u1").is_none());
+        assert!(caches.memories.get("u2").is_some());
+        assert!(socket.try_recv().is_err());
+        caches.handle(&db, &doc! { "operationType": "delete", "ns": { "coll": "memories" } });
+        assert!(caches.memories.get("u2").is_none());
+
+        // Another collection's change means nothing here.
+        keep("u2");
+        caches.handle(
+            &db,
+            &doc! { "operationType": "insert", "ns": { "coll": "users" }, "fullDocument": session(true, "x") },
+        );
+        assert!(caches.memories.get("u2").is_some());
+        assert!(socket.try_recv().is_err());
     }
 
     #[test]

@@ -12,13 +12,12 @@ use std::{
 };
 
 use app::wire::chat::ServerFrame;
-use mongodb::bson::DateTime;
 use tokio::sync::{broadcast, Notify};
 
 /// The longest a new turn waits for its session event to come back through the change
 /// stream (normally a few ms). Past it the turn goes on; the event still follows.
 pub const ECHO_WAIT: Duration = Duration::from_secs(1);
-/// Newest published `updated_at` per session, kept this long for turns that wait on it.
+/// Newest published turn (`last_seq`) per session, kept this long for turns that wait on it.
 const SEEN_FOR: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Default)]
@@ -33,11 +32,14 @@ struct Seen {
     sessions: Mutex<HashMap<String, SeenSession>>,
 }
 
-/// One session's newest published `updated_at` (ms), when it was last touched, and what its
-/// waiting turns wait on: per session, so a publish wakes only the turns of that session,
-/// not every waiting turn of the instance.
+/// One session's newest published turn, when it was last touched, and what its waiting turns
+/// wait on: per session, so a publish wakes only the turns of that session, not every waiting
+/// turn of the instance.
 struct SeenSession {
-    updated_at: i64,
+    /// The `last_seq` the change itself wrote (not the document looked up later, which may
+    /// already show a newer turn): so the event of turn `n` is seen only once the stream
+    /// reached that turn's own write.
+    seq: i64,
     touched: Instant,
     published: Arc<Notify>,
 }
@@ -54,25 +56,25 @@ impl Seen {
             sessions.retain(|_, s| s.touched.elapsed() < SEEN_FOR);
         }
         sessions.entry(session_id.to_string()).or_insert_with(|| SeenSession {
-            updated_at: i64::MIN,
+            seq: i64::MIN,
             touched: Instant::now(),
             published: Arc::default(),
         })
     }
 
-    fn record(&self, session_id: &str, updated_at: i64) {
+    fn record(&self, session_id: &str, seq: i64) {
         let mut sessions = self.lock();
         let seen = Self::entry(&mut sessions, session_id);
-        seen.updated_at = seen.updated_at.max(updated_at);
+        seen.seq = seen.seq.max(seq);
         seen.touched = Instant::now();
         seen.published.notify_waiters();
     }
 
-    /// Whether `updated_at` was reached, else what to wait on.
-    fn reached_or_wait(&self, session_id: &str, updated_at: i64) -> Result<(), Arc<Notify>> {
+    /// Whether turn `seq` was reached, else what to wait on.
+    fn reached_or_wait(&self, session_id: &str, seq: i64) -> Result<(), Arc<Notify>> {
         let mut sessions = self.lock();
         let seen = Self::entry(&mut sessions, session_id);
-        if seen.updated_at >= updated_at {
+        if seen.seq >= seq {
             return Ok(());
         }
         seen.touched = Instant::now();
@@ -96,10 +98,11 @@ impl Hub {
 
     /// Sends `frame` to this user's sockets on this instance. Called by the change-stream
     /// watcher only; a change made here reaches the sockets through it like any other.
-    pub fn publish(&self, user_id: &str, frame: ServerFrame) {
-        let session = match &frame {
+    /// `written_seq` is the session's `last_seq` as the change wrote it, if it wrote one.
+    pub fn publish(&self, user_id: &str, frame: ServerFrame, written_seq: Option<i64>) {
+        let session_id = match &frame {
             ServerFrame::SessionCreated { session } | ServerFrame::SessionUpdated { session } => {
-                Some((session.session_id.clone(), session.updated_at.timestamp_millis()))
+                Some(session.session_id.clone())
             }
             _ => None,
         };
@@ -107,46 +110,56 @@ impl Hub {
             let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
             users.get(user_id).is_some_and(|tx| tx.send(frame).is_ok())
         };
-        if let (true, Some((session_id, updated_at))) = (sent, session) {
-            self.seen.record(&session_id, updated_at);
+        if let (true, Some(session_id), Some(seq)) = (sent, session_id, written_seq) {
+            self.seen.record(&session_id, seq);
         }
     }
 
-    /// Waits until an event for `session_id` with an `updated_at` of at least `updated_at`
-    /// has been published to this user's sockets here, or [`ECHO_WAIT`] has passed; returns
-    /// the time waited. A turn calls it after its first write, so the socket that sent the
-    /// message gets `session_created`/`_updated` before the answer's first frame. Returns at
-    /// once when the user has no socket on this instance.
-    pub async fn wait_for_event(&self, user_id: &str, session_id: &str, updated_at: DateTime) -> Duration {
+    /// Waits until the event of turn `seq` of `session_id` (or a later turn's) has been
+    /// published to this user's sockets here, or [`ECHO_WAIT`] has passed. A turn calls it
+    /// after its first write, so the socket that sent the message gets
+    /// `session_created`/`_updated` before the answer's first frame, and so that every change
+    /// made before that write has been handled (`memory::cache` relies on it). Returns at
+    /// once, not seen, when the user has no socket on this instance.
+    pub async fn wait_for_event(&self, user_id: &str, session_id: &str, seq: i64) -> Echo {
         let started = tokio::time::Instant::now();
         if self.sockets(user_id) == 0 {
-            return Duration::ZERO;
+            return Echo { waited: Duration::ZERO, seen: false };
         }
-        let at = updated_at.timestamp_millis();
         let seen = async {
             loop {
-                let Err(notify) = self.seen.reached_or_wait(session_id, at) else { return };
+                let Err(notify) = self.seen.reached_or_wait(session_id, seq) else { return };
                 let published = notify.notified();
                 tokio::pin!(published);
                 // Registered, then checked again: a publish in between is not missed.
                 published.as_mut().enable();
-                if self.seen.reached_or_wait(session_id, at).is_ok() {
+                if self.seen.reached_or_wait(session_id, seq).is_ok() {
                     return;
                 }
                 published.await;
             }
         };
-        if tokio::time::timeout(ECHO_WAIT, seen).await.is_err() {
+        let seen = tokio::time::timeout(ECHO_WAIT, seen).await.is_ok();
+        if !seen {
             tracing::debug!(session_id, "the session event has not come back from the change stream yet");
         }
-        started.elapsed()
+        Echo { waited: started.elapsed(), seen }
     }
+}
+
+/// How a wait for a turn's own session event ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Echo {
+    pub waited: Duration,
+    /// The event came back: the stream has handled every change made before the turn's write.
+    pub seen: bool,
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use app::wire::chat::SessionSummary;
+    use mongodb::bson::DateTime;
 
     use super::*;
 
@@ -166,24 +179,27 @@ mod tests {
     #[tokio::test]
     async fn a_turn_waits_for_its_own_event_and_no_longer() {
         let hub = Hub::default();
-        // No socket here: nothing to wait for.
-        assert_eq!(hub.wait_for_event("u", "s", DateTime::from_millis(5)).await, Duration::ZERO);
+        // No socket here: nothing to wait for, and nothing seen.
+        assert_eq!(hub.wait_for_event("u", "s", 5).await, Echo { waited: Duration::ZERO, seen: false });
 
         let mut socket = hub.subscribe("u");
         let waiter = {
             let hub = hub.clone();
-            tokio::spawn(async move { hub.wait_for_event("u", "s", DateTime::from_millis(5)).await })
+            tokio::spawn(async move { hub.wait_for_event("u", "s", 5).await })
         };
         tokio::time::sleep(Duration::from_millis(20)).await;
-        // An older event of the session, and another session's, do not end the wait.
-        hub.publish("u", updated("s", 4));
-        hub.publish("u", updated("other", 9));
+        // An older turn of the session, another session's, and a change that wrote no turn
+        // (a rename) do not end the wait.
+        hub.publish("u", updated("s", 4), Some(4));
+        hub.publish("u", updated("other", 9), Some(9));
+        hub.publish("u", updated("s", 10), None);
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiter.is_finished());
-        hub.publish("u", updated("s", 6));
-        let waited = waiter.await.unwrap();
-        assert!(waited >= Duration::from_millis(40) && waited < ECHO_WAIT, "{waited:?}");
-        for expected in [4, 9, 6] {
+        hub.publish("u", updated("s", 6), Some(5));
+        let echo = waiter.await.unwrap();
+        assert!(echo.seen);
+        assert!(echo.waited >= Duration::from_millis(40) && echo.waited < ECHO_WAIT, "{echo:?}");
+        for expected in [4, 9, 10, 6] {
             match socket.recv().await.unwrap() {
                 ServerFrame::SessionUpdated { session } => {
                     assert_eq!(session.updated_at.timestamp_millis(), expected)
@@ -192,14 +208,16 @@ mod tests {
             }
         }
         // Already seen: no wait at all.
-        assert!(hub.wait_for_event("u", "s", DateTime::from_millis(6)).await < Duration::from_millis(50));
+        let echo = hub.wait_for_event("u", "s", 5).await;
+        assert!(echo.seen && echo.waited < Duration::from_millis(50), "{echo:?}");
     }
 
     #[tokio::test]
     async fn a_lost_event_holds_a_turn_back_at_most_the_echo_wait() {
         let hub = Hub::default();
         let _socket = hub.subscribe("u");
-        let waited = hub.wait_for_event("u", "s", DateTime::from_millis(5)).await;
-        assert!(waited >= ECHO_WAIT && waited < ECHO_WAIT + Duration::from_millis(500), "{waited:?}");
+        let echo = hub.wait_for_event("u", "s", 5).await;
+        assert!(!echo.seen);
+        assert!(echo.waited >= ECHO_WAIT && echo.waited < ECHO_WAIT + Duration::from_millis(500), "{echo:?}");
     }
 }

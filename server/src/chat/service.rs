@@ -25,6 +25,7 @@ use crate::{
     },
     db::models::{MessageRow, PendingTurn, SessionDoc},
     error::{AppError, AppResult},
+    memory::cache::Generation,
     state::AppState,
 };
 
@@ -164,11 +165,15 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             }
         }
     };
-    let (begun, memory) = tokio::join!(begin, crate::memory::for_prompt(&state.db, user_id));
-    let memory = memory.unwrap_or_else(|e| {
-        tracing::warn!(error = ?e, "could not read the remembered facts; answering without them");
-        Vec::new()
-    });
+    let kept = state.memories.get(user_id).is_some();
+    let read_from = state.memories.generation();
+    let read = async {
+        match kept {
+            true => None,
+            false => Some(crate::memory::for_prompt(&state.db, user_id).await),
+        }
+    };
+    let (begun, read) = tokio::join!(begin, read);
     let db_wait = db_started.elapsed();
     let recent = match begun {
         Ok(recent) => recent,
@@ -186,7 +191,9 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     // `session_created`/`_updated` reach every socket through the change stream
     // (`chat::events`); wait (briefly) for it, so this socket has it before the answer's
     // first frame. That wait is a wait for the database.
-    let db_wait = db_wait + state.hub.wait_for_event(user_id, &session_id, now).await;
+    let echo = state.hub.wait_for_event(user_id, &session_id, recent.last_seq).await;
+    let db_wait = db_wait + echo.waited;
+    let memory = remembered_facts(state, user_id, read, read_from, echo.seen).await;
 
     let request = AgentRequest {
         profile,
@@ -200,6 +207,43 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
     let input = TurnInput { pending, seq: recent.last_seq, db_wait, title: recent.title, started, replaces };
     tokio::spawn(answer::run(state.clone(), turn.clone(), request, input));
     Ok(turn)
+}
+
+/// The facts this turn's prompt quotes: as read with write 1, or as kept if the turn's own
+/// session event came back (so every change to them made before it has been handled; see
+/// `memory::cache`), else read now. A read that fails answers without them.
+async fn remembered_facts(
+    state: &AppState,
+    user_id: &str,
+    read: Option<AppResult<Vec<String>>>,
+    read_from: Generation,
+    echo_seen: bool,
+) -> Vec<String> {
+    let read = match read {
+        Some(read) => read,
+        None => match state.memories.get(user_id).filter(|_| echo_seen) {
+            Some(kept) => return kept.to_vec(),
+            None => {
+                let read_from = state.memories.generation();
+                let read = crate::memory::for_prompt(&state.db, user_id).await;
+                return keep_read(state, user_id, read, read_from);
+            }
+        },
+    };
+    keep_read(state, user_id, read, read_from)
+}
+
+fn keep_read(state: &AppState, user_id: &str, read: AppResult<Vec<String>>, read_from: Generation) -> Vec<String> {
+    match read {
+        Ok(facts) => {
+            state.memories.keep(user_id, read_from, &facts);
+            facts
+        }
+        Err(e) => {
+            tracing::warn!(error = ?e, "could not read the remembered facts; answering without them");
+            Vec::new()
+        }
+    }
 }
 
 /// The turn a regenerate or edit replaces: this user's, in this chat, and its last.

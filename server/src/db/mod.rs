@@ -70,6 +70,9 @@ where
     }
 }
 
+/// The remembered facts' collection (its reads are counted).
+const MEMORIES: &str = "memories";
+
 /// The database handle every repository uses; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -86,6 +89,8 @@ pub struct Db {
     pub forgotten_memories: Collection<ForgottenDoc>,
     /// Write commands sent, when counting is on (tests and the benchmark).
     writes: Arc<AtomicU64>,
+    /// Reads of `memories`, when counting is on (whether turns use `memory::cache`).
+    memory_reads: Arc<AtomicU64>,
     /// Microseconds spent waiting for a pooled connection and for command replies, when
     /// counting is on.
     waited_us: Arc<AtomicU64>,
@@ -97,13 +102,16 @@ impl Db {
     }
 
     /// `count_writes` installs command monitoring (which copies every command, so it is off
-    /// in normal running) and counts the write commands this client sends.
+    /// in normal running) and counts the write commands this client sends, and its reads of
+    /// `memories`.
     pub async fn connect_with(uri: &str, database_name: &str, count_writes: bool) -> mongodb::error::Result<Self> {
         let mut options = client_options(uri).await?;
         let writes = Arc::new(AtomicU64::new(0));
+        let memory_reads = Arc::new(AtomicU64::new(0));
         let waited_us = Arc::new(AtomicU64::new(0));
         if count_writes {
             let (counter, waited) = (writes.clone(), waited_us.clone());
+            let memory_counter = memory_reads.clone();
             let add_wait = move |d: Duration| {
                 waited.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed)
             };
@@ -118,6 +126,9 @@ impl Db {
                 CommandEvent::Started(started) if WRITE_COMMANDS.contains(&started.command_name.as_str()) => {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
+                CommandEvent::Started(started) if started.command.get_str("find") == Ok(MEMORIES) => {
+                    memory_counter.fetch_add(1, Ordering::Relaxed);
+                }
                 CommandEvent::Succeeded(done) => {
                     add_wait(done.duration);
                 }
@@ -130,6 +141,7 @@ impl Db {
         let client = Client::with_options(options)?;
         let mut db = Self::from_client(client, database_name);
         db.writes = writes;
+        db.memory_reads = memory_reads;
         db.waited_us = waited_us;
         Ok(db)
     }
@@ -137,6 +149,11 @@ impl Db {
     /// Total time spent waiting for the database's replies (0 unless counting is on).
     pub fn waited(&self) -> Duration {
         Duration::from_micros(self.waited_us.load(Ordering::Relaxed))
+    }
+
+    /// Reads of `memories` sent so far (always 0 unless connected with `count_writes`).
+    pub fn memory_read_count(&self) -> u64 {
+        self.memory_reads.load(Ordering::Relaxed)
     }
 
     /// Write commands sent so far (always 0 unless connected with `count_writes`).
@@ -148,6 +165,7 @@ impl Db {
         let database = client.database(database_name);
         Db {
             writes: Arc::new(AtomicU64::new(0)),
+            memory_reads: Arc::new(AtomicU64::new(0)),
             waited_us: Arc::new(AtomicU64::new(0)),
             users: database.collection("users"),
             sessions: database.collection("chat_sessions"),
@@ -156,7 +174,7 @@ impl Db {
             refresh_tokens: database.collection("refresh_tokens"),
             signins: database.collection("signins"),
             rate_limits: database.collection("rate_limits"),
-            memories: database.collection("memories"),
+            memories: database.collection(MEMORIES),
             forgotten_memories: database.collection("forgotten_memories"),
             database,
             client,

@@ -63,10 +63,20 @@ pub async fn list(db: &Db, user_id: &str) -> AppResult<Vec<Memory>> {
     Ok(all(db, user_id).await?.into_iter().map(view).collect())
 }
 
-/// The facts as the prompt quotes them, read on every turn: a fact deleted through any
-/// server instance is gone from the next answer.
+/// The facts as the prompt quotes them, oldest first (only their text is read).
 pub async fn for_prompt(db: &Db, user_id: &str) -> AppResult<Vec<String>> {
-    Ok(all(db, user_id).await?.into_iter().map(|m| m.text).collect())
+    #[derive(serde::Deserialize)]
+    struct Text {
+        text: String,
+    }
+    let texts = db
+        .memories
+        .clone_with_type::<Text>()
+        .find(doc! { "user_id": user_id })
+        .sort(doc! { "created_at": 1 })
+        .projection(doc! { "_id": 0, "text": 1 })
+        .await?;
+    Ok(texts.map_ok(|t| t.text).try_collect().await?)
 }
 
 /// Adds a fact the person wrote. Writing a fact they once deleted brings it back: what they

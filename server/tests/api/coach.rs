@@ -164,6 +164,57 @@ async fn a_deleted_fact_is_never_used_or_learned_again_even_through_another_inst
 }
 
 #[tokio::test]
+async fn facts_are_read_once_per_instance_and_a_change_through_another_reaches_the_very_next_prompt() {
+    let app = spawn_app().await;
+    let other_instance = spawn_second_instance(&app).await;
+    let user = app.new_user().await;
+    let fact = |text: &str| Some(json!({"kind": "condition", "text": text}));
+    let r = other_instance.send_as(Method::POST, "/users/me/memories", &user.access, fact("I have asthma.")).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let asthma: Memory = r.json().await.unwrap();
+
+    let mut ws = app.ws(&user.access).await;
+    ws.send("Hello there", None).await;
+    let (_, session_id, _) = final_response(&ws.until_response().await);
+    assert!(last_system_prompt(&app).contains("\"I have asthma.\""));
+    let mut turn = async |message: &str| {
+        ws.send(message, Some(&session_id)).await;
+        ws.until_response().await;
+        last_system_prompt(&app)
+    };
+
+    // Kept: the next turns do not read them again.
+    let reads = app.server_db.memory_read_count();
+    assert!(turn("How about yoga?").await.contains("\"I have asthma.\""));
+    assert!(turn("And swimming?").await.contains("\"I have asthma.\""));
+    assert_eq!(app.server_db.memory_read_count(), reads, "a turn read the kept facts again");
+
+    // An edit, an addition and a deletion through the other instance each reach the very
+    // next prompt here, with no wait in between.
+    let path = format!("/users/me/memories/{}", asthma.memory_id);
+    let r = other_instance.send_as(Method::PUT, &path, &user.access, fact("I have mild asthma.")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let prompt = turn("Is cycling fine?").await;
+    assert!(prompt.contains("\"I have mild asthma.\"") && !prompt.contains("\"I have asthma.\""), "{prompt}");
+
+    let r = other_instance.send_as(Method::POST, "/users/me/memories", &user.access, fact("I'm vegetarian.")).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let prompt = turn("What should I eat after a run?").await;
+    assert!(prompt.contains("\"I'm vegetarian.\"") && prompt.contains("mild asthma"), "{prompt}");
+
+    let r = other_instance.send_as(Method::DELETE, &path, &user.access, None).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let prompt = turn("Any stretching tips?").await;
+    assert!(!prompt.contains("asthma") && prompt.contains("\"I'm vegetarian.\""), "{prompt}");
+    assert!(app.server_db.memory_read_count() > reads, "the changes were read");
+
+    // Kept again once read.
+    let reads = app.server_db.memory_read_count();
+    assert!(turn("Thanks!").await.contains("\"I'm vegetarian.\""));
+    assert_eq!(app.server_db.memory_read_count(), reads);
+}
+
+#[tokio::test]
 async fn memories_are_edited_validated_and_private() {
     let app = spawn_app().await;
     let (me, someone) = (app.new_user().await, app.new_user().await);
