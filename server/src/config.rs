@@ -57,9 +57,10 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Largest answer the coach produces, in tokens.
     pub max_answer_tokens: u32,
-    /// Threads of the async runtime (`WORKER_THREADS`). One by default: a streamed answer's
-    /// path then never wakes a second thread, about a tenth less CPU per turn than two
-    /// (BENCHMARKS.md, round 7); more cores are used by running more instances.
+    /// Threads of the async runtime (`WORKER_THREADS`). One by default, Tokio's
+    /// current-thread runtime: a streamed answer's path then never wakes a second thread,
+    /// about a tenth less CPU per turn than two (BENCHMARKS.md, round 7); more cores are used
+    /// by running more instances.
     pub worker_threads: usize,
     /// The compiled site (`pkg/` with the WASM, JS and CSS).
     pub site_root: PathBuf,

@@ -10,8 +10,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    // One thread (the default) runs everything on the calling thread: no worker to hand
-    // tasks to and no cross-thread wake-ups (BENCHMARKS.md, round 8).
+    // One thread (the default): everything runs on the calling thread, with no worker to
+    // hand tasks to (BENCHMARKS.md, rounds 7 and 8).
     let runtime = match config.worker_threads {
         1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
         n => tokio::runtime::Builder::new_multi_thread().worker_threads(n).enable_all().build(),
