@@ -514,7 +514,7 @@ mod tests {
             Db::from_client(Client::with_options(mongodb::options::ClientOptions::default()).unwrap(), "events_test");
         let caches = Caches { hub: Hub::default(), recent: RecentCache::new(4), memories: MemoryCache::default() };
         let mut socket = caches.hub.subscribe("u1");
-        let keep = |user: &str| caches.memories.keep(user, caches.memories.generation(), &["I run.".to_string()]);
+        let keep = |user: &str| caches.memories.keep(user, caches.memories.generation(user), &["I run.".to_string()]);
         keep("u1");
         keep("u2");
 

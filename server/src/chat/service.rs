@@ -165,8 +165,10 @@ pub async fn start_turn(state: &AppState, user_id: &str, send: SendMessage) -> R
             }
         }
     };
-    let kept = state.memories.get(user_id).is_some();
-    let read_from = state.memories.generation();
+    // Kept facts count only once the turn's event comes back, which needs a socket here;
+    // without one they are read alongside the claim rather than after it.
+    let kept = state.memories.get(user_id).is_some() && state.hub.sockets(user_id) > 0;
+    let read_from = state.memories.generation(user_id);
     let read = async {
         match kept {
             true => None,
@@ -224,7 +226,7 @@ async fn remembered_facts(
         None => match state.memories.get(user_id).filter(|_| echo_seen) {
             Some(kept) => return kept.to_vec(),
             None => {
-                let read_from = state.memories.generation();
+                let read_from = state.memories.generation(user_id);
                 let read = crate::memory::for_prompt(&state.db, user_id).await;
                 return keep_read(state, user_id, read, read_from);
             }

@@ -89,7 +89,7 @@ pub struct Db {
     pub forgotten_memories: Collection<ForgottenDoc>,
     /// Write commands sent, when counting is on (tests and the benchmark).
     writes: Arc<AtomicU64>,
-    /// Reads of `memories`, when counting is on (whether turns use `memory::cache`).
+    /// `find` commands on `memories` (any: turns, learning, listing), when counting is on.
     memory_reads: Arc<AtomicU64>,
     /// Microseconds spent waiting for a pooled connection and for command replies, when
     /// counting is on.
@@ -101,15 +101,15 @@ impl Db {
         Self::connect_with(uri, database_name, false).await
     }
 
-    /// `count_writes` installs command monitoring (which copies every command, so it is off
-    /// in normal running) and counts the write commands this client sends, and its reads of
-    /// `memories`.
-    pub async fn connect_with(uri: &str, database_name: &str, count_writes: bool) -> mongodb::error::Result<Self> {
+    /// `count_commands` installs command monitoring (which copies every command, so it is
+    /// off in normal running) and counts the write commands this client sends, and its
+    /// `find`s on `memories`.
+    pub async fn connect_with(uri: &str, database_name: &str, count_commands: bool) -> mongodb::error::Result<Self> {
         let mut options = client_options(uri).await?;
         let writes = Arc::new(AtomicU64::new(0));
         let memory_reads = Arc::new(AtomicU64::new(0));
         let waited_us = Arc::new(AtomicU64::new(0));
-        if count_writes {
+        if count_commands {
             let (counter, waited) = (writes.clone(), waited_us.clone());
             let memory_counter = memory_reads.clone();
             let add_wait = move |d: Duration| {
@@ -151,12 +151,12 @@ impl Db {
         Duration::from_micros(self.waited_us.load(Ordering::Relaxed))
     }
 
-    /// Reads of `memories` sent so far (always 0 unless connected with `count_writes`).
+    /// `find`s on `memories` sent so far (always 0 unless connected with `count_commands`).
     pub fn memory_read_count(&self) -> u64 {
         self.memory_reads.load(Ordering::Relaxed)
     }
 
-    /// Write commands sent so far (always 0 unless connected with `count_writes`).
+    /// Write commands sent so far (always 0 unless connected with `count_commands`).
     pub fn write_count(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
     }

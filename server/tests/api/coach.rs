@@ -183,7 +183,8 @@ async fn facts_are_read_once_per_instance_and_a_change_through_another_reaches_t
         last_system_prompt(&app)
     };
 
-    // Kept: the next turns do not read them again.
+    // Kept: the next turns do not read them again (these messages state no facts, so
+    // learning reads nothing either).
     let reads = app.server_db.memory_read_count();
     assert!(turn("How about yoga?").await.contains("\"I have asthma.\""));
     assert!(turn("And swimming?").await.contains("\"I have asthma.\""));
