@@ -296,8 +296,8 @@ impl Watcher {
                     };
                     match opened {
                         Ok(open) => {
-                            // Resumed, nothing was missed, but a stream that starts from now
-                            // has: no kept fact is trusted across a reopen.
+                            // A stream started again from now missed the changes in between:
+                            // no kept fact (nor a read that overlapped this) outlives a reopen.
                             caches.memories.changed(None);
                             tracing::info!(resumed = token.is_some(), "session change stream reopened");
                             health.set(true);
@@ -311,7 +311,6 @@ impl Watcher {
             };
             stream = None;
             health.set(false);
-            caches.memories.changed(None);
             if code(&failure).is_some_and(|c| HISTORY_LOST.contains(&c)) && token.is_some() {
                 tracing::error!(
                     error = %failure,

@@ -221,21 +221,16 @@ async fn remembered_facts(
     read_from: Generation,
     echo_seen: bool,
 ) -> Vec<String> {
-    let read = match read {
-        Some(read) => read,
-        None => match state.memories.get(user_id).filter(|_| echo_seen) {
-            Some(kept) => return kept.to_vec(),
-            None => {
-                let read_from = state.memories.generation(user_id);
-                let read = crate::memory::for_prompt(&state.db, user_id).await;
-                return keep_read(state, user_id, read, read_from);
+    let (read, read_from) = match read {
+        Some(read) => (read, read_from),
+        None => {
+            if let Some(kept) = state.memories.get(user_id).filter(|_| echo_seen) {
+                return kept.to_vec();
             }
-        },
+            let read_from = state.memories.generation(user_id);
+            (crate::memory::for_prompt(&state.db, user_id).await, read_from)
+        }
     };
-    keep_read(state, user_id, read, read_from)
-}
-
-fn keep_read(state: &AppState, user_id: &str, read: AppResult<Vec<String>>, read_from: Generation) -> Vec<String> {
     match read {
         Ok(facts) => {
             state.memories.keep(user_id, read_from, &facts);
