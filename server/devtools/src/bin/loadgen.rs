@@ -9,8 +9,8 @@
 //! The report keeps any hand-written `## Notes` section of the previous `BENCHMARKS.md`.
 //!
 //! Usage: `cargo run --release -p devtools --bin loadgen -- [--secs 10] [--levels 1,50,200] [--soak-secs 600]`
-//! (`--cpu-only [--delta-ms N]` measures only the server's CPU per turn, the model's pieces N ms
-//! apart; `LOADGEN_SERVER_BIN` picks the binary, `WORKER_THREADS` reaches the server).
+//! (`--cpu-only [--delta-ms N] [--pieces N]` measures only the server's CPU per turn, the
+//! model's pieces N ms apart; `LOADGEN_SERVER_BIN` picks the binary, `WORKER_THREADS` reaches the server).
 
 use std::{
     collections::HashMap,
@@ -208,8 +208,15 @@ fn cpu_ms(pid: u32) -> f64 {
 
 /// CPU the separate server process spends per turn, 20 clients for `secs` (20 deltas each,
 /// `delta_ms` apart: 0 is an instant model, 20 about what a hosted model streams).
-async fn cpu_per_turn(b: &mut Bench, addr: &str, pid: u32, secs: u64, delta_ms: u64) -> Result<(), Error> {
-    b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: delta_ms, first_token_delay_ms: 0 });
+async fn cpu_per_turn(
+    b: &mut Bench,
+    addr: &str,
+    pid: u32,
+    secs: u64,
+    delta_ms: u64,
+    pieces: usize,
+) -> Result<(), Error> {
+    b.llm.set_script(Script::Answer { words: words(pieces), delay_ms_between: delta_ms, first_token_delay_ms: 0 });
     let mut clients = Vec::new();
     for _ in 0..20 {
         let (_, token) = b.user().await?;
@@ -225,7 +232,7 @@ async fn cpu_per_turn(b: &mut Bench, addr: &str, pid: u32, secs: u64, delta_ms: 
         ms => format!("{ms} ms apart"),
     };
     b.row(
-        &format!("server CPU per turn (separate process, 20 clients, 20 deltas {pace})"),
+        &format!("server CPU per turn (separate process, 20 clients, {pieces} deltas {pace})"),
         format!("{:.2} ms ({turns} turns, {used:.0} ms CPU)", used / turns.max(1) as f64),
         "half of the round-4 start",
     );
@@ -593,7 +600,9 @@ async fn main() -> Result<(), Error> {
         tokio::time::sleep(Duration::from_secs(2)).await;
         // `--delta-ms N`: the model's pieces N ms apart, as a real model streams them.
         let delta_ms = arg("--delta-ms").and_then(|v| v.parse().ok()).unwrap_or(0);
-        cpu_per_turn(&mut b, &addr, server.id().unwrap_or(0), secs, delta_ms).await?;
+        // `--pieces N`: N pieces per answer (20 unless given).
+        let pieces = arg("--pieces").and_then(|v| v.parse().ok()).unwrap_or(20);
+        cpu_per_turn(&mut b, &addr, server.id().unwrap_or(0), secs, delta_ms, pieces).await?;
         let _ = server.kill().await;
         std::process::exit(0);
     }
@@ -756,7 +765,7 @@ async fn main() -> Result<(), Error> {
                 "< 40 MB",
             );
             for delta_ms in [0, 20] {
-                cpu_per_turn(&mut b, &addr, server.id().unwrap_or(0), secs, delta_ms).await?;
+                cpu_per_turn(&mut b, &addr, server.id().unwrap_or(0), secs, delta_ms, 20).await?;
             }
             first_visit(&mut b, &addr).await;
             let mut child = tokio::process::Command::new(std::env::current_exe()?)
