@@ -1,7 +1,7 @@
-//! Joining a streamed model's pieces: the first goes out at once, later ones that come
-//! within `DELTA_EVERY` of the last sent wait and go out together. Each delta wakes the turn,
-//! writes a frame to every socket following it and redraws the answer on a phone, while a
-//! hosted model sends a piece every 10-30 ms.
+//! Joining a streamed model's pieces: the first goes out at once, later ones wait until
+//! `DELTA_EVERY` after the last sent and go out together. Each delta wakes the turn, writes a
+//! frame to every socket following it and redraws the answer on a phone, while a hosted
+//! model sends a piece every 10-30 ms.
 
 use std::time::{Duration, Instant};
 
@@ -16,20 +16,26 @@ pub struct Joiner {
 }
 
 impl Joiner {
-    /// Takes a piece; returns the text to send now, if it is time.
-    pub fn push(&mut self, piece: &str, now: Instant) -> Option<String> {
+    /// Holds a piece until it is sent.
+    pub fn push(&mut self, piece: &str) {
         self.held.push_str(piece);
-        match self.sent_at {
-            Some(sent) if now < sent + DELTA_EVERY => None,
-            _ => self.take(now),
-        }
     }
 
-    /// When the held text is due, if any is held.
-    pub fn due(&self) -> Option<Instant> {
-        match (&self.sent_at, self.held.is_empty()) {
-            (Some(sent), false) => Some(*sent + DELTA_EVERY),
-            _ => None,
+    /// Whether text waits to be sent.
+    pub fn holds_text(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// When the next delta may go, once one went.
+    pub fn next_at(&self) -> Option<Instant> {
+        self.sent_at.map(|sent| sent + DELTA_EVERY)
+    }
+
+    /// The held text, if it may go now: nothing went yet, or `DELTA_EVERY` has passed.
+    pub fn take_if_due(&mut self, now: Instant) -> Option<String> {
+        match self.next_at() {
+            Some(at) if now < at => None,
+            _ => self.take(now),
         }
     }
 
@@ -52,17 +58,24 @@ mod tests {
         let start = Instant::now();
         let at = |ms: u64| start + Duration::from_millis(ms);
         let mut joiner = Joiner::default();
-        assert_eq!(joiner.due(), None);
-        assert_eq!(joiner.push("One", at(0)).as_deref(), Some("One"));
-        assert_eq!(joiner.due(), None, "nothing held");
-        assert_eq!(joiner.push(" two", at(10)), None);
-        assert_eq!(joiner.push(" three", at(20)), None);
-        assert_eq!(joiner.due(), Some(at(50)));
+        assert_eq!(joiner.next_at(), None);
+        joiner.push("One");
+        assert_eq!(joiner.take_if_due(at(0)).as_deref(), Some("One"));
+        assert!(!joiner.holds_text());
+        assert_eq!(joiner.next_at(), Some(at(50)));
+        joiner.push(" two");
+        assert_eq!(joiner.take_if_due(at(10)), None);
+        joiner.push(" three");
+        assert_eq!(joiner.take_if_due(at(20)), None);
+        assert!(joiner.holds_text());
         assert_eq!(joiner.take(at(50)).as_deref(), Some(" two three"));
         // A piece after a longer gap than the interval goes at once.
-        assert_eq!(joiner.push(" four", at(130)).as_deref(), Some(" four"));
-        assert_eq!(joiner.push(" five", at(140)), None);
-        assert_eq!(joiner.push(" six", at(185)).as_deref(), Some(" five six"), "due by the time it came");
+        joiner.push(" four");
+        assert_eq!(joiner.take_if_due(at(130)).as_deref(), Some(" four"));
+        joiner.push(" five");
+        assert_eq!(joiner.take_if_due(at(140)), None);
+        joiner.push(" six");
+        assert_eq!(joiner.take_if_due(at(185)).as_deref(), Some(" five six"), "due by the time it came");
         assert_eq!(joiner.take(at(186)), None);
     }
 }

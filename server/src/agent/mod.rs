@@ -7,6 +7,7 @@ pub mod joiner;
 pub mod local;
 pub mod openai;
 pub mod prompt;
+pub mod transport;
 pub mod triage;
 
 use std::{pin::Pin, sync::Arc};
@@ -108,8 +109,8 @@ pub fn build(config: &Config, library: Arc<guidance::Library>) -> Result<SharedA
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentBuildError {
-    #[error("could not build the HTTP client for the model provider: {0}")]
-    Http(#[from] reqwest::Error),
+    #[error("the model provider's address: {0}")]
+    Provider(#[from] openai::InvalidUrl),
     #[error("could not load the local model: {0}")]
     Local(#[from] local::LocalLoadError),
 }

@@ -11,9 +11,14 @@ use std::{sync::Arc, time::Duration};
 
 use app::wire::ErrorCode;
 use axum::body::Bytes;
-use eventsource_stream::{EventStreamError, Eventsource};
-use futures::StreamExt;
-use reqwest::{header::CONTENT_TYPE, RequestBuilder, Response, StatusCode};
+use eventsource_stream::{Event, EventStreamError, Eventsource};
+use futures::{FutureExt, StreamExt};
+use http_body_util::{BodyDataStream, BodyExt, Full};
+use hyper::{
+    body::Incoming,
+    header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE},
+    Request, Response, StatusCode, Uri,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -26,6 +31,7 @@ use super::{
     ensure_terminal,
     joiner::Joiner,
     prompt::{build_messages, clean_title, title_messages, ChatMessage, HISTORY_BUDGET_TOKENS},
+    transport::{self, Gather, Transport},
     Agent, AgentEvent, AgentRequest, EventStream,
 };
 
@@ -66,9 +72,9 @@ pub struct OpenAiAgent {
 }
 
 struct Inner {
-    client: reqwest::Client,
+    client: Transport,
     /// `{base_url}/chat/completions`, parsed once.
-    url: reqwest::Url,
+    url: Uri,
     api_key: Option<SecretString>,
     model: String,
     max_tokens: u32,
@@ -81,7 +87,7 @@ impl OpenAiAgent {
         api_key: Option<SecretString>,
         model: &str,
         max_tokens: u32,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, InvalidUrl> {
         Self::with_settings(base_url, api_key, model, max_tokens, OpenAiSettings::default())
     }
 
@@ -91,22 +97,25 @@ impl OpenAiAgent {
         model: &str,
         max_tokens: u32,
         settings: OpenAiSettings,
-    ) -> Result<Self, reqwest::Error> {
+    ) -> Result<Self, InvalidUrl> {
         // No overall request timeout: an answer may stream for minutes. The first-token and
-        // idle limits below bound every wait instead.
-        // No redirects: a provider's API answers where it is, and a redirect would carry
-        // the request (and its key) somewhere else.
-        let client = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        // idle limits below bound every wait instead. Redirects are not followed: a
+        // provider's API answers where it is, and a redirect would carry the request (and
+        // its key) somewhere else.
+        let client = transport::client(settings.connect_timeout, Duration::from_secs(90));
         let url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
-        // Building a request parses and checks the address (an error names it).
-        let url = client.post(url).build()?.url().clone();
+        let url: Uri = url.parse().map_err(|_| InvalidUrl(url.clone()))?;
+        if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
+            return Err(InvalidUrl(url.to_string()));
+        }
         Ok(Self { inner: Arc::new(Inner { client, url, api_key, model: model.to_string(), max_tokens, settings }) })
     }
 }
+
+/// The provider's address is not an `http` or `https` URL.
+#[derive(Debug, thiserror::Error)]
+#[error("not an http(s) URL: {0}")]
+pub struct InvalidUrl(String);
 
 fn error(code: ErrorCode, message: impl Into<String>) -> AgentEvent {
     AgentEvent::Error { code, message: message.into() }
@@ -179,19 +188,24 @@ fn finish_reason(provider: &str) -> String {
 
 impl Inner {
     /// A POST of `body`, JSON already serialised (once per answer, however many tries).
-    fn post(&self, body: &Bytes) -> RequestBuilder {
-        let request = self.client.post(self.url.clone()).header(CONTENT_TYPE, "application/json").body(body.clone());
-        match &self.api_key {
-            // `bearer_auth` marks the header sensitive, which keeps it out of debug output.
-            Some(key) => request.bearer_auth(key.expose_secret()),
-            None => request,
+    fn post(&self, body: &Bytes) -> Request<Full<Bytes>> {
+        let mut request = Request::post(self.url.clone()).header(CONTENT_TYPE, "application/json");
+        let key = self.api_key.as_ref().map(|key| HeaderValue::from_str(&format!("Bearer {}", key.expose_secret())));
+        if let Some(Ok(mut value)) = key {
+            // Sensitive: kept out of debug output.
+            value.set_sensitive(true);
+            request = request.header(AUTHORIZATION, value);
         }
+        // Only fixed, valid parts went in (a key that is not a header value is left out, and
+        // the provider refuses the request), so building cannot fail.
+        request.body(Full::new(body.clone())).unwrap_or_default()
     }
 
     /// Logs a failed response's body for operators, minus the key, and returns the short
     /// error type the provider gave (`invalid_request_error`, `rate_limit_exceeded`…).
-    async fn describe_failure(&self, response: Response) -> Option<String> {
-        let text = timeout(Duration::from_secs(2), response.text()).await.ok()?.ok()?;
+    async fn describe_failure(&self, response: Response<Incoming>) -> Option<String> {
+        let body = timeout(Duration::from_secs(2), response.into_body().collect()).await.ok()?.ok()?.to_bytes();
+        let text = String::from_utf8_lossy(&body);
         let mut logged: String = text.chars().take(500).collect();
         if let Some(key) = &self.api_key {
             if !key.expose_secret().is_empty() {
@@ -208,11 +222,11 @@ impl Inner {
 
     /// Sends the request, retrying what is safe to retry, until the response headers arrive
     /// or `deadline` passes.
-    async fn connect(&self, body: &Bytes, deadline: Instant) -> Result<Response, AgentEvent> {
+    async fn connect(&self, body: &Bytes, deadline: Instant) -> Result<Response<Incoming>, AgentEvent> {
         let limit = self.settings.first_token_timeout.as_secs_f32();
         let mut attempt = 0;
         loop {
-            let failure = match timeout_at(deadline, self.post(body).send()).await {
+            let failure = match timeout_at(deadline, self.client.request(self.post(body))).await {
                 Err(_) => {
                     return Err(error(
                         ErrorCode::ProviderTimeout,
@@ -232,10 +246,6 @@ impl Inner {
                             format!("the model provider answered HTTP {status}{detail}"),
                         ),
                     )
-                }
-                Ok(Err(e)) if e.is_timeout() => {
-                    tracing::warn!(error = %e, "model provider timed out");
-                    return Err(error(ErrorCode::ProviderTimeout, "the model provider did not answer in time"));
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, attempt, "could not reach the model provider");
@@ -271,133 +281,239 @@ impl Inner {
     }
 
     /// Forwards deltas as they come (joined by `joiner`) and returns the terminal event.
+    ///
+    /// After each delta the connection's socket is told to hold small reads (`Gather`):
+    /// pieces arriving before the next delta is due gather in the kernel instead of waking
+    /// the server one by one. At the due time whatever gathered is read and goes out as
+    /// one delta; if nothing came, the socket wakes the reader for the next piece again,
+    /// which then goes at once.
     async fn read_stream(
         &self,
-        response: Response,
+        response: Response<Incoming>,
         deadline: Instant,
         tx: &mpsc::Sender<AgentEvent>,
         joiner: &mut Joiner,
     ) -> AgentEvent {
-        let mut events = response.bytes_stream().eventsource();
-        let mut text_seen = false;
-        let mut finished: Option<String> = None;
-        let mut usage: Option<AgentEvent> = None;
-        // Two timers for the whole answer, moved rather than made anew for each piece: the
-        // silence limit (the first token's deadline, then the idle limit after each event)
-        // and when the joined text is due.
+        // However the answer ends, the pooled connection must wake its next reader at once.
+        let gather = Released(response.extensions().get::<Gather>().cloned());
+        let mut events = BodyDataStream::new(response.into_body()).eventsource();
+        let mut answer = Answer::default();
+        // Two timers for the whole answer, moved rather than made anew: the silence limit
+        // (the first token's deadline, then the idle limit after each read) and when the
+        // next delta is due while the socket holds.
         let silence = tokio::time::sleep_until(deadline);
-        let flush = tokio::time::sleep_until(deadline);
-        tokio::pin!(silence, flush);
-        let mut flush_at = None;
+        let due = tokio::time::sleep_until(deadline);
+        tokio::pin!(silence, due);
+        let mut holding = false;
+        // Released at the due time because bytes had gathered: read them all before sending.
+        let mut gathered = false;
+        let mut due_at = None;
         loop {
-            if text_seen {
-                silence.as_mut().reset(Instant::now() + self.settings.idle_timeout);
-            }
-            let due = joiner.due();
-            if due != flush_at {
-                if let Some(due) = due {
-                    flush.as_mut().reset(due.into());
+            let want = if holding { joiner.next_at() } else { None };
+            if want != due_at {
+                if let Some(at) = want {
+                    due.as_mut().reset(at.into());
                 }
-                flush_at = due;
+                due_at = want;
             }
             let next = tokio::select! {
                 biased;
-                next = events.next() => Ok(next),
-                () = &mut silence => Err(()),
-                () = &mut flush, if due.is_some() => {
-                    if !send_held(joiner, tx).await {
-                        return error(ErrorCode::Cancelled, "the answer was no longer wanted");
+                next = events.next() => next,
+                () = &mut silence => {
+                    if answer.finished.is_some() {
+                        break;
+                    }
+                    return answer.silence_error(&self.settings);
+                }
+                () = &mut due, if due_at.is_some() => {
+                    if gather.waiting() > 0 {
+                        // Read what gathered first: it wakes the reader at once, and it is due.
+                        gather.release();
+                        holding = false;
+                        gathered = true;
+                    } else if let Some(text) = joiner.take(std::time::Instant::now()) {
+                        if tx.send(AgentEvent::Delta(text)).await.is_err() {
+                            return cancelled();
+                        }
+                    } else {
+                        gather.release();
+                        holding = false;
                     }
                     continue;
                 }
             };
-            // After the finish reason only usage and `[DONE]` are missing, so a stream that
-            // stalls or closes there still completes the answer.
-            let event = match (next, &finished) {
-                (Ok(Some(Ok(event))), _) => event,
-                (_, Some(_)) => break,
-                (Err(_), None) if text_seen => {
-                    let secs = self.settings.idle_timeout.as_secs_f32();
-                    return error(
-                        ErrorCode::ProviderTimeout,
-                        format!("the model provider went silent for {secs:.0} s"),
-                    );
-                }
-                (Err(_), None) => {
-                    let secs = self.settings.first_token_timeout.as_secs_f32();
-                    return error(
-                        ErrorCode::ProviderTimeout,
-                        format!("the model provider sent no text within {secs:.0} s"),
-                    );
-                }
-                (Ok(None), None) => {
-                    return error(
-                        ErrorCode::ProviderDisconnected,
-                        "the model provider closed the stream before the answer finished",
-                    )
-                }
-                (Ok(Some(Err(EventStreamError::Transport(e)))), None) => {
-                    tracing::warn!(error = %e, "model provider stream broke");
-                    return error(
-                        ErrorCode::ProviderDisconnected,
-                        "the connection to the model provider broke mid-answer",
-                    );
-                }
-                (Ok(Some(Err(e))), None) => {
-                    tracing::warn!(error = %e, "model provider sent an unreadable stream");
-                    return error(ErrorCode::ProviderMalformed, "the model provider sent an unreadable stream");
-                }
-            };
-            let data = event.data.trim();
-            if data.is_empty() {
-                continue;
-            }
-            if data == "[DONE]" {
-                break;
-            }
-            let chunk = match serde_json::from_str::<Chunk>(data) {
-                Ok(chunk) if chunk.choices.is_some() || chunk.usage.is_some() || chunk.error.is_some() => chunk,
-                Ok(_) => {
-                    return error(ErrorCode::ProviderMalformed, "the model provider sent a chunk of unexpected shape")
-                }
-                Err(e) if e.is_data() => {
-                    return error(ErrorCode::ProviderMalformed, "the model provider sent a chunk of unexpected shape")
-                }
-                Err(_) => {
-                    return error(
-                        ErrorCode::ProviderMalformed,
-                        "the model provider sent a chunk that is not valid JSON",
-                    )
-                }
-            };
-            if let Some(err) = chunk.error {
-                tracing::warn!(error = %err.to_string().chars().take(300).collect::<String>(), "model provider reported an error mid-stream");
-                return error(ErrorCode::ProviderError, "the model provider reported an error mid-answer");
-            }
-            for choice in chunk.choices.unwrap_or_default().into_iter().filter(|c| c.index == 0) {
-                if let Some(content) = choice.delta.and_then(|d| d.content).filter(|c| !c.is_empty()) {
-                    text_seen = true;
-                    if let Some(text) = joiner.push(&content, std::time::Instant::now()) {
-                        if tx.send(AgentEvent::Delta(text)).await.is_err() {
-                            return error(ErrorCode::Cancelled, "the answer was no longer wanted");
-                        }
-                    }
-                }
-                if let Some(reason) = choice.finish_reason {
-                    finished = Some(finish_reason(&reason));
+            let mut step = answer.step(next, joiner);
+            // What gathered goes in one delta. The connection's task hands the body over a
+            // chunk at a time, so it gets a turn between two looks.
+            while gathered && matches!(step, Step::Go) {
+                tokio::task::yield_now().await;
+                match events.next().now_or_never() {
+                    Some(next) => step = answer.step(next, joiner),
+                    None => break,
                 }
             }
-            if let Some(u) = chunk.usage {
-                usage =
-                    Some(AgentEvent::Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
+            match step {
+                Step::Go => {}
+                Step::Done => break,
+                Step::Fail(event) => return event,
+            }
+            if answer.text_seen {
+                silence.as_mut().reset(Instant::now() + self.settings.idle_timeout);
+            }
+            gathered = false;
+            if let Some(text) = joiner.take_if_due(std::time::Instant::now()) {
+                if tx.send(AgentEvent::Delta(text)).await.is_err() {
+                    return cancelled();
+                }
+                if !holding {
+                    gather.hold();
+                    holding = true;
+                }
             }
         }
         send_held(joiner, tx).await;
-        if let Some(usage) = usage {
+        if let Some(usage) = answer.usage {
             let _ = tx.send(usage).await;
         }
         // `[DONE]` without a finish reason: the provider ended the answer normally.
-        AgentEvent::Finish { reason: finished.unwrap_or_else(|| "stop".into()) }
+        AgentEvent::Finish { reason: answer.finished.unwrap_or_else(|| "stop".into()) }
+    }
+}
+
+fn cancelled() -> AgentEvent {
+    error(ErrorCode::Cancelled, "the answer was no longer wanted")
+}
+
+/// A connection's `Gather`, if it has one, released when dropped.
+struct Released(Option<Gather>);
+
+impl Released {
+    fn hold(&self) {
+        if let Some(gather) = &self.0 {
+            gather.hold();
+        }
+    }
+
+    fn release(&self) {
+        if let Some(gather) = &self.0 {
+            gather.release();
+        }
+    }
+
+    fn waiting(&self) -> usize {
+        self.0.as_ref().map_or(0, Gather::waiting)
+    }
+}
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// What reading one event did to the answer.
+enum Step {
+    /// More is to come.
+    Go,
+    /// The answer is complete (`[DONE]`, or the stream closed after the finish reason).
+    Done,
+    /// The answer failed with this event.
+    Fail(AgentEvent),
+}
+
+/// The answer so far, as its events tell it.
+#[derive(Default)]
+struct Answer {
+    text_seen: bool,
+    finished: Option<String>,
+    usage: Option<AgentEvent>,
+}
+
+type NextEvent = Option<Result<Event, EventStreamError<hyper::Error>>>;
+
+impl Answer {
+    /// Takes one event of the stream (`None`: it closed); text goes into `joiner`.
+    fn step(&mut self, next: NextEvent, joiner: &mut Joiner) -> Step {
+        // After the finish reason only usage and `[DONE]` are missing, so a stream that
+        // closes or breaks there still completes the answer.
+        let event = match (next, &self.finished) {
+            (Some(Ok(event)), _) => event,
+            (_, Some(_)) => return Step::Done,
+            (None, None) => {
+                return Step::Fail(error(
+                    ErrorCode::ProviderDisconnected,
+                    "the model provider closed the stream before the answer finished",
+                ))
+            }
+            (Some(Err(EventStreamError::Transport(e))), None) => {
+                tracing::warn!(error = %e, "model provider stream broke");
+                return Step::Fail(error(
+                    ErrorCode::ProviderDisconnected,
+                    "the connection to the model provider broke mid-answer",
+                ));
+            }
+            (Some(Err(e)), None) => {
+                tracing::warn!(error = %e, "model provider sent an unreadable stream");
+                return Step::Fail(error(ErrorCode::ProviderMalformed, "the model provider sent an unreadable stream"));
+            }
+        };
+        let data = event.data.trim();
+        if data.is_empty() {
+            return Step::Go;
+        }
+        if data == "[DONE]" {
+            return Step::Done;
+        }
+        let chunk = match serde_json::from_str::<Chunk>(data) {
+            Ok(chunk) if chunk.choices.is_some() || chunk.usage.is_some() || chunk.error.is_some() => chunk,
+            Ok(_) => {
+                return Step::Fail(error(
+                    ErrorCode::ProviderMalformed,
+                    "the model provider sent a chunk of unexpected shape",
+                ))
+            }
+            Err(e) if e.is_data() => {
+                return Step::Fail(error(
+                    ErrorCode::ProviderMalformed,
+                    "the model provider sent a chunk of unexpected shape",
+                ))
+            }
+            Err(_) => {
+                return Step::Fail(error(
+                    ErrorCode::ProviderMalformed,
+                    "the model provider sent a chunk that is not valid JSON",
+                ))
+            }
+        };
+        if let Some(err) = chunk.error {
+            tracing::warn!(error = %err.to_string().chars().take(300).collect::<String>(), "model provider reported an error mid-stream");
+            return Step::Fail(error(ErrorCode::ProviderError, "the model provider reported an error mid-answer"));
+        }
+        for choice in chunk.choices.unwrap_or_default().into_iter().filter(|c| c.index == 0) {
+            if let Some(content) = choice.delta.and_then(|d| d.content).filter(|c| !c.is_empty()) {
+                self.text_seen = true;
+                joiner.push(&content);
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finished = Some(finish_reason(&reason));
+            }
+        }
+        if let Some(u) = chunk.usage {
+            self.usage =
+                Some(AgentEvent::Usage { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens });
+        }
+        Step::Go
+    }
+
+    /// The timeout for a silent provider: before any text, or mid-answer.
+    fn silence_error(&self, settings: &OpenAiSettings) -> AgentEvent {
+        if self.text_seen {
+            let secs = settings.idle_timeout.as_secs_f32();
+            error(ErrorCode::ProviderTimeout, format!("the model provider went silent for {secs:.0} s"))
+        } else {
+            let secs = settings.first_token_timeout.as_secs_f32();
+            error(ErrorCode::ProviderTimeout, format!("the model provider sent no text within {secs:.0} s"))
+        }
     }
 }
 
@@ -445,15 +561,16 @@ impl Agent for OpenAiAgent {
         });
         let body = Bytes::from(serde_json::to_vec(&body).ok()?);
         let result = async {
-            let response = self.inner.post(&body).timeout(self.inner.settings.title_timeout).send().await.ok()?;
+            let response = self.inner.client.request(self.inner.post(&body)).await.ok()?;
             if !response.status().is_success() {
                 tracing::debug!(status = %response.status(), "title request refused");
                 return None;
             }
-            let reply: Value = response.json().await.ok()?;
+            let body = response.into_body().collect().await.ok()?.to_bytes();
+            let reply: Value = serde_json::from_slice(&body).ok()?;
             clean_title(reply["choices"][0]["message"]["content"].as_str()?)
         };
-        let title = result.await;
+        let title = timeout(self.inner.settings.title_timeout, result).await.ok().flatten();
         if title.is_none() {
             tracing::debug!("no title from the model provider");
         }
@@ -536,7 +653,6 @@ mod tests {
         let (text, events) = collect(&agent(&fake, fast_settings()), "plan my week").await;
 
         assert_eq!(text, "Run easy three times a week.");
-        assert!(events.iter().filter(|e| matches!(e, AgentEvent::Delta(_))).count() > 1, "the first word at once");
         assert!(matches!(events[events.len() - 2], AgentEvent::Usage { completion_tokens: 6, .. }), "{events:?}");
         assert_eq!(events.last(), Some(&AgentEvent::Finish { reason: "stop".into() }));
         assert_eq!(terminal_count(&events), 1);
@@ -545,6 +661,66 @@ mod tests {
         assert_eq!(sent.body["stream_options"]["include_usage"], true);
         assert_eq!(sent.body["max_tokens"], 64);
         assert_eq!(sent.authorization.as_deref(), Some("Bearer sk-test-secret-key"));
+    }
+
+    fn paced(pieces: usize, ms: u64) -> Script {
+        Script::Answer {
+            words: (0..pieces).map(|i| format!(" w{i}")).collect(),
+            delay_ms_between: ms,
+            first_token_delay_ms: 0,
+        }
+    }
+
+    fn deltas(events: &[AgentEvent]) -> Vec<&str> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                AgentEvent::Delta(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn close_pieces_go_out_together_and_the_first_at_once() {
+        let fake = FakeLlm::start(paced(30, 10)).await.unwrap();
+
+        let (text, events) = collect(&agent(&fake, fast_settings()), "hi").await;
+
+        let expected: String = (0..30).map(|i| format!(" w{i}")).collect();
+        assert_eq!(text, expected);
+        let sent = deltas(&events);
+        assert_eq!(sent[0], " w0", "the first piece is not held back");
+        // About 300 ms of pieces at most one delta per 50 ms: 7 or so, never one per piece.
+        assert!((2..=12).contains(&sent.len()), "{sent:?}");
+        assert_eq!(events.last(), Some(&AgentEvent::Finish { reason: "stop".into() }));
+    }
+
+    #[tokio::test]
+    async fn pieces_further_apart_than_a_delta_each_go_at_once() {
+        let fake = FakeLlm::start(paced(4, 120)).await.unwrap();
+
+        let (_, events) = collect(&agent(&fake, fast_settings()), "hi").await;
+
+        assert_eq!(deltas(&events), [" w0", " w1", " w2", " w3"]);
+    }
+
+    #[tokio::test]
+    async fn the_next_answer_on_a_pooled_connection_is_not_held_back() {
+        // An instant answer: its end is read while the socket holds, after the first delta.
+        let fake = FakeLlm::start(Script::answer("One two three four five six.")).await.unwrap();
+        let a = agent(&fake, fast_settings());
+        collect(&a, "first").await;
+
+        // The same connection again: an answer shorter than the socket's gathering size
+        // must still arrive at once, not at the first-token deadline (5 s).
+        fake.set_script(Script::answer("Quick one."));
+        let started = StdInstant::now();
+        let (text, events) = collect(&a, "second").await;
+
+        assert_eq!(text, "Quick one.");
+        assert_eq!(terminal_count(&events), 1);
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     #[tokio::test]
