@@ -1,6 +1,7 @@
-// Playwright drives Debian's Chromium against the release build of the real server,
-// with the test doubles (SMTP sink, scripted model, mail API) from the `stubs` binary
-// (package `devtools`, server/devtools; it lands next to `server` in the release target dir).
+// Playwright drives Debian's Chromium against the shipped build of the real server
+// (`cargo leptos build --release` puts it in the `server-release` profile's folder, with
+// `hash.txt`), with the test doubles (SMTP sink, scripted model, mail API) from the `stubs`
+// binary (package `devtools`, server/devtools; in the release folder).
 // Build first: `cargo leptos build --release && cargo build --release -p devtools --bin stubs`.
 import { defineConfig } from "@playwright/test";
 import * as fs from "node:fs";
@@ -8,7 +9,8 @@ import * as path from "node:path";
 
 const repo = path.resolve(__dirname, "..");
 const target = process.env.CARGO_TARGET_DIR || "/root/.cache/healthchat/target";
-const bin = path.join(target, "release");
+const bin = path.join(target, "server-release");
+const stubsBin = path.join(target, "release");
 
 // A fresh data directory per run. Worker processes load this file again; the variable
 // they inherit keeps them from making another. Older runs' directories are removed, but
@@ -81,7 +83,7 @@ export default defineConfig({
   },
   webServer: [
     {
-      command: path.join(bin, "stubs"),
+      command: path.join(stubsBin, "stubs"),
       url: `${STUBS_API}/health`,
       reuseExistingServer: false,
       timeout: 30_000,

@@ -4,35 +4,36 @@
 # or header that does not match it, a request the document allows that is refused, or one it
 # forbids that is accepted.
 #
-# Runs the release `server` (without rate limits) and `stubs` (SMTP sink, scripted model,
+# Runs the shipped `server` (without rate limits) and `stubs` (SMTP sink, scripted model,
 # mail API) on free ports with a fresh data directory, signs up a user (the code comes from
 # the stubs' mail API), seeds two chat sessions over the WebSocket, then fuzzes every REST
 # operation as that user. The WebSocket upgrade itself is left out: an HTTP fuzzer cannot
 # speak it (the integration tests cover its 101/400/401).
 #
-# Needs: `cargo build --release -p server -p devtools --no-default-features --bins` (or the
-# README test command's builds) and the set-up's SecantusDB virtualenv.
+# Needs: `cargo leptos build --release` (the server, in the `server-release` profile),
+# `cargo build --release -p devtools --bin stubs` (as the README test command does) and the
+# set-up's SecantusDB virtualenv.
 # Environment: FUZZ_MAX_EXAMPLES (cases per operation in the fuzzing phase, 50),
 # FUZZ_SEED (schemathesis' seed, fixed so CI runs the same cases; any number explores more).
 # Arguments are passed on to `schemathesis run` (e.g. --include-path /chat/sessions).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 started=$(date +%s)
-printf '\033[1;34m[fuzz]\033[0m %s\n' "API fuzz: schemathesis against /api/openapi.json of the release server"
+printf '\033[1;34m[fuzz]\033[0m %s\n' "API fuzz: schemathesis against /api/openapi.json of the shipped server"
 
 SCHEMATHESIS_VERSION="4.32.5"
 WEBSOCKETS_VERSION="15.0.1"
 VENV="$CACHE/fuzz-venv"
-BIN="$CARGO_TARGET_DIR/release"
+SERVER="$CARGO_TARGET_DIR/server-release/server"
+STUBS_BIN="$CARGO_TARGET_DIR/release/stubs"
 MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-50}"
 SEED="${FUZZ_SEED:-20250101}"
 
 say() { printf '\033[1;34m[fuzz]\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31m[fuzz]\033[0m %s\n' "$*" >&2; exit 1; }
 
-for bin in server stubs; do
-  [ -x "$BIN/$bin" ] || die "$BIN/$bin is missing: cargo build --release -p server -p devtools --no-default-features --bins"
-done
+[ -x "$SERVER" ] || die "$SERVER is missing: cargo leptos build --release"
+[ -x "$STUBS_BIN" ] || die "$STUBS_BIN is missing: cargo build --release -p devtools --bin stubs"
 [ -x "$CACHE/venv/bin/secantusd-py" ] || die "no SecantusDB at $CACHE/venv: run scripts/setup.sh"
 
 # --- schemathesis and websockets, pinned, in their own virtualenv (once) ----------------
@@ -104,7 +105,7 @@ for attempt in 1 2 3; do
   BASE="http://127.0.0.1:$PORT"
   STUBS="http://127.0.0.1:$API_PORT"
   STUBS_SMTP_PORT=$SMTP_PORT STUBS_LLM_PORT=$LLM_PORT STUBS_API_PORT=$API_PORT STUBS_LLM_DELAY_MS=0 \
-    "$BIN/stubs" >"$work/stubs.log" 2>&1 &
+    "$STUBS_BIN" >"$work/stubs.log" 2>&1 &
   stubs_pid=$!
   data="$work/data-$attempt"
   mkdir -p "$data"
@@ -113,7 +114,7 @@ for attempt in 1 2 3; do
     SMTP_URL="smtp://127.0.0.1:$SMTP_PORT" MAIL_FROM="Coach <coach@example.com>" \
     LLM_BASE_URL="http://127.0.0.1:$LLM_PORT/v1" LLM_MODEL=scripted \
     LEPTOS_SITE_ROOT="$ROOT/target/site" DISABLE_RATE_LIMITS=true RUST_LOG=warn \
-    "$BIN/server") >"$work/server.log" 2>&1 &
+    "$SERVER") >"$work/server.log" 2>&1 &
   server_pid=$!
   if answers "$STUBS/health" "$stubs_pid" && answers "$BASE/health" "$server_pid"; then
     break

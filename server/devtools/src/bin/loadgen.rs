@@ -3,8 +3,8 @@
 //! It runs the server in this process (release build, so database writes can be counted)
 //! on the embedded SecantusDB with an instant scripted OpenAI-compatible model, drives it
 //! over real WebSockets, and prints every figure. Idle memory, idle sockets and the soak
-//! (`--soak-secs N`: N seconds at 50 clients, checking that nothing is lost) use the release
-//! `server` binary as a separate process on the same database, so only its memory counts.
+//! (`--soak-secs N`: N seconds at 50 clients, checking that nothing is lost) use the shipped
+//! `server` binary (profile `server-release`) as a separate process on the same database, so only its memory counts.
 //! `--idle-clients N --addr A --token T` is the helper mode that holds idle sockets.
 //! The report keeps any hand-written `## Notes` section of the previous `BENCHMARKS.md`.
 //!
@@ -800,7 +800,7 @@ async fn main() -> Result<(), Error> {
     std::process::exit(0);
 }
 
-/// Starts the release `server` binary next to this one on the same database and waits
+/// Starts the shipped `server` binary (the `server-release` profile's) on the same database and waits
 /// until it answers `/health`; returns the process and its address.
 async fn separate_server(
     vars: &HashMap<String, String>,
@@ -809,7 +809,12 @@ async fn separate_server(
     // LOADGEN_SERVER_BIN measures another build (an older commit's, for a before/after).
     let bin = match std::env::var_os("LOADGEN_SERVER_BIN") {
         Some(bin) => std::path::PathBuf::from(bin),
-        None => std::env::current_exe()?.with_file_name("server"),
+        // target/release/loadgen → target/server-release/server (the profile in Cargo.toml).
+        None => {
+            let exe = std::env::current_exe()?;
+            let target = exe.parent().and_then(std::path::Path::parent).ok_or("loadgen is not in a target folder")?;
+            target.join("server-release").join("server")
+        }
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let addr = format!("127.0.0.1:{port}");
@@ -973,7 +978,7 @@ async fn count_stored(b: &Bench, ids: &[String]) -> Result<(u64, usize), Error> 
 fn write_report(b: &Bench, secs: u64, soak: u64) -> Result<(), Error> {
     let mut md = String::from("# Benchmarks\n\nWritten by `cargo run --release -p devtools --bin loadgen`");
     md.push_str(&format!(
-        " on {} ({} cores, {}), {secs} s per load level{}.\nLoad levels: a server in this process (writes counted); idle memory, idle sockets and soak: the release `server` binary as its own process. Both on one embedded SecantusDB, with an instant scripted OpenAI-compatible model (20 deltas per answer).\n\n| Measure | Result | Target |\n|---|---|---|\n",
+        " on {} ({} cores, {}), {secs} s per load level{}.\nLoad levels: a server in this process (writes counted); idle memory, idle sockets and soak: the shipped `server` binary (profile `server-release`) as its own process. Both on one embedded SecantusDB, with an instant scripted OpenAI-compatible model (20 deltas per answer).\n\n| Measure | Result | Target |\n|---|---|---|\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())).unwrap_or_default(),
