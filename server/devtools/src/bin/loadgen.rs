@@ -4,7 +4,8 @@
 //! on the embedded SecantusDB with an instant scripted OpenAI-compatible model, drives it
 //! over real WebSockets, and prints every figure. Idle memory, idle sockets and the soak
 //! (`--soak-secs N`: N seconds at 50 clients, checking that nothing is lost) use the shipped
-//! `server` binary (profile `server-release`) as a separate process on the same database, so only its memory counts.
+//! `server` binary (profile `server-release`) as a separate process on the same database,
+//! so only its memory counts.
 //! `--idle-clients N --addr A --token T` is the helper mode that holds idle sockets.
 //! The report keeps any hand-written `## Notes` section of the previous `BENCHMARKS.md`.
 //!
@@ -800,8 +801,8 @@ async fn main() -> Result<(), Error> {
     std::process::exit(0);
 }
 
-/// Starts the shipped `server` binary (the `server-release` profile's) on the same database and waits
-/// until it answers `/health`; returns the process and its address.
+/// Starts the shipped `server` binary (the `server-release` profile's) on the same database
+/// and waits until it answers `/health`; returns the process and its address.
 async fn separate_server(
     vars: &HashMap<String, String>,
     db_uri: &str,
