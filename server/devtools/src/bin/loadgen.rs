@@ -193,6 +193,24 @@ fn guideline_search(b: &mut Bench) {
     );
 }
 
+/// What the safety triage costs per message: routine questions (every rule looked at) and
+/// one that fires.
+fn triage_cost(b: &mut Bench) {
+    let messages = [
+        "How many rest days a week should a beginner take?",
+        "question 42",
+        "I have had chest pain for an hour and my left arm feels numb",
+        "My knee hurts after long runs, no swelling though. What should I change?",
+    ];
+    let rounds = 20_000;
+    let started = Instant::now();
+    for i in 0..rounds {
+        std::hint::black_box(server::agent::triage(messages[i % messages.len()]));
+    }
+    let per_us = started.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+    b.row("safety triage per message (21 rules)", format!("{per_us:.1} µs"), "small next to a turn");
+}
+
 /// The server process's CPU time (user + system), in ms.
 fn cpu_ms(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -597,8 +615,16 @@ async fn main() -> Result<(), Error> {
 
     // `--cpu-only`: just the server CPU per turn (a before/after without the whole run).
     if std::env::args().any(|a| a == "--cpu-only") {
+        guideline_search(&mut b);
+        triage_cost(&mut b);
         let (mut server, addr) = separate_server(&vars, &db_uri).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle = rss_kb(server.id().unwrap_or(0));
+        b.row(
+            "server idle memory (separate process, no local model)",
+            format!("{:.1} MB", idle as f64 / 1024.0),
+            "< 40 MB",
+        );
         // `--delta-ms N`: the model's pieces N ms apart, as a real model streams them.
         let delta_ms = arg("--delta-ms").and_then(|v| v.parse().ok()).unwrap_or(0);
         // `--pieces N`: N pieces per answer (20 unless given).
@@ -637,6 +663,7 @@ async fn main() -> Result<(), Error> {
 
     stored_sizes(&mut b, &mut ws, &sid).await?;
     guideline_search(&mut b);
+    triage_cost(&mut b);
     two_instances(&mut b, &vars, &db_uri, 50, secs).await?;
 
     // Frames and bytes on the wire, by answer length (an instant model: its pieces are joined).

@@ -116,13 +116,18 @@ fn about_the_past(sentence: &str) -> bool {
 }
 
 fn fires(compiled: &Compiled, sentences: &[String]) -> bool {
+    let Some((first, rest)) = compiled.parts.split_first() else { return false };
+    // Most messages name no rule's symptom: one pass of its expression settles those, before
+    // the exceptions and the tense of every sentence are looked at.
+    if !sentences.iter().any(|s| first.is_match(s)) {
+        return false;
+    }
     let usable: Vec<&str> = sentences
         .iter()
         .map(String::as_str)
         .filter(|s| !compiled.unless.iter().any(|re| re.is_match(s)))
         .filter(|s| !(compiled.rule.history && about_the_past(s)))
         .collect();
-    let Some((first, rest)) = compiled.parts.split_first() else { return false };
     // The first part (the symptom) must be affirmed in a sentence; the others may be
     // anywhere in the message, in any order.
     usable.iter().any(|s| affirmed(first, s)) && rest.iter().all(|re| usable.iter().any(|s| re.is_match(s)))

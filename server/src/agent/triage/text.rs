@@ -45,7 +45,15 @@ const REAL_WORDS: &[&str] =
 
 /// Damerau–Levenshtein distance of at most one.
 fn one_edit_apart(a: &str, b: &str) -> bool {
+    // Every word of a message is compared with every key word: plain ASCII needs no copy.
+    if a.is_ascii() && b.is_ascii() {
+        return one_edit(a.as_bytes(), b.as_bytes());
+    }
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    one_edit(&a, &b)
+}
+
+fn one_edit<T: PartialEq>(a: &[T], b: &[T]) -> bool {
     if a == b {
         return true;
     }
@@ -53,7 +61,7 @@ fn one_edit_apart(a: &str, b: &str) -> bool {
     if la.abs_diff(lb) > 1 {
         return false;
     }
-    let start = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let start = a.iter().zip(b).take_while(|(x, y)| x == y).count();
     match la.cmp(&lb) {
         std::cmp::Ordering::Equal => {
             let swapped = start + 1 < la && a[start] == b[start + 1] && a[start + 1] == b[start];
