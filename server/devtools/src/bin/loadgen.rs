@@ -10,7 +10,7 @@
 //! The report keeps any hand-written `## Notes` section of the previous `BENCHMARKS.md`.
 //!
 //! Usage: `cargo run --release -p devtools --bin loadgen -- [--secs 10] [--levels 1,50,200] [--soak-secs 600]`
-//! (`--cpu-only [--delta-ms N] [--pieces N]` measures only the server's CPU per turn, the
+//! (`--cpu-only [--delta-ms N] [--pieces N] [--think-ms N]` measures only the server's CPU per turn, the
 //! model's pieces N ms apart; `LOADGEN_SERVER_BIN` picks the binary, `WORKER_THREADS` reaches the server).
 
 use std::{
@@ -243,8 +243,11 @@ async fn cpu_per_turn(
         clients.push(vec![ws]);
     }
     let before = cpu_ms(pid);
-    let turns = run_clients(clients, secs).await.turns;
+    let run = run_clients(clients, secs, think_ms()).await;
     let used = cpu_ms(pid) - before;
+    let turns = run.turns;
+    let mut latencies: Vec<f64> = run.latencies.iter().map(|(ms, _)| *ms).collect();
+    latencies.sort_by(|a, c| a.total_cmp(c));
     b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: 0, first_token_delay_ms: 0 });
     let pace = match delta_ms {
         0 => "instant".to_string(),
@@ -254,6 +257,11 @@ async fn cpu_per_turn(
         &format!("server CPU per turn (separate process, 20 clients, {pieces} deltas {pace})"),
         format!("{:.2} ms ({turns} turns, {used:.0} ms CPU)", used / turns.max(1) as f64),
         "half of the round-4 start",
+    );
+    b.row(
+        &format!("  its turns' latency (message to response), p50 / p99 ({pace})"),
+        format!("{:.1} / {:.1} ms", percentile(&latencies, 0.5), percentile(&latencies, 0.99)),
+        "-",
     );
     Ok(())
 }
@@ -346,7 +354,7 @@ async fn two_instances(
         pairs.push(vec![first, other]);
     }
     let writes_before = b.state.db.write_count() + second_state.db.write_count();
-    let run = run_clients(pairs, secs).await;
+    let run = run_clients(pairs, secs, 0).await;
     let all = run.sorted_latencies();
     let turns = run.turns;
     let writes = b.state.db.write_count() + second_state.db.write_count() - writes_before;
@@ -388,12 +396,19 @@ impl Run {
 
 /// Each client asks in its own session, turn after turn, for `secs` (timed from now, so
 /// connect first); a client with several sockets (one per instance) takes them in turn.
-async fn run_clients(clients: Vec<Vec<Socket>>, secs: u64) -> Run {
+/// `--think-ms N` (CPU per turn only): each client pauses 0 to N ms before its next
+/// message, as people do, so the clients' turns do not fall into step with each other.
+fn think_ms() -> u64 {
+    arg("--think-ms").and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+async fn run_clients(clients: Vec<Vec<Socket>>, secs: u64, think_ms: u64) -> Run {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
     let tasks: Vec<_> = clients
         .into_iter()
-        .map(|mut sockets| {
+        .enumerate()
+        .map(|(client, mut sockets)| {
             tokio::spawn(async move {
                 let (mut latencies, mut errors, mut session) = (Vec::new(), 0u64, None::<String>);
                 let mut i = 0usize;
@@ -413,6 +428,11 @@ async fn run_clients(clients: Vec<Vec<Socket>>, secs: u64) -> Run {
                         }
                     }
                     i += 1;
+                    if think_ms > 0 {
+                        // Spread evenly, the same for every run: no random source needed.
+                        let pause = (client as u64 * 7919 + i as u64 * 104_729) % (think_ms + 1);
+                        tokio::time::sleep(Duration::from_millis(pause)).await;
+                    }
                 }
                 (latencies, errors)
             })
@@ -535,7 +555,7 @@ async fn load_level(b: &mut Bench, clients: usize, secs: u64) -> Result<(), Erro
     for (_, token) in users {
         connected.push(vec![b.connect(&token).await?]);
     }
-    let run = run_clients(connected, secs).await;
+    let run = run_clients(connected, secs, 0).await;
     let all = run.sorted_latencies();
     let mut server: Vec<f64> = run.latencies.iter().filter_map(|(_, s)| *s).collect();
     server.sort_by(|a, c| a.total_cmp(c));
