@@ -1,12 +1,31 @@
-//! Joining a streamed model's pieces: the first goes out at once, later ones wait until
-//! `DELTA_EVERY` after the last sent and go out together. Each delta wakes the turn, writes a
-//! frame to every socket following it and redraws the answer on a phone, while a hosted
-//! model sends a piece every 10-30 ms.
+//! Joining a streamed model's pieces: the first goes out at once, later ones wait for the
+//! next beat and go out together. Each delta wakes the turn, writes a frame to every socket
+//! following it and redraws the answer on a phone, while a hosted model sends a piece every
+//! 10-30 ms.
+//!
+//! The beats are shared by every answer the server streams: one wake-up then serves all the
+//! answers due at that beat, instead of one per answer (BENCHMARKS.md, round 10).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::LazyLock,
+    time::{Duration, Instant},
+};
 
-/// Below what a reader notices, above a fast model's gap between tokens.
+/// The time between two beats: below what a reader notices, above a fast model's gap
+/// between tokens. Two deltas of one answer are 25 to 75 ms apart, 50 on average.
 pub const DELTA_EVERY: Duration = Duration::from_millis(50);
+
+/// The first beat; the others follow every `DELTA_EVERY`.
+static FIRST_BEAT: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// The first beat at or after `at`.
+fn beat_from(at: Instant) -> Instant {
+    let first = *FIRST_BEAT;
+    let since = at.saturating_duration_since(first).as_nanos();
+    let beats = since.div_ceil(DELTA_EVERY.as_nanos());
+    let offset = u64::try_from(beats * DELTA_EVERY.as_nanos()).unwrap_or(u64::MAX);
+    first + Duration::from_nanos(offset)
+}
 
 #[derive(Debug, Default)]
 pub struct Joiner {
@@ -26,12 +45,13 @@ impl Joiner {
         !self.held.is_empty()
     }
 
-    /// When the next delta may go, once one went.
+    /// When the next delta may go, once one went: the first beat at least half an interval
+    /// after the last delta.
     pub fn next_at(&self) -> Option<Instant> {
-        self.sent_at.map(|sent| sent + DELTA_EVERY)
+        self.sent_at.map(|sent| beat_from(sent + DELTA_EVERY / 2))
     }
 
-    /// The held text, if it may go now: nothing went yet, or `DELTA_EVERY` has passed.
+    /// The held text, if it may go now: nothing went yet, or its beat has come.
     pub fn take_if_due(&mut self, now: Instant) -> Option<String> {
         match self.next_at() {
             Some(at) if now < at => None,
@@ -53,29 +73,45 @@ impl Joiner {
 mod tests {
     use super::*;
 
+    const MS: Duration = Duration::from_millis(1);
+
     #[test]
     fn the_first_piece_goes_at_once_and_close_ones_wait_together() {
         let start = Instant::now();
-        let at = |ms: u64| start + Duration::from_millis(ms);
         let mut joiner = Joiner::default();
         assert_eq!(joiner.next_at(), None);
         joiner.push("One");
-        assert_eq!(joiner.take_if_due(at(0)).as_deref(), Some("One"));
+        assert_eq!(joiner.take_if_due(start).as_deref(), Some("One"));
         assert!(!joiner.holds_text());
-        assert_eq!(joiner.next_at(), Some(at(50)));
+        let due = joiner.next_at().unwrap_or(start);
+        assert!(due >= start + 25 * MS && due < start + 75 * MS, "{:?}", due - start);
         joiner.push(" two");
-        assert_eq!(joiner.take_if_due(at(10)), None);
+        assert_eq!(joiner.take_if_due(due - MS), None);
         joiner.push(" three");
-        assert_eq!(joiner.take_if_due(at(20)), None);
+        assert_eq!(joiner.take_if_due(due - MS), None);
         assert!(joiner.holds_text());
-        assert_eq!(joiner.take(at(50)).as_deref(), Some(" two three"));
+        assert_eq!(joiner.take_if_due(due).as_deref(), Some(" two three"));
         // A piece after a longer gap than the interval goes at once.
         joiner.push(" four");
-        assert_eq!(joiner.take_if_due(at(130)).as_deref(), Some(" four"));
+        let later = due + 80 * MS;
+        assert_eq!(joiner.take_if_due(later).as_deref(), Some(" four"));
         joiner.push(" five");
-        assert_eq!(joiner.take_if_due(at(140)), None);
-        joiner.push(" six");
-        assert_eq!(joiner.take_if_due(at(185)).as_deref(), Some(" five six"), "due by the time it came");
-        assert_eq!(joiner.take(at(186)), None);
+        assert_eq!(joiner.take_if_due(later + 10 * MS), None);
+        let due = joiner.next_at().unwrap_or(later);
+        assert_eq!(joiner.take(due).as_deref(), Some(" five"));
+        assert_eq!(joiner.take(due + MS), None);
+    }
+
+    #[test]
+    fn answers_streaming_at_once_share_their_beats() {
+        let start = Instant::now();
+        let (mut a, mut b) = (Joiner::default(), Joiner::default());
+        a.push("a");
+        a.take(start);
+        b.push("b");
+        b.take(start + 13 * MS);
+        let (due_a, due_b) = (a.next_at().unwrap_or(start), b.next_at().unwrap_or(start));
+        let apart = if due_a > due_b { due_a - due_b } else { due_b - due_a };
+        assert_eq!(apart.as_nanos() % DELTA_EVERY.as_nanos(), 0, "{apart:?}");
     }
 }

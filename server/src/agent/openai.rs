@@ -691,7 +691,7 @@ mod tests {
         assert_eq!(text, expected);
         let sent = deltas(&events);
         assert_eq!(sent[0], " w0", "the first piece is not held back");
-        // About 300 ms of pieces at most one delta per 50 ms: 7 or so, never one per piece.
+        // About 300 ms of pieces, a delta per beat (25-75 ms apart): 7 or so, never one per piece.
         assert!((2..=12).contains(&sent.len()), "{sent:?}");
         assert_eq!(events.last(), Some(&AgentEvent::Finish { reason: "stop".into() }));
     }

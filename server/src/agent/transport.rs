@@ -4,8 +4,9 @@
 //!
 //! A hosted model sends a piece every 10-30 ms, each in its own packet. Woken for every
 //! packet, the server spends most of a streamed turn's CPU on wake-ups (`BENCHMARKS.md`);
-//! the reader sends at most one delta per 50 ms anyway (`agent::joiner`), so in between it
-//! asks the kernel (`SO_RCVLOWAT`) not to wake it for less than a large read.
+//! the reader sends a delta only on the next beat anyway (about every 50 ms,
+//! `agent::joiner`), so in between it asks the kernel (`SO_RCVLOWAT`) not to wake it for
+//! less than a large read.
 
 use std::{
     future::Future,

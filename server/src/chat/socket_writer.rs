@@ -1,6 +1,6 @@
 //! A chat socket's writer task: frames from every source, pings and the final close. The
 //! frames queued by the time it runs go out in one write (a hosted model's pieces are
-//! already joined into deltas at most every 50 ms, `agent::joiner`).
+//! already joined into deltas about every 50 ms, `agent::joiner`).
 
 use std::time::Duration;
 
