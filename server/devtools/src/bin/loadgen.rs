@@ -246,8 +246,7 @@ async fn cpu_per_turn(
     let run = run_clients(clients, secs, think_ms()).await;
     let used = cpu_ms(pid) - before;
     let turns = run.turns;
-    let mut latencies: Vec<f64> = run.latencies.iter().map(|(ms, _)| *ms).collect();
-    latencies.sort_by(|a, c| a.total_cmp(c));
+    let latencies = run.sorted_latencies();
     b.llm.set_script(Script::Answer { words: words(20), delay_ms_between: 0, first_token_delay_ms: 0 });
     let pace = match delta_ms {
         0 => "instant".to_string(),
@@ -394,14 +393,15 @@ impl Run {
     }
 }
 
-/// Each client asks in its own session, turn after turn, for `secs` (timed from now, so
-/// connect first); a client with several sockets (one per instance) takes them in turn.
 /// `--think-ms N` (CPU per turn only): each client pauses 0 to N ms before its next
 /// message, as people do, so the clients' turns do not fall into step with each other.
 fn think_ms() -> u64 {
     arg("--think-ms").and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
+/// Each client asks in its own session, turn after turn, for `secs` (timed from now, so
+/// connect first); a client with several sockets (one per instance) takes them in turn,
+/// pausing up to `think_ms` between messages.
 async fn run_clients(clients: Vec<Vec<Socket>>, secs: u64, think_ms: u64) -> Run {
     let started = Instant::now();
     let deadline = started + Duration::from_secs(secs);
