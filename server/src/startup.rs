@@ -99,6 +99,7 @@ impl Application {
             instance: uuid::Uuid::new_v4().simple().to_string().into(),
             config: Arc::new(config),
             answers,
+            claims: crate::chat::claim_writer::ClaimWriter::start(db.clone()),
             db,
             keys,
             signins: Default::default(),

@@ -11,8 +11,8 @@ use crate::{
     agent::SharedAgent,
     auth::{signins::Signins, tokens::JwtKeys},
     chat::{
-        answer_writer::AnswerWriter, backlog::Backlog, events::StreamHealth, hub::Hub, limits::Windows,
-        recent::RecentCache, turns::Turns,
+        answer_writer::AnswerWriter, backlog::Backlog, claim_writer::ClaimWriter, events::StreamHealth, hub::Hub,
+        limits::Windows, recent::RecentCache, turns::Turns,
     },
     config::Config,
     db::Db,
@@ -26,6 +26,9 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub db: Db,
+    /// Write 1 of a turn in a session this server answered last, grouped into shared
+    /// update commands.
+    pub claims: ClaimWriter,
     /// Write 2 of every turn: finished answers, grouped into shared insert commands.
     pub answers: AnswerWriter,
     /// Finished answers waiting for the database to come back.

@@ -343,11 +343,16 @@ impl Inner {
                 }
             };
             let mut step = answer.step(next, joiner);
-            // What gathered goes in one delta. The connection's task hands the body over a
-            // chunk at a time, so it gets a turn between two looks.
-            while gathered && matches!(step, Step::Go) {
-                tokio::task::yield_now().await;
-                match events.next().now_or_never() {
+            // Whatever else has already arrived joins this piece: an answer that came whole
+            // goes out as one delta, with its end. After a gather, the connection's task
+            // hands the body over a chunk at a time, so it gets a turn before a last look.
+            while matches!(step, Step::Go) {
+                let mut ready = events.next().now_or_never();
+                if ready.is_none() && gathered {
+                    tokio::task::yield_now().await;
+                    ready = events.next().now_or_never();
+                }
+                match ready {
                     Some(next) => step = answer.step(next, joiner),
                     None => break,
                 }

@@ -57,6 +57,8 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
     let mut stream = agent.answer(request).await.ready_chunks(EVENTS_PER_READ);
     recorder.waited(asked.elapsed());
     let mut seq = 0u64;
+    // Text that came with the answer's end goes out with the response, in one write.
+    let mut last_delta = None;
     loop {
         let waiting = Instant::now();
         let batch = tokio::select! {
@@ -84,16 +86,21 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
                 text.push_str(piece);
             }
         }
+        let ended = recorder.outcome().is_some();
         if !text.is_empty() {
             seq += 1;
-            turn.emit(ServerFrame::Delta {
+            let delta = ServerFrame::Delta {
                 session_id: turn.session_id.clone(),
                 message_id: turn.message_id.clone(),
                 seq,
                 text,
-            });
+            };
+            match ended {
+                true => last_delta = Some(delta),
+                false => turn.emit(delta),
+            }
         }
-        if recorder.outcome().is_some() {
+        if ended {
             break;
         }
     }
@@ -137,6 +144,9 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
             state.recent.forget(&turn.session_id);
             state.backlog.keep(message.clone());
         }
+    }
+    if let Some(delta) = last_delta {
+        turn.emit(delta);
     }
     if let Some((code, text)) = error {
         turn.emit(error_frame(&turn, code, &text));

@@ -23,7 +23,7 @@ use std::{
 
 use app::wire::chat::{ServerFrame, SessionSummary};
 use mongodb::{
-    bson::{doc, DateTime, Document},
+    bson::{doc, DateTime, Document, RawBsonRef, RawDocument, RawDocumentBuf},
     change_stream::{event::ResumeToken, ChangeStream},
     error::{Error, ErrorKind},
     options::FullDocumentType,
@@ -117,10 +117,13 @@ fn pipeline(sessions: &str, memories: &str) -> Vec<Document> {
 /// - replace → `session_updated`, or `session_deleted` if it is no longer active.
 ///
 /// The session's fields are the document as looked up (`updateLookup`), so the newest.
-pub fn frame_for(change: &Document) -> Option<(String, ServerFrame)> {
+///
+/// Events are read where they lie in the reply (raw BSON): building a document of each
+/// cost the server more than the rest of the event's handling (BENCHMARKS.md, round 11).
+pub fn frame_for(change: &RawDocument) -> Option<(String, ServerFrame)> {
     let operation = change.get_str("operationType").ok()?;
     let session: SessionFields = match change.get_document("fullDocument") {
-        Ok(doc) => match mongodb::bson::from_document(doc.clone()) {
+        Ok(doc) => match mongodb::bson::from_slice(doc.as_bytes()) {
             Ok(session) => session,
             Err(e) => {
                 tracing::warn!(error = %e, "a session change without the fields of a session; skipped");
@@ -140,7 +143,7 @@ pub fn frame_for(change: &Document) -> Option<(String, ServerFrame)> {
             match fields.get_bool("is_active") {
                 Ok(false) => ServerFrame::SessionDeleted { session_id: session.session_id },
                 Ok(true) => ServerFrame::SessionCreated { session: session.summary() },
-                Err(_) if fields.contains_key("title") || fields.contains_key("updated_at") => {
+                Err(_) if has(fields, "title") || has(fields, "updated_at") => {
                     ServerFrame::SessionUpdated { session: session.summary() }
                 }
                 Err(_) => return None,
@@ -151,15 +154,19 @@ pub fn frame_for(change: &Document) -> Option<(String, ServerFrame)> {
     Some((user_id, frame))
 }
 
+fn has(doc: &RawDocument, field: &str) -> bool {
+    matches!(doc.get(field), Ok(Some(_)))
+}
+
 /// The session and its newest turn, from a change event.
-fn seq_of(change: &Document) -> Option<(String, i64)> {
+fn seq_of(change: &RawDocument) -> Option<(String, i64)> {
     let session = change.get_document("fullDocument").ok()?;
     Some((session.get_str("session_id").ok()?.to_string(), int(session, "last_seq")?))
 }
 
 /// The `last_seq` a session change itself wrote: the inserted or replacing document's, or the
 /// updated field's. Not the looked-up document's, which may already show a later turn.
-fn written_seq(change: &Document) -> Option<i64> {
+fn written_seq(change: &RawDocument) -> Option<i64> {
     let written = match change.get_str("operationType").ok()? {
         "update" => change.get_document("updateDescription").ok()?.get_document("updatedFields").ok()?,
         _ => change.get_document("fullDocument").ok()?,
@@ -167,18 +174,22 @@ fn written_seq(change: &Document) -> Option<i64> {
     int(written, "last_seq")
 }
 
-fn int(doc: &Document, field: &str) -> Option<i64> {
-    doc.get_i64(field).ok().or_else(|| doc.get_i32(field).ok().map(i64::from))
+fn int(doc: &RawDocument, field: &str) -> Option<i64> {
+    match doc.get(field).ok()?? {
+        RawBsonRef::Int64(n) => Some(n),
+        RawBsonRef::Int32(n) => Some(i64::from(n)),
+        _ => None,
+    }
 }
 
 /// Whose facts a `memories` change touched; `None` when the event does not say (a delete
 /// carries only the `_id`; an updated document may be gone by the time it is looked up).
-fn memory_owner(change: &Document) -> Option<String> {
+fn memory_owner(change: &RawDocument) -> Option<String> {
     change.get_document("fullDocument").ok()?.get_str("user_id").ok().map(str::to_string)
 }
 
 /// Which collection a change is of.
-fn collection(change: &Document) -> Option<&str> {
+fn collection(change: &RawDocument) -> Option<&str> {
     change.get_document("ns").ok()?.get_str("coll").ok()
 }
 
@@ -191,7 +202,7 @@ pub struct Caches {
 }
 
 impl Caches {
-    fn handle(&self, db: &Db, change: &Document) {
+    fn handle(&self, db: &Db, change: &RawDocument) {
         let from = collection(change);
         if from == Some(db.memories.name()) {
             self.memories.changed(memory_owner(change).as_deref());
@@ -227,7 +238,7 @@ pub enum WatchError {
 /// The open change stream of one instance, before its task starts.
 pub struct Watcher {
     db: Db,
-    stream: ChangeStream<Document>,
+    stream: ChangeStream<RawDocumentBuf>,
 }
 
 impl Watcher {
@@ -332,7 +343,7 @@ impl Watcher {
     }
 }
 
-async fn open_stream(db: &Db, token: Option<ResumeToken>) -> mongodb::error::Result<ChangeStream<Document>> {
+async fn open_stream(db: &Db, token: Option<ResumeToken>) -> mongodb::error::Result<ChangeStream<RawDocumentBuf>> {
     let pipeline = pipeline(db.sessions.name(), db.memories.name());
     let stream = db
         .database
@@ -341,7 +352,7 @@ async fn open_stream(db: &Db, token: Option<ResumeToken>) -> mongodb::error::Res
         .full_document(FullDocumentType::UpdateLookup)
         .resume_after(token)
         .await?;
-    Ok(stream.with_type::<Document>())
+    Ok(stream.with_type::<RawDocumentBuf>())
 }
 
 fn code(e: &Error) -> Option<i32> {
@@ -406,8 +417,13 @@ mod tests {
         }
     }
 
+    /// A change event as it comes in a reply.
+    fn raw(change: &Document) -> RawDocumentBuf {
+        RawDocumentBuf::from_document(change).unwrap()
+    }
+
     fn frame(change: Document) -> Option<ServerFrame> {
-        frame_for(&change).map(|(user, frame)| {
+        frame_for(&raw(&change)).map(|(user, frame)| {
             assert_eq!(user, "u1");
             frame
         })
@@ -464,11 +480,11 @@ mod tests {
         // updateLookup found nothing (deleted since): null, or no field at all.
         let mut gone = update(doc! { "title": "x" }, doc! {});
         gone.insert("fullDocument", mongodb::bson::Bson::Null);
-        assert_eq!(frame_for(&gone), None);
+        assert_eq!(frame_for(&raw(&gone)), None);
         gone.remove("fullDocument");
-        assert_eq!(frame_for(&gone), None);
+        assert_eq!(frame_for(&raw(&gone)), None);
         let partial = update(doc! { "title": "x" }, doc! { "session_id": "s1" });
-        assert_eq!(frame_for(&partial), None);
+        assert_eq!(frame_for(&raw(&partial)), None);
     }
 
     #[test]
@@ -486,13 +502,13 @@ mod tests {
         // Looked up after the next turn began, the document shows that turn's seq already.
         let mut touch = update(doc! { "updated_at": DateTime::now(), "last_seq": 4 }, session(true, "Hi"));
         touch.get_document_mut("fullDocument").unwrap().insert("last_seq", 5i64);
-        assert_eq!(written_seq(&touch), Some(4));
-        assert_eq!(seq_of(&touch).map(|(_, seq)| seq), Some(5));
+        assert_eq!(written_seq(&raw(&touch)), Some(4));
+        assert_eq!(seq_of(&raw(&touch)).map(|(_, seq)| seq), Some(5));
         let mut created = session(true, "Hi");
         created.insert("last_seq", 1i32);
-        assert_eq!(written_seq(&doc! { "operationType": "insert", "fullDocument": created }), Some(1));
+        assert_eq!(written_seq(&raw(&doc! { "operationType": "insert", "fullDocument": created })), Some(1));
         // A rename writes no turn.
-        assert_eq!(written_seq(&update(doc! { "title": "New" }, session(true, "New"))), None);
+        assert_eq!(written_seq(&raw(&update(doc! { "title": "New" }, session(true, "New")))), None);
     }
 
     #[test]
@@ -500,11 +516,11 @@ mod tests {
         let insert = doc! {
             "operationType": "insert", "ns": { "coll": "memories" }, "fullDocument": { "user_id": "u1" },
         };
-        assert_eq!(collection(&insert), Some("memories"));
-        assert_eq!(memory_owner(&insert).as_deref(), Some("u1"));
+        assert_eq!(collection(&raw(&insert)), Some("memories"));
+        assert_eq!(memory_owner(&raw(&insert)).as_deref(), Some("u1"));
         // A delete carries only the `_id`: whose is unknown, so every kept fact goes.
         let delete = doc! { "operationType": "delete", "ns": { "coll": "memories" }, "documentKey": { "_id": "m" } };
-        assert_eq!(memory_owner(&delete), None);
+        assert_eq!(memory_owner(&raw(&delete)), None);
     }
 
     #[tokio::test]
@@ -522,7 +538,7 @@ mod tests {
         created.insert("last_seq", 1i32);
         caches.handle(
             &db,
-            &doc! { "operationType": "insert", "ns": { "coll": "chat_sessions" }, "fullDocument": created },
+            &raw(&doc! { "operationType": "insert", "ns": { "coll": "chat_sessions" }, "fullDocument": created }),
         );
         assert!(matches!(socket.try_recv(), Ok(ServerFrame::SessionCreated { .. })));
         assert!(caches.memories.get("u1").is_some());
@@ -530,18 +546,18 @@ mod tests {
         // A fact change drops its owner's facts and reaches no socket.
         let fact =
             doc! { "operationType": "insert", "ns": { "coll": "memories" }, "fullDocument": { "user_id": "u1" } };
-        caches.handle(&db, &fact);
+        caches.handle(&db, &raw(&fact));
         assert!(caches.memories.get("u1").is_none());
         assert!(caches.memories.get("u2").is_some());
         assert!(socket.try_recv().is_err());
-        caches.handle(&db, &doc! { "operationType": "delete", "ns": { "coll": "memories" } });
+        caches.handle(&db, &raw(&doc! { "operationType": "delete", "ns": { "coll": "memories" } }));
         assert!(caches.memories.get("u2").is_none());
 
         // Another collection's change means nothing here.
         keep("u2");
         caches.handle(
             &db,
-            &doc! { "operationType": "insert", "ns": { "coll": "users" }, "fullDocument": session(true, "x") },
+            &raw(&doc! { "operationType": "insert", "ns": { "coll": "users" }, "fullDocument": session(true, "x") }),
         );
         assert!(caches.memories.get("u2").is_some());
         assert!(socket.try_recv().is_err());

@@ -3,8 +3,8 @@
 //!
 //! Layout (who calls whom, never back): `ws` and `routes` → `service` (sessions, starting a
 //! turn) → `claim` (one answer per session across instances) and `answer` (run the model,
-//! store the answer, title) → `turns` (registry of answers in flight), `answer_writer` and
-//! `repo` (MongoDB). Beside them, one task each: `events` (session changes from the change
+//! store the answer, title) → `turns` (registry of answers in flight), `claim_writer` and
+//! `answer_writer` (writes 1 and 2, grouped) and `repo` (MongoDB). Beside them, one task each: `events` (session changes from the change
 //! stream), `checkpoints` (partial answers and leases), `takeover` (turns of dead instances),
 //! `backlog` (answers waiting for the database); `remote` replays an answer running on
 //! another instance.
@@ -14,6 +14,7 @@ pub mod answer_writer;
 pub mod backlog;
 pub mod checkpoints;
 pub mod claim;
+pub mod claim_writer;
 pub mod events;
 pub mod export;
 pub mod hub;

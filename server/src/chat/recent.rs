@@ -75,7 +75,8 @@ impl RecentCache {
         map.insert(session_id.to_string(), Entry { user_id: user_id.to_string(), recent, tick: *clock });
     }
 
-    /// Moves the entry to turn `seq` once that turn's first write succeeded.
+    /// Moves the entry to turn `seq`, as that turn's first write goes out (a write that fails
+    /// drops the entry).
     pub fn begun(&self, session_id: &str, seq: i64) {
         if let Some(entry) = self.lock().0.get_mut(session_id) {
             entry.recent.last_seq = seq;

@@ -291,26 +291,6 @@ pub async fn stops_requested(db: &Db, message_ids: &[&str]) -> AppResult<Vec<Str
     Ok(sessions.into_iter().filter_map(|s| s.pending.map(|p| p.message_id)).collect())
 }
 
-/// The same claim when this instance already knows the session (its previous turn ran
-/// here): an update alone, with nothing to read back. False if the session moved on.
-pub async fn advance_session(
-    db: &Db,
-    user_id: &str,
-    session_id: &str,
-    last_seq: i64,
-    pending: &PendingTurn,
-) -> AppResult<bool> {
-    let pending = mongodb::bson::to_bson(pending).map_err(AppError::internal)?;
-    let result = db
-        .sessions
-        .update_one(
-            doc! { "session_id": session_id, "user_id": user_id, "is_active": true, "last_seq": last_seq },
-            doc! { "$set": { "updated_at": DateTime::now(), "pending": pending }, "$inc": { "last_seq": 1 } },
-        )
-        .await?;
-    Ok(result.matched_count == 1)
-}
-
 /// Whether the answer with this id is stored.
 pub async fn answer_stored(db: &Db, message_id: &str) -> AppResult<bool> {
     let messages = db.messages.clone_with_type::<Document>();

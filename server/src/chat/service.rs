@@ -277,13 +277,20 @@ async fn begin_existing(
 ) -> Result<Recent, ClaimError> {
     if let Some(mut recent) = state.recent.get(user_id, session_id).filter(|_| replaces.is_none()) {
         // This server stored the session's last turn, so the session is free unless another
-        // turn began since: the `seq` condition tells.
-        if repo::advance_session(&state.db, user_id, session_id, recent.last_seq, pending).await? {
-            recent.last_seq += 1;
-            state.recent.begun(session_id, recent.last_seq);
-            return Ok(recent);
+        // turn began since: the `seq` condition tells. The entry moves first: this turn's own
+        // change event can come back before the write's reply, and must not look like
+        // another instance's turn (`RecentCache::seen_seq`).
+        let claimed_from = recent.last_seq;
+        recent.last_seq += 1;
+        state.recent.begun(session_id, recent.last_seq);
+        match state.claims.advance(user_id, session_id, claimed_from, pending).await {
+            Ok(true) => return Ok(recent),
+            Ok(false) => state.recent.forget(session_id),
+            Err(e) => {
+                state.recent.forget(session_id);
+                return Err(AppError::from(e).into());
+            }
         }
-        state.recent.forget(session_id);
     }
     let session = claim::claim(state, user_id, session_id, pending).await?;
     let mut recent = Recent {

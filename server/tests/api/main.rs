@@ -6,6 +6,7 @@ mod helpers;
 
 mod account;
 mod answer_writer;
+mod claim_writer;
 mod answers_across_instances;
 mod auth;
 mod chat_limits;

@@ -27,7 +27,6 @@ use futures::{SinkExt, StreamExt, TryStreamExt};
 use mongodb::bson::{doc, oid::ObjectId, DateTime};
 use server::{
     agent::{events::Recorder, AgentEvent},
-    chat::repo,
     config::Config,
     db::models::{MessageContext, MessageDoc, PendingTurn, SessionDoc, UserDoc},
     startup::Application,
@@ -469,7 +468,7 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
     let started = Instant::now();
     let mut handles = Vec::new();
     for _ in 0..tasks {
-        let (db, answers, done) = (state.db.clone(), state.answers.clone(), done.clone());
+        let (db, claims, answers, done) = (state.db.clone(), state.claims.clone(), state.answers.clone(), done.clone());
         handles.push(tokio::spawn(async move {
             let (user_id, session_id) = (ObjectId::new().to_hex(), uuid::Uuid::new_v4().to_string());
             let now = DateTime::now();
@@ -500,7 +499,7 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
                     delta_ends: Vec::new(),
                     stop: false,
                 };
-                if !repo::advance_session(&db, &user_id, &session_id, seq, &pending).await? {
+                if !claims.advance(&user_id, &session_id, seq, &pending).await? {
                     return Err::<(), Error>("ceiling: session changed under its only writer".into());
                 }
                 seq += 1;
