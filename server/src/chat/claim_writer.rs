@@ -18,8 +18,11 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{models::PendingTurn, Db};
 
-/// The most claims one `update` command carries.
-const MAX_BATCH: usize = 64;
+/// The most claims one `update` command carries. Every claim of a command is answered at
+/// once, so its turns then queue for the CPU together: 64 made the slowest of them wait up
+/// to 14 ms (`loadgen`, 200 clients) for 7 % more turns per second than 8 (BENCHMARKS.md,
+/// round 11).
+const MAX_BATCH: usize = 8;
 
 /// One turn's claim of a session at `last_seq`.
 struct Claim {
