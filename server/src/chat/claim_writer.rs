@@ -5,11 +5,12 @@
 //!
 //! A lone claim goes alone at once, by `update_one`. Several go as one `update` command with
 //! a statement each. Its reply counts the matches, not which statements matched: when it
-//! matched fewer than it carried, or failed, each claim is sent again alone. A claim can be
-//! sent twice because it is idempotent: it matches the session at the `seq` it claims, or
-//! already advanced by this very turn, and writes the same values either way (the second
-//! time changes nothing, so no second change event either).
+//! matched fewer than it carried, or failed, each claim is sent again alone. A claim that
+//! matches nothing is then looked up: the session already advanced by this very turn (by
+//! the grouped command, or by a write the driver retried) is this turn's, and is not written
+//! again, so a stop asked for meanwhile on another instance stays.
 
+use futures::future::join_all;
 use mongodb::{
     bson::{doc, Bson, Document},
     error::Result as DbResult,
@@ -28,6 +29,8 @@ const MAX_BATCH: usize = 8;
 struct Claim {
     filter: Document,
     update: Document,
+    /// The session as this claim leaves it.
+    claimed_by_it: Document,
     claimed: oneshot::Sender<DbResult<bool>>,
 }
 
@@ -56,18 +59,15 @@ impl ClaimWriter {
         pending: &PendingTurn,
     ) -> DbResult<bool> {
         let parked = mongodb::bson::to_bson(pending)?;
-        let filter = doc! {
-            "session_id": session_id,
-            "user_id": user_id,
-            "is_active": true,
-            "$or": [
-                { "last_seq": last_seq },
-                { "last_seq": last_seq + 1, "pending.message_id": &pending.message_id },
-            ],
-        };
+        let session = doc! { "session_id": session_id, "user_id": user_id, "is_active": true };
+        let mut filter = session.clone();
+        filter.insert("last_seq", last_seq);
+        let mut claimed_by_it = session;
+        claimed_by_it.insert("last_seq", last_seq + 1);
+        claimed_by_it.insert("pending.message_id", &pending.message_id);
         let update = doc! { "$set": { "updated_at": pending.created_at, "pending": parked, "last_seq": last_seq + 1 } };
         let (claimed, reply) = oneshot::channel();
-        if self.jobs.send(Claim { filter, update, claimed }).await.is_err() {
+        if self.jobs.send(Claim { filter, update, claimed_by_it, claimed }).await.is_err() {
             return Err(stopped());
         }
         reply.await.unwrap_or_else(|_| Err(stopped()))
@@ -94,11 +94,19 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Claim>) {
                 Err(e) => tracing::debug!(error = ?e, "a grouped claim failed; sending each alone"),
             }
         }
-        for claim in claims {
-            let sent = db.sessions.update_one(claim.filter, claim.update).await;
-            let _ = claim.claimed.send(sent.map(|r| r.matched_count == 1));
-        }
+        // Each touches its own session, so they need not wait for one another.
+        join_all(claims.into_iter().map(|claim| alone(&db, claim))).await;
     }
+}
+
+/// Sends one claim by itself; one that matches nothing may have been made already.
+async fn alone(db: &Db, claim: Claim) {
+    let claimed = match db.sessions.update_one(claim.filter, claim.update).await {
+        Ok(r) if r.matched_count == 1 => Ok(true),
+        Ok(_) => db.sessions.count_documents(claim.claimed_by_it).await.map(|n| n == 1),
+        Err(e) => Err(e),
+    };
+    let _ = claim.claimed.send(claimed);
 }
 
 /// One `update` command with a statement per claim (the wire protocol's own batch); true

@@ -98,6 +98,10 @@ async fn a_claim_sent_again_is_still_won_and_other_users_or_stale_seqs_are_refus
     // The same claim again (as after a grouped command that matched fewer than it carried).
     assert!(writer.advance(USER, "s1", 2, &mine).await.unwrap(), "a resent claim is still this turn's");
     assert_eq!(stored(&app, "s1").await.last_seq, 3, "sent twice, advanced once");
+    // A stop asked for on another instance between the two sends stays asked for.
+    app.db.sessions.update_one(doc! { "session_id": "s1" }, doc! { "$set": { "pending.stop": true } }).await.unwrap();
+    assert!(writer.advance(USER, "s1", 2, &mine).await.unwrap());
+    assert!(stored(&app, "s1").await.pending.is_some_and(|p| p.stop), "the resent claim must not undo the stop");
     assert!(!writer.advance(USER, "s1", 2, &turn("late")).await.unwrap(), "a stale seq loses");
     assert!(!writer.advance("someone-else", "s1", 3, &turn("x")).await.unwrap(), "not their session");
     app.db.sessions.update_one(doc! { "session_id": "s1" }, doc! { "$set": { "is_active": false } }).await.unwrap();

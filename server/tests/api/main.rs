@@ -6,12 +6,12 @@ mod helpers;
 
 mod account;
 mod answer_writer;
-mod claim_writer;
 mod answers_across_instances;
 mod auth;
 mod chat_limits;
 mod chat_rest;
 mod chat_ws;
+mod claim_writer;
 mod coach;
 mod database;
 mod enumeration;
