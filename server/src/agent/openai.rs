@@ -343,9 +343,9 @@ impl Inner {
                 }
             };
             let mut step = answer.step(next, joiner);
-            // Whatever else has already arrived joins this piece: an answer that came whole
-            // goes out as one delta, with its end. After a gather, the connection's task
-            // hands the body over a chunk at a time, so it gets a turn before a last look.
+            // Whatever else has already arrived joins this piece, so the rest of an answer
+            // that came whole is one delta, with its end. After a gather, the connection's
+            // task hands the body over a chunk at a time, so it gets a turn before a last look.
             while matches!(step, Step::Go) {
                 let mut ready = events.next().now_or_never();
                 if ready.is_none() && gathered {

@@ -4,10 +4,10 @@
 //! Layout (who calls whom, never back): `ws` and `routes` → `service` (sessions, starting a
 //! turn) → `claim` (one answer per session across instances) and `answer` (run the model,
 //! store the answer, title) → `turns` (registry of answers in flight), `claim_writer` and
-//! `answer_writer` (writes 1 and 2, grouped) and `repo` (MongoDB). Beside them, one task each: `events` (session changes from the change
-//! stream), `checkpoints` (partial answers and leases), `takeover` (turns of dead instances),
-//! `backlog` (answers waiting for the database); `remote` replays an answer running on
-//! another instance.
+//! `answer_writer` (writes 1 and 2, grouped) and `repo` (MongoDB). Beside them, one task
+//! each: `events` (session changes from the change stream), `checkpoints` (partial answers
+//! and leases), `takeover` (turns of dead instances), `backlog` (answers waiting for the
+//! database); `remote` replays an answer running on another instance.
 
 pub mod answer;
 pub mod answer_writer;

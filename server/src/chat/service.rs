@@ -283,14 +283,12 @@ async fn begin_existing(
         let claimed_from = recent.last_seq;
         recent.last_seq += 1;
         state.recent.begun(session_id, recent.last_seq);
-        match state.claims.advance(user_id, session_id, claimed_from, pending).await {
-            Ok(true) => return Ok(recent),
-            Ok(false) => state.recent.forget(session_id),
-            Err(e) => {
-                state.recent.forget(session_id);
-                return Err(AppError::from(e).into());
-            }
+        let claimed = state.claims.advance(user_id, session_id, claimed_from, pending).await;
+        if matches!(claimed, Ok(true)) {
+            return Ok(recent);
         }
+        state.recent.forget(session_id);
+        claimed.map_err(AppError::from)?;
     }
     let session = claim::claim(state, user_id, session_id, pending).await?;
     let mut recent = Recent {

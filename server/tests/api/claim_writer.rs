@@ -8,7 +8,7 @@ use server::{
     db::models::{PendingTurn, SessionDoc},
 };
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, TestApp};
 
 const USER: &str = "u-claims";
 
@@ -41,16 +41,21 @@ fn turn(message_id: &str) -> PendingTurn {
     }
 }
 
-async fn stored(app: &crate::helpers::TestApp, id: &str) -> SessionDoc {
+async fn stored(app: &TestApp, id: &str) -> SessionDoc {
     app.db.sessions.find_one(doc! { "session_id": id }).await.unwrap().unwrap()
+}
+
+/// Sessions `s1`..`sN` of [`USER`], each at `last_seq`, and a writer on the server's client.
+async fn sessions_and_writer(app: &TestApp, n: usize, last_seq: i64) -> (Vec<SessionDoc>, ClaimWriter) {
+    let sessions: Vec<SessionDoc> = (1..=n).map(|i| session(&format!("s{i}"), last_seq)).collect();
+    app.db.sessions.insert_many(&sessions).await.unwrap();
+    (sessions, ClaimWriter::start(app.server_db.clone()))
 }
 
 #[tokio::test]
 async fn claims_made_together_share_update_commands_and_each_session_advances_once() {
     let app = spawn_app().await;
-    let sessions: Vec<SessionDoc> = (1..=30).map(|i| session(&format!("s{i}"), 4)).collect();
-    app.db.sessions.insert_many(&sessions).await.unwrap();
-    let writer = ClaimWriter::start(app.server_db.clone());
+    let (sessions, writer) = sessions_and_writer(&app, 30, 4).await;
     let turns: Vec<PendingTurn> = (1..=30).map(|i| turn(&format!("m{i}"))).collect();
     let before = app.server_db.write_count();
     let claims = sessions.iter().zip(&turns).map(|(s, t)| writer.advance(USER, &s.session_id, 4, t));
@@ -68,9 +73,7 @@ async fn claims_made_together_share_update_commands_and_each_session_advances_on
 #[tokio::test]
 async fn of_two_claims_on_one_session_and_seq_only_one_wins_and_the_rest_of_the_batch_is_kept() {
     let app = spawn_app().await;
-    let sessions: Vec<SessionDoc> = (1..=20).map(|i| session(&format!("s{i}"), 0)).collect();
-    app.db.sessions.insert_many(&sessions).await.unwrap();
-    let writer = ClaimWriter::start(app.server_db.clone());
+    let (_, writer) = sessions_and_writer(&app, 20, 0).await;
     let mut claims: Vec<(String, PendingTurn)> = (1..=20).map(|i| (format!("s{i}"), turn(&format!("m{i}")))).collect();
     claims.insert(9, ("s3".into(), turn("rival")));
     let results = join_all(claims.iter().map(|(s, t)| writer.advance(USER, s, 0, t))).await;
