@@ -3,16 +3,18 @@
 //! as `answer_writer` does for write 2). Each driver operation costs the server more CPU than
 //! the statement it carries (BENCHMARKS.md, round 11).
 //!
-//! A lone claim goes alone at once, by `update_one`. Several go as one `update` command with
-//! a statement each. Its reply counts the matches, not which statements matched: when it
-//! matched fewer than it carried, or failed, each claim is sent again alone. A claim that
-//! matches nothing is then looked up: the session already advanced by this very turn (by
-//! the grouped command, or by a write the driver retried) is this turn's, and is not written
-//! again, so a stop asked for meanwhile on another instance stays.
+//! Claims go as an `update` command with a statement each, built once as raw BSON (building
+//! and converting documents cost more than the rest of a claim's own work, BENCHMARKS.md,
+//! round 12). Its reply counts the matches, not which statements matched: when a group
+//! matched fewer than it carried, or the command failed, each claim is sent again alone, by
+//! `update_one` (which the driver retries). A claim that matches nothing alone is looked up:
+//! the session already advanced by this very turn (by the grouped command, an earlier send or
+//! a write the driver retried) is this turn's, and is not written again, so a stop asked for
+//! meanwhile on another instance stays.
 
 use futures::future::join_all;
 use mongodb::{
-    bson::{doc, Bson, Document},
+    bson::{rawdoc, Document, RawArrayBuf, RawDocumentBuf},
     error::Result as DbResult,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -27,10 +29,10 @@ const MAX_BATCH: usize = 8;
 
 /// One turn's claim of a session at `last_seq`.
 struct Claim {
-    filter: Document,
-    update: Document,
-    /// The session as this claim leaves it.
-    claimed_by_it: Document,
+    /// The `update` statement, `{q, u}`.
+    statement: RawDocumentBuf,
+    /// The claiming turn, to tell its own earlier write from another turn's.
+    message_id: String,
     claimed: oneshot::Sender<DbResult<bool>>,
 }
 
@@ -58,16 +60,14 @@ impl ClaimWriter {
         last_seq: i64,
         pending: &PendingTurn,
     ) -> DbResult<bool> {
-        let parked = mongodb::bson::to_bson(pending)?;
-        let session = doc! { "session_id": session_id, "user_id": user_id, "is_active": true };
-        let mut filter = session.clone();
-        filter.insert("last_seq", last_seq);
-        let mut claimed_by_it = session;
-        claimed_by_it.insert("last_seq", last_seq + 1);
-        claimed_by_it.insert("pending.message_id", &pending.message_id);
-        let update = doc! { "$set": { "updated_at": pending.created_at, "pending": parked, "last_seq": last_seq + 1 } };
+        let parked = mongodb::bson::to_raw_document_buf(pending)?;
+        let statement = rawdoc! {
+            "q": { "session_id": session_id, "user_id": user_id, "is_active": true, "last_seq": last_seq },
+            "u": { "$set": { "updated_at": pending.created_at, "pending": parked, "last_seq": last_seq + 1 } },
+        };
         let (claimed, reply) = oneshot::channel();
-        if self.jobs.send(Claim { filter, update, claimed_by_it, claimed }).await.is_err() {
+        let claim = Claim { statement, message_id: pending.message_id.clone(), claimed };
+        if self.jobs.send(claim).await.is_err() {
             return Err(stopped());
         }
         reply.await.unwrap_or_else(|_| Err(stopped()))
@@ -82,44 +82,69 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Claim>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let claims = std::mem::take(&mut batch);
-        if claims.len() > 1 {
-            match all_matched(&db, &claims).await {
-                Ok(true) => {
-                    for claim in claims {
-                        let _ = claim.claimed.send(Ok(true));
-                    }
-                    continue;
+        match matched(&db, &claims).await {
+            Ok(Some(n)) if n == claims.len() as i64 => {
+                for claim in claims {
+                    let _ = claim.claimed.send(Ok(true));
                 }
-                Ok(false) => {}
-                Err(e) => tracing::debug!(error = ?e, "a grouped claim failed; sending each alone"),
+                continue;
             }
+            // A lone claim that matched nothing, cleanly: the session moved on, perhaps by
+            // this very claim sent before.
+            Ok(Some(0)) if claims.len() == 1 => {
+                for claim in claims {
+                    let _ = claim.claimed.send(made_before(&db, &claim.statement, &claim.message_id).await);
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = ?e, "a claim command failed; sending each claim alone"),
         }
         // Each touches its own session, so they need not wait for one another.
         join_all(claims.into_iter().map(|claim| alone(&db, claim))).await;
     }
 }
 
-/// Sends one claim by itself; one that matches nothing may have been made already.
-async fn alone(db: &Db, claim: Claim) {
-    let claimed = match db.sessions.update_one(claim.filter, claim.update).await {
-        Ok(r) if r.matched_count == 1 => Ok(true),
-        Ok(_) => db.sessions.count_documents(claim.claimed_by_it).await.map(|n| n == 1),
-        Err(e) => Err(e),
-    };
-    let _ = claim.claimed.send(claimed);
-}
-
-/// One `update` command with a statement per claim (the wire protocol's own batch); true
-/// when every claim matched and the write concern was met.
-async fn all_matched(db: &Db, claims: &[Claim]) -> DbResult<bool> {
-    let updates: Vec<Bson> = claims.iter().map(|c| Bson::Document(doc! { "q": &c.filter, "u": &c.update })).collect();
-    let mut command = doc! { "update": db.sessions.name(), "updates": updates, "ordered": false };
+/// One `update` command with a statement per claim (the wire protocol's own batch): how many
+/// matched, or `None` when the write concern was not met.
+async fn matched(db: &Db, claims: &[Claim]) -> DbResult<Option<i64>> {
+    let mut updates = RawArrayBuf::new();
+    for claim in claims {
+        updates.push(claim.statement.clone());
+    }
+    let mut command = rawdoc! { "update": db.sessions.name(), "updates": updates, "ordered": false };
     // `update_one` sends the URI's write concern itself; a command has to carry it.
     if let Some(concern) = db.database.write_concern() {
-        command.insert("writeConcern", mongodb::bson::to_bson(concern)?);
+        command.append("writeConcern", mongodb::bson::to_raw_document_buf(concern)?);
     }
-    let reply = db.database.run_command(command).await?;
+    let reply = db.database.run_raw_command(command).await?;
+    if reply.contains_key("writeConcernError") {
+        return Ok(None);
+    }
     // A statement the server refused (in `writeErrors`) did not match.
-    let matched = reply.get_i32("n").map(i64::from).or_else(|_| reply.get_i64("n")).unwrap_or(0);
-    Ok(matched == claims.len() as i64 && !reply.contains_key("writeConcernError"))
+    Ok(Some(reply.get_i32("n").map(i64::from).or_else(|_| reply.get_i64("n")).unwrap_or(0)))
+}
+
+/// Sends one claim by itself; one that matches nothing may have been made already.
+async fn alone(db: &Db, claim: Claim) {
+    let _ = claim.claimed.send(send_alone(db, &claim.statement, &claim.message_id).await);
+}
+
+async fn send_alone(db: &Db, statement: &RawDocumentBuf, message_id: &str) -> DbResult<bool> {
+    let filter = Document::try_from(statement.get_document("q")?)?;
+    let update = Document::try_from(statement.get_document("u")?)?;
+    if db.sessions.update_one(filter, update).await?.matched_count == 1 {
+        return Ok(true);
+    }
+    made_before(db, statement, message_id).await
+}
+
+/// Whether the session already is as this claim leaves it: the claim was made by an earlier
+/// send of it.
+async fn made_before(db: &Db, statement: &RawDocumentBuf, message_id: &str) -> DbResult<bool> {
+    let mut claimed_by_it = Document::try_from(statement.get_document("q")?)?;
+    let seq = claimed_by_it.get_i64("last_seq").unwrap_or_default();
+    claimed_by_it.insert("last_seq", seq + 1);
+    claimed_by_it.insert("pending.message_id", message_id);
+    Ok(db.sessions.count_documents(claimed_by_it).await? == 1)
 }

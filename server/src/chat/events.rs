@@ -528,7 +528,8 @@ mod tests {
         let db =
             Db::from_client(Client::with_options(mongodb::options::ClientOptions::default()).unwrap(), "events_test");
         let caches = Caches { hub: Hub::default(), recent: RecentCache::new(4), memories: MemoryCache::default() };
-        let mut socket = caches.hub.subscribe("u1");
+        let (out, mut socket) = tokio::sync::mpsc::channel(16);
+        let _subscribed = caches.hub.subscribe("u1", out);
         let keep = |user: &str| caches.memories.keep(user, caches.memories.generation(user), &["I run.".to_string()]);
         keep("u1");
         keep("u2");
@@ -540,7 +541,7 @@ mod tests {
             &db,
             &raw(&doc! { "operationType": "insert", "ns": { "coll": "chat_sessions" }, "fullDocument": created }),
         );
-        assert!(matches!(socket.try_recv(), Ok(ServerFrame::SessionCreated { .. })));
+        assert!(matches!(socket.try_recv().as_deref(), Ok(ServerFrame::SessionCreated { .. })));
         assert!(caches.memories.get("u1").is_some());
 
         // A fact change drops its owner's facts and reaches no socket.

@@ -1,5 +1,7 @@
 //! Per-user fan-out of session events (`session_created` / `_updated` / `_deleted`) to every
-//! open socket of that user on this instance, so a second tab's list stays current.
+//! open socket of that user on this instance, so a second tab's list stays current. An event
+//! goes straight into each socket's frame queue, as a turn's frames do: no task in between to
+//! wake (BENCHMARKS.md, round 12).
 //!
 //! Only the change-stream watcher (`chat::events`) publishes: every instance learns every
 //! session change from MongoDB, its own included, so each socket gets each event once,
@@ -7,12 +9,17 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
 use app::wire::chat::ServerFrame;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{mpsc::error::TrySendError, Notify};
+
+use crate::chat::turns::FrameSender;
 
 /// The longest a new turn waits for its session event to come back through the change
 /// stream (normally a few ms). Past it the turn goes on; the event still follows.
@@ -22,8 +29,29 @@ const SEEN_FOR: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Default)]
 pub struct Hub {
-    users: Arc<Mutex<HashMap<String, broadcast::Sender<ServerFrame>>>>,
+    /// Each user's open sockets here, by subscription number.
+    users: Arc<Mutex<HashMap<String, Vec<(u64, FrameSender)>>>>,
+    next_id: Arc<AtomicU64>,
     seen: Arc<Seen>,
+}
+
+/// A socket's subscription to its user's events; dropping it ends them.
+pub struct Subscription {
+    hub: Hub,
+    user_id: String,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut users = self.hub.lock_users();
+        if let Some(sockets) = users.get_mut(&self.user_id) {
+            sockets.retain(|(id, _)| *id != self.id);
+            if sockets.is_empty() {
+                users.remove(&self.user_id);
+            }
+        }
+    }
 }
 
 /// What was published lately, for [`Hub::wait_for_event`].
@@ -83,17 +111,21 @@ impl Seen {
 }
 
 impl Hub {
-    /// A receiver of this user's events; dropped receivers clean themselves up lazily.
-    pub fn subscribe(&self, user_id: &str) -> broadcast::Receiver<ServerFrame> {
-        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        users.retain(|_, tx| tx.receiver_count() > 0);
-        users.entry(user_id.to_string()).or_insert_with(|| broadcast::channel(64).0).subscribe()
+    fn lock_users(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(u64, FrameSender)>>> {
+        self.users.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// This user's open sockets on this instance (each holds one receiver).
+    /// Sends this user's events into `out` (a socket's frame queue) until the subscription
+    /// is dropped.
+    pub fn subscribe(&self, user_id: &str, out: FrameSender) -> Subscription {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock_users().entry(user_id.to_string()).or_default().push((id, out));
+        Subscription { hub: self.clone(), user_id: user_id.to_string(), id }
+    }
+
+    /// This user's open sockets on this instance (each holds one subscription).
     pub fn sockets(&self, user_id: &str) -> usize {
-        let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        users.get(user_id).map_or(0, |tx| tx.receiver_count())
+        self.lock_users().get(user_id).map_or(0, Vec::len)
     }
 
     /// Sends `frame` to this user's sockets on this instance. Called by the change-stream
@@ -106,9 +138,18 @@ impl Hub {
             }
             _ => None,
         };
-        let sent = {
-            let users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-            users.get(user_id).is_some_and(|tx| tx.send(frame).is_ok())
+        let sent = match self.lock_users().get(user_id) {
+            Some(sockets) => {
+                let frame = Arc::new(frame);
+                for (_, out) in sockets {
+                    // A socket this far behind misses the event; its list catches up on reload.
+                    if let Err(TrySendError::Full(_)) = out.try_send(frame.clone()) {
+                        tracing::warn!("a socket fell behind on session events; one was dropped");
+                    }
+                }
+                true
+            }
+            None => false,
         };
         if let (true, Some(session_id), Some(seq)) = (sent, session_id, written_seq) {
             self.seen.record(&session_id, seq);
@@ -182,7 +223,8 @@ mod tests {
         // No socket here: nothing to wait for, and nothing seen.
         assert_eq!(hub.wait_for_event("u", "s", 5).await, Echo { waited: Duration::ZERO, seen: false });
 
-        let mut socket = hub.subscribe("u");
+        let (out, mut socket) = tokio::sync::mpsc::channel(16);
+        let _subscribed = hub.subscribe("u", out);
         let waiter = {
             let hub = hub.clone();
             tokio::spawn(async move { hub.wait_for_event("u", "s", 5).await })
@@ -200,7 +242,7 @@ mod tests {
         assert!(echo.seen);
         assert!(echo.waited >= Duration::from_millis(40) && echo.waited < ECHO_WAIT, "{echo:?}");
         for expected in [4, 9, 10, 6] {
-            match socket.recv().await.unwrap() {
+            match &*socket.recv().await.unwrap() {
                 ServerFrame::SessionUpdated { session } => {
                     assert_eq!(session.updated_at.timestamp_millis(), expected)
                 }
@@ -215,7 +257,8 @@ mod tests {
     #[tokio::test]
     async fn a_lost_event_holds_a_turn_back_at_most_the_echo_wait() {
         let hub = Hub::default();
-        let _socket = hub.subscribe("u");
+        let (out, _socket) = tokio::sync::mpsc::channel(16);
+        let _subscribed = hub.subscribe("u", out);
         let echo = hub.wait_for_event("u", "s", 5).await;
         assert!(!echo.seen);
         assert!(echo.waited >= ECHO_WAIT && echo.waited < ECHO_WAIT + Duration::from_millis(500), "{echo:?}");

@@ -2,7 +2,7 @@
 //! frames queued by the time it runs go out in one write (a hosted model's pieces are
 //! already joined into deltas about every 50 ms, `agent::joiner`).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use app::wire::chat::ServerFrame;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
@@ -16,7 +16,7 @@ const MAX_FRAMES_PER_WRITE: usize = 64;
 /// Writes until the channel closes, a write fails or a close is asked for.
 pub async fn run(
     mut sink: SplitSink<WebSocket, Message>,
-    mut frames: mpsc::Receiver<Box<ServerFrame>>,
+    mut frames: mpsc::Receiver<Arc<ServerFrame>>,
     mut close: oneshot::Receiver<(u16, &'static str)>,
 ) {
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -24,10 +24,10 @@ pub async fn run(
     loop {
         tokio::select! {
             Some(frame) = frames.recv() => {
-                let mut queued = vec![*frame];
+                let mut queued = vec![frame];
                 while queued.len() < MAX_FRAMES_PER_WRITE {
                     match frames.try_recv() {
-                        Ok(frame) => queued.push(*frame),
+                        Ok(frame) => queued.push(frame),
                         Err(_) => break,
                     }
                 }
@@ -49,9 +49,9 @@ pub async fn run(
 }
 
 /// Feeds the frames and flushes once; false when the socket is gone.
-async fn write(sink: &mut SplitSink<WebSocket, Message>, frames: Vec<ServerFrame>) -> bool {
+async fn write(sink: &mut SplitSink<WebSocket, Message>, frames: Vec<Arc<ServerFrame>>) -> bool {
     for frame in frames {
-        let Ok(text) = serde_json::to_string(&frame) else { continue };
+        let Ok(text) = serde_json::to_string(&*frame) else { continue };
         if sink.feed(Message::Text(text.into())).await.is_err() {
             return false;
         }

@@ -16,9 +16,10 @@ use app::wire::chat::ServerFrame;
 use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-/// Where a socket's outgoing frames go. Boxed, so the channel's first block of slots
-/// (allocated with the channel, one per open socket) costs pointers, not whole frames.
-pub type FrameSender = mpsc::Sender<Box<ServerFrame>>;
+/// Where a socket's outgoing frames go. Shared, so the channel's first block of slots
+/// (allocated with the channel, one per open socket) costs pointers, not whole frames, and a
+/// frame for several sockets (and the turn's log) is built once.
+pub type FrameSender = mpsc::Sender<Arc<ServerFrame>>;
 
 /// How long a finished turn stays replayable for `resume`.
 const KEEP_FINISHED: Duration = Duration::from_secs(30);
@@ -35,7 +36,7 @@ pub enum CancelReason {
 #[derive(Default)]
 struct Log {
     /// The turn's frames in order: deltas, then any error, then the response.
-    frames: Vec<ServerFrame>,
+    frames: Vec<Arc<ServerFrame>>,
     /// Once finished: where each delta ended in the response text. The deltas themselves
     /// are dropped then (the response repeats their text) and rebuilt for a `resume`.
     delta_ends: Option<Vec<usize>>,
@@ -46,23 +47,25 @@ struct Log {
 
 impl Log {
     /// The turn's frames as sent, rebuilding compacted deltas.
-    fn replay(&self, turn: &Turn) -> Vec<ServerFrame> {
-        let (Some(ends), Some(ServerFrame::Response { message, .. })) = (&self.delta_ends, self.frames.last()) else {
+    fn replay(&self, turn: &Turn) -> Vec<Arc<ServerFrame>> {
+        let (Some(ends), Some(ServerFrame::Response { message, .. })) =
+            (&self.delta_ends, self.frames.last().map(|f| &**f))
+        else {
             return self.frames.clone();
         };
         let mut start = 0;
-        let mut frames: Vec<ServerFrame> = ends
+        let mut frames: Vec<Arc<ServerFrame>> = ends
             .iter()
             .zip(1..)
             .map(|(&end, seq)| {
                 let text = message.get(start..end).unwrap_or_default().to_string();
                 start = end;
-                ServerFrame::Delta {
+                Arc::new(ServerFrame::Delta {
                     session_id: turn.session_id.clone(),
                     message_id: turn.message_id.clone(),
                     seq,
                     text,
-                }
+                })
             })
             .collect();
         frames.extend(self.frames.iter().cloned());
@@ -71,11 +74,11 @@ impl Log {
 
     /// Drops the deltas of a finished turn when the response holds exactly their text.
     fn compact(&mut self) {
-        let Some(ServerFrame::Response { message, .. }) = self.frames.last() else { return };
+        let Some(ServerFrame::Response { message, .. }) = self.frames.last().map(|f| &**f) else { return };
         let mut ends = Vec::new();
         let mut at = 0;
         for frame in &self.frames {
-            if let ServerFrame::Delta { text, .. } = frame {
+            if let ServerFrame::Delta { text, .. } = &**frame {
                 if message.get(at..at + text.len()) != Some(text.as_str()) {
                     return;
                 }
@@ -86,7 +89,7 @@ impl Log {
         if at != message.len() {
             return;
         }
-        self.frames.retain(|f| !matches!(f, ServerFrame::Delta { .. }));
+        self.frames.retain(|f| !matches!(**f, ServerFrame::Delta { .. }));
         self.frames.shrink_to_fit();
         self.delta_ends = Some(ends);
     }
@@ -114,7 +117,7 @@ impl Turn {
         let mut text = String::new();
         let mut ends = Vec::new();
         for frame in &log.frames {
-            if let ServerFrame::Delta { text: delta, .. } = frame {
+            if let ServerFrame::Delta { text: delta, .. } = &**frame {
                 text.push_str(delta);
                 ends.push(i64::try_from(text.len()).unwrap_or(i64::MAX));
             }
@@ -131,6 +134,7 @@ impl Turn {
     pub fn emit(self: &Arc<Self>, frame: ServerFrame) {
         let mut log = self.lock();
         let last = matches!(frame, ServerFrame::Response { .. });
+        let frame = Arc::new(frame);
         log.frames.push(frame.clone());
         let mut behind = Vec::new();
         log.live.retain_mut(|follower| match follower.try_forward(&frame) {
@@ -223,10 +227,10 @@ struct Follower {
 
 impl Follower {
     /// The frames of `log` this follower has not sent yet.
-    fn unsent(&self, log: &[ServerFrame]) -> Vec<ServerFrame> {
+    fn unsent(&self, log: &[Arc<ServerFrame>]) -> Vec<Arc<ServerFrame>> {
         let mut others = 0;
         log.iter()
-            .filter(|f| match f {
+            .filter(|f| match &***f {
                 ServerFrame::Delta { seq, .. } => *seq > self.last_seq,
                 _ => {
                     others += 1;
@@ -239,26 +243,26 @@ impl Follower {
 
     /// Sends one frame unless it is a delta already sent; false once the turn ended or
     /// the socket is gone.
-    async fn forward(&mut self, frame: &ServerFrame) -> bool {
+    async fn forward(&mut self, frame: &Arc<ServerFrame>) -> bool {
         if self.already_sent(frame) {
             return true;
         }
-        if self.out.send(Box::new(frame.clone())).await.is_err() {
+        if self.out.send(frame.clone()).await.is_err() {
             return false;
         }
         self.count(frame);
-        !matches!(frame, ServerFrame::Response { .. })
+        !matches!(**frame, ServerFrame::Response { .. })
     }
 
     /// `forward` without waiting: a full queue is reported, and the frame counts as unsent.
-    fn try_forward(&mut self, frame: &ServerFrame) -> Forwarded {
+    fn try_forward(&mut self, frame: &Arc<ServerFrame>) -> Forwarded {
         if self.already_sent(frame) {
             return Forwarded::Sent;
         }
-        match self.out.try_send(Box::new(frame.clone())) {
+        match self.out.try_send(frame.clone()) {
             Ok(()) => {
                 self.count(frame);
-                match frame {
+                match &**frame {
                     ServerFrame::Response { .. } => Forwarded::Done,
                     _ => Forwarded::Sent,
                 }
@@ -446,6 +450,10 @@ mod tests {
         }
     }
 
+    fn frames(shared: Vec<Arc<ServerFrame>>) -> Vec<ServerFrame> {
+        shared.iter().map(|f| ServerFrame::clone(f)).collect()
+    }
+
     fn delta(turn: &Turn, seq: u64, text: &str) -> ServerFrame {
         ServerFrame::Delta {
             session_id: turn.session_id.clone(),
@@ -469,7 +477,7 @@ mod tests {
             turn.emit(f.clone());
         }
         assert_eq!(turn.lock().frames.len(), 1, "deltas dropped once finished");
-        assert_eq!(turn.lock().replay(&turn), sent);
+        assert_eq!(frames(turn.lock().replay(&turn)), sent);
     }
 
     #[test]
@@ -480,7 +488,7 @@ mod tests {
         for f in &sent {
             turn.emit(f.clone());
         }
-        assert_eq!(turn.lock().replay(&turn), sent);
+        assert_eq!(frames(turn.lock().replay(&turn)), sent);
     }
 
     #[tokio::test]
@@ -497,7 +505,7 @@ mod tests {
         let reader = tokio::spawn(async move {
             let mut frames = Vec::new();
             while let Some(frame) = received.recv().await {
-                frames.push(*frame);
+                frames.push(ServerFrame::clone(&frame));
                 tokio::task::yield_now().await;
             }
             frames

@@ -2,7 +2,10 @@
 //! frames and answers bad ones with an error frame (the socket stays open); turn followers
 //! and the user's session events feed the same channel.
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use app::wire::{
     chat::{ClientFrame, ControlFrame, ServerFrame},
@@ -18,7 +21,7 @@ use axum::{
     Router,
 };
 use futures::StreamExt;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     auth::AuthUser,
@@ -115,14 +118,13 @@ async fn run(state: AppState, mut auth: AuthUser, socket: WebSocket) {
     let _open = crate::metrics::OpenSocket::new();
     let user_id = auth.user_id.clone();
     let (sink, mut stream) = socket.split();
-    let (frames_tx, frames_rx) = mpsc::channel::<Box<ServerFrame>>(256);
+    let (frames_tx, frames_rx) = mpsc::channel::<Arc<ServerFrame>>(256);
     let (close_tx, close_rx) = oneshot::channel::<(u16, &'static str)>();
 
     let writer = tokio::spawn(super::socket_writer::run(sink, frames_rx, close_rx));
 
-    // The user's session events from other sockets and the REST routes.
-    let mut events = state.hub.subscribe(&user_id);
-    let mut events_open = true;
+    // The user's session events (from any socket, route or instance) go straight to the writer.
+    let events = state.hub.subscribe(&user_id, frames_tx.clone());
 
     let _ = frames_tx.send(ServerFrame::Connected { user_id: user_id.clone() }.into()).await;
     let mut last_seen = Instant::now();
@@ -130,15 +132,6 @@ async fn run(state: AppState, mut auth: AuthUser, socket: WebSocket) {
     let close = loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => break Some((close_code::AWAY, "server shutting down")),
-            event = events.recv(), if events_open => match event {
-                Ok(frame) => {
-                    let _ = frames_tx.send(frame.into()).await;
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "socket fell behind on session events");
-                }
-                Err(broadcast::error::RecvError::Closed) => events_open = false,
-            },
             _ = check.tick() => {
                 if last_seen.elapsed() > IDLE_LIMIT {
                     break Some((close_code::AWAY, "idle"));
