@@ -23,7 +23,7 @@ use crate::{
     config::Config,
     db::{embedded::EmbeddedDb, Db},
     mail::Mailer,
-    state::AppState,
+    state::{AppState, Shared},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +93,7 @@ impl Application {
             crate::agent::build(&config, library.clone()).map_err(|e| StartupError::Other(format!("model: {e}")))?;
         tracing::info!(model = %agent.model_name(), "coach model ready");
         let answers = crate::chat::answer_writer::AnswerWriter::start(db.clone());
-        let state = AppState {
+        let state = AppState::new(Shared {
             leptos_options,
             backlog: crate::chat::backlog::Backlog::new(answers.clone(), &config.data_dir),
             instance: uuid::Uuid::new_v4().simple().to_string().into(),
@@ -114,7 +114,7 @@ impl Application {
             memories: Default::default(),
             recent: crate::chat::recent::RecentCache::new(crate::chat::service::HISTORY_TURNS as usize),
             shutdown: CancellationToken::new(),
-        };
+        });
         let caches = crate::chat::events::Caches {
             hub: state.hub.clone(),
             recent: state.recent.clone(),

@@ -1,6 +1,6 @@
 //! `AppState`: everything a handler, server function or socket task needs, cloned cheaply.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -21,8 +21,26 @@ use crate::{
     users::profile_cache::ProfileCache,
 };
 
+/// The shared parts behind one `Arc`: every request and every turn clones the state, and a
+/// clone of the parts themselves took an atomic count per part (BENCHMARKS.md, round 12).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub db: Db,

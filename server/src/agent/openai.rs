@@ -7,7 +7,7 @@
 //! finish reason or `[DONE]`) and `provider_error` (an error object inside the stream).
 //! Messages name the status or the condition, never the key or the provider's body.
 
-use std::{sync::Arc, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use app::wire::ErrorCode;
 use axum::body::Bytes;
@@ -144,10 +144,11 @@ struct StreamOptions {
     include_usage: bool,
 }
 
+/// One streamed chunk; its text is borrowed from the event where it has no escapes.
 #[derive(Deserialize)]
-struct Chunk {
-    #[serde(default)]
-    choices: Option<Vec<Choice>>,
+struct Chunk<'a> {
+    #[serde(default, borrow)]
+    choices: Option<Vec<Choice<'a>>>,
     #[serde(default)]
     usage: Option<ChunkUsage>,
     #[serde(default)]
@@ -155,19 +156,19 @@ struct Chunk {
 }
 
 #[derive(Deserialize)]
-struct Choice {
+struct Choice<'a> {
     #[serde(default)]
     index: u32,
-    #[serde(default)]
-    delta: Option<Delta>,
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
     #[serde(default)]
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct Delta {
-    #[serde(default)]
-    content: Option<String>,
+struct Delta<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@
 use std::sync::LazyLock;
 
 use app::wire::memory::{MemoryKind, MAX_MEMORY_CHARS};
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 const BODY: &str = r"(?:knees?|back|lower back|shoulders?|ankles?|hips?|wrists?|elbows?|neck|hamstrings?|achilles|feet|foot|calf|calves|shins?|groin|rotator cuff|acl|meniscus)";
 
@@ -69,6 +69,11 @@ static COMPILED: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
         .collect()
 });
 
+/// Every pattern at once: most messages state no fact, and one pass over the message tells
+/// (a pattern that matches a sentence also matches the message the sentence is part of).
+static ANY: LazyLock<Option<RegexSet>> =
+    LazyLock::new(|| RegexSet::new(PATTERNS.iter().map(|(_, pattern)| pattern.replace("__BODY__", BODY))).ok());
+
 /// Words just before a match that make it a question or a condition, not a fact ("can I run
 /// if I'm pregnant", "do I have diabetes").
 const NOT_A_STATEMENT: &[&str] = &[
@@ -116,6 +121,9 @@ pub struct Proposal {
 /// The facts a message states, in order: each clause that a pattern matches.
 pub fn propose(message: &str) -> Vec<Proposal> {
     let mut found: Vec<Proposal> = Vec::new();
+    if ANY.as_ref().is_some_and(|any| !any.is_match(&message.replace('’', "'").to_ascii_lowercase())) {
+        return found;
+    }
     let sentences: Vec<&str> = match SENTENCE_END.as_ref() {
         Some(end) => end.split(message).collect(),
         None => message.split(['.', '!', '?', '\n']).collect(),

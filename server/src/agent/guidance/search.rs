@@ -11,7 +11,7 @@ use tantivy::{
     query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery},
     schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED},
     tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer},
-    Index, IndexReader, TantivyDocument, Term,
+    DocAddress, Index, IndexReader, TantivyDocument, Term,
 };
 
 use super::library::{Entry, LibraryError};
@@ -140,12 +140,14 @@ const MAX_QUERY_WORDS: usize = 48;
 pub struct SearchIndex {
     reader: IndexReader,
     analyzer: TextAnalyzer,
-    position: Field,
     fields: [(Field, f32); 3],
     /// Each entry's analysed words, to tell how much of a question an entry covers.
     entry_words: Vec<HashSet<String>>,
     /// Every analysed word of the library: a question with none of them is not searched.
     vocabulary: HashSet<String>,
+    /// Each indexed document's entry, by segment and document number: read from the document
+    /// store once here rather than for every hit.
+    positions: Vec<Vec<usize>>,
 }
 
 /// One entry found for a question.
@@ -213,13 +215,24 @@ impl SearchIndex {
             })
             .collect();
         let vocabulary = entry_words.iter().flatten().cloned().collect();
+        let searcher = reader.searcher();
+        let mut positions = Vec::new();
+        for (ord, segment) in (0u32..).zip(searcher.segment_readers()) {
+            let mut of_segment = Vec::new();
+            for doc_id in 0..segment.max_doc() {
+                let doc: TantivyDocument = searcher.doc(DocAddress::new(ord, doc_id)).map_err(failed)?;
+                let entry = doc.get_first(position).and_then(|v| v.as_u64()).and_then(|p| usize::try_from(p).ok());
+                of_segment.push(entry.ok_or_else(|| LibraryError::Index("an entry without its position".into()))?);
+            }
+            positions.push(of_segment);
+        }
         Ok(Self {
             reader,
             analyzer,
-            position,
             fields: [(title, 1.5), (keywords, 2.0), (body, 1.0)],
             entry_words,
             vocabulary,
+            positions,
         })
     }
 
@@ -260,8 +273,7 @@ impl SearchIndex {
         };
         top.into_iter()
             .filter_map(|(score, address)| {
-                let doc: TantivyDocument = searcher.doc(address).ok()?;
-                let position = usize::try_from(doc.get_first(self.position)?.as_u64()?).ok()?;
+                let position = *self.positions.get(address.segment_ord as usize)?.get(address.doc_id as usize)?;
                 let known = self.entry_words.get(position)?;
                 let covered = words.iter().filter(|w| known.contains(*w)).count();
                 Some(Found { position, score, coverage: covered as f32 / words.len() as f32 })
