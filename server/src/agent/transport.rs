@@ -13,7 +13,10 @@ use std::{
     io,
     os::fd::{AsFd, AsRawFd, OwnedFd},
     pin::Pin,
-    sync::Arc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -57,25 +60,43 @@ pub fn client(connect_timeout: Duration, idle: Duration) -> Transport {
 /// The socket under one pooled connection (a duplicate of its descriptor), as every response
 /// on that connection carries it in its extensions.
 #[derive(Clone, Debug)]
-pub struct Gather(Arc<OwnedFd>);
+pub struct Gather(Arc<Socket>);
+
+#[derive(Debug)]
+struct Socket {
+    fd: OwnedFd,
+    /// Whether the socket holds small reads now: a `hold` or `release` that changes nothing
+    /// makes no system call (an answer that came whole is never held).
+    holding: AtomicBool,
+}
+
+impl Gather {
+    fn new(fd: OwnedFd) -> Self {
+        Gather(Arc::new(Socket { fd, holding: AtomicBool::new(false) }))
+    }
+}
 
 impl Gather {
     /// From now on the reader is woken only once `GATHER_BYTES` have arrived, the stream
     /// ended, or `release` is called.
     pub fn hold(&self) {
-        self.set_low_water(GATHER_BYTES);
+        if !self.0.holding.swap(true, Ordering::Relaxed) {
+            self.set_low_water(GATHER_BYTES);
+        }
     }
 
     /// Wakes the reader for any byte again: at once if some are waiting.
     pub fn release(&self) {
-        self.set_low_water(1);
+        if self.0.holding.swap(false, Ordering::Relaxed) {
+            self.set_low_water(1);
+        }
     }
 
     /// Bytes received and not read yet.
     pub fn waiting(&self) -> usize {
         let mut bytes: libc::c_int = 0;
         // SAFETY: the descriptor is open while `self` owns it; FIONREAD writes one c_int.
-        let done = unsafe { libc::ioctl(self.0.as_raw_fd(), libc::FIONREAD, &mut bytes) };
+        let done = unsafe { libc::ioctl(self.0.fd.as_raw_fd(), libc::FIONREAD, &mut bytes) };
         if done == 0 {
             usize::try_from(bytes).unwrap_or(0)
         } else {
@@ -89,7 +110,7 @@ impl Gather {
         // passed with its size.
         let done = unsafe {
             libc::setsockopt(
-                self.0.as_raw_fd(),
+                self.0.fd.as_raw_fd(),
                 libc::SOL_SOCKET,
                 libc::SO_RCVLOWAT,
                 (&raw const bytes).cast(),
@@ -123,7 +144,7 @@ impl tower::Service<Uri> for Connector {
         Box::pin(async move {
             let io = connecting.await?;
             let socket = io.inner().as_fd().try_clone_to_owned()?;
-            Ok(Tracked { io, gather: Gather(Arc::new(socket)) })
+            Ok(Tracked { io, gather: Gather::new(socket) })
         })
     }
 }
@@ -190,7 +211,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let reader = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
         let (mut writer, _) = listener.accept().await.unwrap();
-        let gather = Gather(Arc::new(reader.as_fd().try_clone_to_owned().unwrap()));
+        let gather = Gather::new(reader.as_fd().try_clone_to_owned().unwrap());
 
         gather.hold();
         for _ in 0..3 {
