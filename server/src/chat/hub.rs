@@ -27,10 +27,12 @@ pub const ECHO_WAIT: Duration = Duration::from_secs(1);
 /// Newest published turn (`last_seq`) per session, kept this long for turns that wait on it.
 const SEEN_FOR: Duration = Duration::from_secs(30);
 
+/// Each user's open sockets here: their subscription numbers and frame queues.
+type Sockets = HashMap<String, Vec<(u64, FrameSender)>>;
+
 #[derive(Clone, Default)]
 pub struct Hub {
-    /// Each user's open sockets here, by subscription number.
-    users: Arc<Mutex<HashMap<String, Vec<(u64, FrameSender)>>>>,
+    users: Arc<Mutex<Sockets>>,
     next_id: Arc<AtomicU64>,
     seen: Arc<Seen>,
 }
@@ -111,7 +113,7 @@ impl Seen {
 }
 
 impl Hub {
-    fn lock_users(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(u64, FrameSender)>>> {
+    fn lock_users(&self) -> std::sync::MutexGuard<'_, Sockets> {
         self.users.lock().unwrap_or_else(|p| p.into_inner())
     }
 
