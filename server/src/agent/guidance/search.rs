@@ -11,7 +11,7 @@ use tantivy::{
     query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery},
     schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED},
     tokenizer::{Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, StopWordFilter, TextAnalyzer},
-    DocAddress, Index, IndexReader, TantivyDocument, Term,
+    DocAddress, Index, Searcher, TantivyDocument, Term,
 };
 
 use super::library::{Entry, LibraryError};
@@ -138,7 +138,8 @@ const QUESTION_WORDS: &[&str] = &[
 const MAX_QUERY_WORDS: usize = 48;
 
 pub struct SearchIndex {
-    reader: IndexReader,
+    /// One view of the index for good: `positions` holds for its segments.
+    searcher: Searcher,
     analyzer: TextAnalyzer,
     fields: [(Field, f32); 3],
     /// Each entry's analysed words, to tell how much of a question an entry covers.
@@ -205,7 +206,6 @@ impl SearchIndex {
             writer.add_document(doc).map_err(failed)?;
         }
         writer.commit().map_err(failed)?;
-        let reader = index.reader().map_err(failed)?;
         let analyzer = analyzer();
         let entry_words: Vec<HashSet<String>> = entries
             .iter()
@@ -215,7 +215,7 @@ impl SearchIndex {
             })
             .collect();
         let vocabulary = entry_words.iter().flatten().cloned().collect();
-        let searcher = reader.searcher();
+        let searcher = index.reader().map_err(failed)?.searcher();
         let mut positions = Vec::new();
         for (ord, segment) in (0u32..).zip(searcher.segment_readers()) {
             let mut of_segment = Vec::new();
@@ -227,7 +227,7 @@ impl SearchIndex {
             positions.push(of_segment);
         }
         Ok(Self {
-            reader,
+            searcher,
             analyzer,
             fields: [(title, 1.5), (keywords, 2.0), (body, 1.0)],
             entry_words,
@@ -263,7 +263,7 @@ impl SearchIndex {
                 })
             })
             .collect();
-        let searcher = self.reader.searcher();
+        let searcher = &self.searcher;
         let top = match searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(limit).order_by_score()) {
             Ok(top) => top,
             Err(e) => {
