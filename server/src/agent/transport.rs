@@ -74,9 +74,7 @@ impl Gather {
     fn new(fd: OwnedFd) -> Self {
         Gather(Arc::new(Socket { fd, holding: AtomicBool::new(false) }))
     }
-}
 
-impl Gather {
     /// From now on the reader is woken only once `GATHER_BYTES` have arrived, the stream
     /// ended, or `release` is called.
     pub fn hold(&self) {

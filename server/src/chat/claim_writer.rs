@@ -93,7 +93,11 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Claim>) {
             // this very claim sent before.
             Ok(Some(0)) if claims.len() == 1 => {
                 for claim in claims {
-                    let _ = claim.claimed.send(made_before(&db, &claim.statement, &claim.message_id).await);
+                    let made = match filter_of(&claim.statement) {
+                        Ok(filter) => made_before(&db, filter, &claim.message_id).await,
+                        Err(e) => Err(e),
+                    };
+                    let _ = claim.claimed.send(made);
                 }
                 continue;
             }
@@ -131,20 +135,24 @@ async fn alone(db: &Db, claim: Claim) {
 }
 
 async fn send_alone(db: &Db, statement: &RawDocumentBuf, message_id: &str) -> DbResult<bool> {
-    let filter = Document::try_from(statement.get_document("q")?)?;
+    let filter = filter_of(statement)?;
     let update = Document::try_from(statement.get_document("u")?)?;
-    if db.sessions.update_one(filter, update).await?.matched_count == 1 {
+    if db.sessions.update_one(filter.clone(), update).await?.matched_count == 1 {
         return Ok(true);
     }
-    made_before(db, statement, message_id).await
+    made_before(db, filter, message_id).await
 }
 
-/// Whether the session already is as this claim leaves it: the claim was made by an earlier
-/// send of it.
-async fn made_before(db: &Db, statement: &RawDocumentBuf, message_id: &str) -> DbResult<bool> {
-    let mut claimed_by_it = Document::try_from(statement.get_document("q")?)?;
-    let seq = claimed_by_it.get_i64("last_seq").unwrap_or_default();
-    claimed_by_it.insert("last_seq", seq + 1);
-    claimed_by_it.insert("pending.message_id", message_id);
-    Ok(db.sessions.count_documents(claimed_by_it).await? == 1)
+/// The session a claim's statement matches: this user's active one at the claimed `seq`.
+fn filter_of(statement: &RawDocumentBuf) -> DbResult<Document> {
+    Ok(Document::try_from(statement.get_document("q")?)?)
+}
+
+/// Whether the session already is as this claim (matching `filter`) leaves it: the claim was
+/// made by an earlier send of it.
+async fn made_before(db: &Db, mut filter: Document, message_id: &str) -> DbResult<bool> {
+    let seq = filter.get_i64("last_seq").unwrap_or_default();
+    filter.insert("last_seq", seq + 1);
+    filter.insert("pending.message_id", message_id);
+    Ok(db.sessions.count_documents(filter).await? == 1)
 }

@@ -61,7 +61,7 @@ static COMPILED: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
         .iter()
         .filter_map(|(kind, pattern)| {
             // Constants covered by the tests; a broken edit is logged, not a crash.
-            Regex::new(&pattern.replace("__BODY__", BODY))
+            Regex::new(&expanded(pattern))
                 .map_err(|e| tracing::error!(error = %e, "a memory pattern does not compile"))
                 .ok()
                 .map(|re| Compiled { kind: *kind, re })
@@ -72,7 +72,12 @@ static COMPILED: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
 /// Every pattern at once: most messages state no fact, and one pass over the message tells
 /// (a pattern that matches a sentence also matches the message the sentence is part of).
 static ANY: LazyLock<Option<RegexSet>> =
-    LazyLock::new(|| RegexSet::new(PATTERNS.iter().map(|(_, pattern)| pattern.replace("__BODY__", BODY))).ok());
+    LazyLock::new(|| RegexSet::new(PATTERNS.iter().map(|(_, pattern)| expanded(pattern))).ok());
+
+/// A pattern with its body-part placeholder filled in.
+fn expanded(pattern: &str) -> String {
+    pattern.replace("__BODY__", BODY)
+}
 
 /// Words just before a match that make it a question or a condition, not a fact ("can I run
 /// if I'm pregnant", "do I have diabetes").
