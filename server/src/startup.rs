@@ -120,7 +120,7 @@ impl Application {
             recent: state.recent.clone(),
             memories: state.memories.clone(),
         };
-        session_events.spawn(caches, state.session_events.clone(), state.shutdown.clone());
+        session_events.spawn(caches, state.claims.in_flight(), state.session_events.clone(), state.shutdown.clone());
         // These outlive the draining: answers finishing in the grace period still checkpoint
         // and may still need the backlog.
         let stopped = CancellationToken::new();

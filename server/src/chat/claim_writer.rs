@@ -11,13 +11,21 @@
 //! the session already advanced by this very turn (by the grouped command, an earlier send or
 //! a write the driver retried) is this turn's, and is not written again, so a stop asked for
 //! meanwhile on another instance stays.
+//!
+//! The change-stream watcher waits for a command to land before it reads the stream
+//! ([`ClaimsInFlight`]): one read then brings the events of all the command's turns.
+
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
 
 use futures::future::join_all;
 use mongodb::{
     bson::{rawdoc, Document, RawArrayBuf, RawDocumentBuf},
     error::Result as DbResult,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::db::{models::PendingTurn, Db};
 
@@ -40,14 +48,51 @@ struct Claim {
 #[derive(Clone, Debug)]
 pub struct ClaimWriter {
     jobs: mpsc::Sender<Claim>,
+    in_flight: ClaimsInFlight,
+}
+
+/// Whether a claim command is on its way to the database, and a wake-up when it has landed.
+#[derive(Clone, Debug, Default)]
+pub struct ClaimsInFlight(Arc<InFlight>);
+
+#[derive(Debug, Default)]
+struct InFlight {
+    sending: AtomicBool,
+    landed: Notify,
+}
+
+impl ClaimsInFlight {
+    fn set(&self, sending: bool) {
+        self.0.sending.store(sending, Ordering::Release);
+        if !sending {
+            self.0.landed.notify_waiters();
+        }
+    }
+
+    /// Returns once no claim command is on its way (at once if none is).
+    pub async fn landed(&self) {
+        let landed = self.0.landed.notified();
+        tokio::pin!(landed);
+        // Registered, then checked: a landing in between is not missed.
+        landed.as_mut().enable();
+        if self.0.sending.load(Ordering::Acquire) {
+            landed.await;
+        }
+    }
 }
 
 impl ClaimWriter {
     /// Starts the writer task; it ends once every `ClaimWriter` is dropped.
     pub fn start(db: Db) -> Self {
         let (jobs, queue) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(db, queue));
-        Self { jobs }
+        let in_flight = ClaimsInFlight::default();
+        tokio::spawn(run(db, queue, in_flight.clone()));
+        Self { jobs, in_flight }
+    }
+
+    /// Tells when the claim command on its way has landed.
+    pub fn in_flight(&self) -> ClaimsInFlight {
+        self.in_flight.clone()
     }
 
     /// Moves the session from `last_seq` to the next and parks `pending` on it; false when
@@ -78,35 +123,41 @@ fn stopped() -> mongodb::error::Error {
     mongodb::error::Error::custom("the claim writer has stopped")
 }
 
-async fn run(db: Db, mut queue: mpsc::Receiver<Claim>) {
+async fn run(db: Db, mut queue: mpsc::Receiver<Claim>, in_flight: ClaimsInFlight) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let claims = std::mem::take(&mut batch);
-        match matched(&db, &claims).await {
-            Ok(Some(n)) if n == claims.len() as i64 => {
-                for claim in claims {
-                    let _ = claim.claimed.send(Ok(true));
-                }
-                continue;
-            }
-            // A lone claim that matched nothing, cleanly: the session moved on, perhaps by
-            // this very claim sent before.
-            Ok(Some(0)) if claims.len() == 1 => {
-                for claim in claims {
-                    let made = match filter_of(&claim.statement) {
-                        Ok(filter) => made_before(&db, filter, &claim.message_id).await,
-                        Err(e) => Err(e),
-                    };
-                    let _ = claim.claimed.send(made);
-                }
-                continue;
-            }
-            Ok(_) => {}
-            Err(e) => tracing::debug!(error = ?e, "a claim command failed; sending each claim alone"),
-        }
-        // Each touches its own session, so they need not wait for one another.
-        join_all(claims.into_iter().map(|claim| alone(&db, claim))).await;
+        in_flight.set(true);
+        send(&db, std::mem::take(&mut batch)).await;
+        in_flight.set(false);
     }
+}
+
+/// Sends a group of claims and answers each.
+async fn send(db: &Db, claims: Vec<Claim>) {
+    match matched(db, &claims).await {
+        Ok(Some(n)) if n == claims.len() as i64 => {
+            for claim in claims {
+                let _ = claim.claimed.send(Ok(true));
+            }
+            return;
+        }
+        // A lone claim that matched nothing, cleanly: the session moved on, perhaps by this
+        // very claim sent before.
+        Ok(Some(0)) if claims.len() == 1 => {
+            for claim in claims {
+                let made = match filter_of(&claim.statement) {
+                    Ok(filter) => made_before(db, filter, &claim.message_id).await,
+                    Err(e) => Err(e),
+                };
+                let _ = claim.claimed.send(made);
+            }
+            return;
+        }
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = ?e, "a claim command failed; sending each claim alone"),
+    }
+    // Each touches its own session, so they need not wait for one another.
+    join_all(claims.into_iter().map(|claim| alone(db, claim))).await;
 }
 
 /// One `update` command with a statement per claim (the wire protocol's own batch): how many
@@ -155,4 +206,31 @@ async fn made_before(db: &Db, mut filter: Document, message_id: &str) -> DbResul
     filter.insert("last_seq", seq + 1);
     filter.insert("pending.message_id", message_id);
     Ok(db.sessions.count_documents(filter).await? == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_read_waits_for_the_claim_on_its_way_and_only_then() {
+        let claims = ClaimsInFlight::default();
+        // Nothing on its way: at once.
+        tokio::time::timeout(Duration::from_millis(50), claims.landed()).await.expect("nothing to wait for");
+
+        claims.set(true);
+        let waiting = tokio::spawn({
+            let claims = claims.clone();
+            async move { claims.landed().await }
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        assert!(!waiting.is_finished(), "returned while a claim was on its way");
+        claims.set(false);
+        tokio::time::timeout(Duration::from_millis(500), waiting)
+            .await
+            .expect("woken when the claim landed")
+            .expect("the waiting task");
+    }
 }

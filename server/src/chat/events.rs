@@ -12,6 +12,12 @@
 //! reopened after it (100 ms → 5 s backoff), so no event is lost or repeated. A token the
 //! database can no longer resume from (its history was trimmed) is logged as an error and
 //! the stream starts again from now: events in the gap are lost, sockets catch up on reload.
+//!
+//! The stream is read a batch at a time (the driver's raw batch cursor over a `$changeStream`
+//! aggregation). While this instance has a claim command on its way, the next read waits for
+//! it to land (at most [`MAX_READ_WAIT`]): one read then brings the events of all that
+//! command's turns, instead of one read for each (BENCHMARKS.md, round 13). The driver's
+//! `ChangeStream` hides where a batch ends, so it could not wait between batches only.
 
 use std::{
     sync::{
@@ -22,24 +28,30 @@ use std::{
 };
 
 use app::wire::chat::{ServerFrame, SessionSummary};
+use futures::StreamExt;
 use mongodb::{
     bson::{doc, DateTime, Document, RawBsonRef, RawDocument, RawDocumentBuf},
-    change_stream::{event::ResumeToken, ChangeStream},
     error::{Error, ErrorKind},
-    options::FullDocumentType,
+    raw_batch_cursor::{RawBatch, RawBatchCursor},
     Client,
 };
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    chat::{hub::Hub, recent::RecentCache},
+    chat::{claim_writer::ClaimsInFlight, hub::Hub, recent::RecentCache},
     db::Db,
     memory::cache::MemoryCache,
 };
 
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// The longest the next read waits for a claim command to land. The events of other
+/// instances' turns, and of this one's first turns (not claims), wait at most this long.
+/// With no claim on its way the read goes at once and waits on the server for the next event.
+/// (SecantusDB answers a read at every write, even one the pipeline filters out; a MongoDB
+/// server answers when an event passes the pipeline or after a second without.)
+pub const MAX_READ_WAIT: Duration = Duration::from_millis(20);
 /// The `appName` of the watcher's own connection (it waits on the server up to a second at
 /// a time, so it has a client of its own rather than a connection of the shared pool).
 pub const APP_NAME: &str = "healthchat-events";
@@ -202,6 +214,23 @@ pub struct Caches {
 }
 
 impl Caches {
+    /// Handles every event of one read and moves `token` past them.
+    fn handle_batch(&self, db: &Db, batch: &RawBatch, token: &mut Option<ResumeToken>) -> mongodb::error::Result<()> {
+        let mut last = None;
+        for event in batch.doc_slices()? {
+            let Some(change) = event?.as_document() else { continue };
+            self.handle(db, change);
+            last = change.get_document("_id").ok();
+        }
+        // After handling: a reopen starts after these events, never at one. The reply's own
+        // token, when it has one, is at least as far (past events the pipeline filtered out).
+        let after = batch.as_raw_document().get_document("cursor")?.get_document("postBatchResumeToken").ok();
+        if let Some(after) = after.or(last) {
+            *token = Some(after.to_owned());
+        }
+        Ok(())
+    }
+
     fn handle(&self, db: &Db, change: &RawDocument) {
         let from = collection(change);
         if from == Some(db.memories.name()) {
@@ -235,10 +264,14 @@ pub enum WatchError {
     Database(#[from] mongodb::error::Error),
 }
 
+/// Where the stream is: the `_id` of the last event handled, or the read's
+/// `postBatchResumeToken` once it was handled whole. A reopen starts after it.
+type ResumeToken = RawDocumentBuf;
+
 /// The open change stream of one instance, before its task starts.
 pub struct Watcher {
     db: Db,
-    stream: ChangeStream<RawDocumentBuf>,
+    stream: RawBatchCursor,
 }
 
 impl Watcher {
@@ -258,19 +291,20 @@ impl Watcher {
 
     /// Follows the stream until `shutdown`, publishing to `hub`, dropping entries of `recent`
     /// that another instance's turn made stale and of `memories` that a change made stale,
-    /// and reporting in `health`.
+    /// and reporting in `health`. Reads wait for this instance's `claims` to land.
     pub fn spawn(
         self,
         caches: Caches,
+        claims: ClaimsInFlight,
         health: StreamHealth,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.run(caches, health, shutdown))
+        tokio::spawn(self.run(caches, claims, health, shutdown))
     }
 
-    async fn run(self, caches: Caches, health: StreamHealth, shutdown: CancellationToken) {
+    async fn run(self, caches: Caches, claims: ClaimsInFlight, health: StreamHealth, shutdown: CancellationToken) {
         let Watcher { db, stream } = self;
-        let mut token = stream.resume_token();
+        let mut token: Option<ResumeToken> = None;
         let mut stream = Some(stream);
         let mut backoff = MIN_BACKOFF;
         loop {
@@ -278,32 +312,34 @@ impl Watcher {
                 Some(open) => {
                     let next = tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        next = open.next_if_any() => next,
+                        next = open.next() => next,
                     };
                     match next {
-                        Ok(change) => {
-                            if let Some(change) = &change {
-                                caches.handle(&db, change);
-                            }
-                            // After handling: a reopen starts after this event, never at it.
-                            token = open.resume_token().or(token);
-                            backoff = MIN_BACKOFF;
-                            if open.is_alive() {
+                        Some(Ok(batch)) => match caches.handle_batch(&db, &batch, &mut token) {
+                            Ok(()) => {
+                                backoff = MIN_BACKOFF;
+                                tokio::select! {
+                                    _ = shutdown.cancelled() => return,
+                                    _ = tokio::time::timeout(MAX_READ_WAIT, claims.landed()) => {}
+                                }
                                 continue;
                             }
-                            // Invalidated (the collection was dropped or renamed).
+                            Err(e) => e,
+                        },
+                        Some(Err(e)) => e,
+                        None => {
+                            // Invalidated (the database was dropped): the server closed it.
                             tracing::warn!("the session change stream ended; opening a new one from now");
                             token = None;
                             stream = None;
                             continue;
                         }
-                        Err(e) => e,
                     }
                 }
                 None => {
                     let opened = tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        opened = open_stream(&db, token.clone()) => opened,
+                        opened = open_stream(&db, token.as_deref()) => opened,
                     };
                     match opened {
                         Ok(open) => {
@@ -312,7 +348,6 @@ impl Watcher {
                             caches.memories.changed(None);
                             tracing::info!(resumed = token.is_some(), "session change stream reopened");
                             health.set(true);
-                            token = open.resume_token().or(token);
                             stream = Some(open);
                             continue;
                         }
@@ -343,16 +378,16 @@ impl Watcher {
     }
 }
 
-async fn open_stream(db: &Db, token: Option<ResumeToken>) -> mongodb::error::Result<ChangeStream<RawDocumentBuf>> {
-    let pipeline = pipeline(db.sessions.name(), db.memories.name());
-    let stream = db
-        .database
-        .watch()
-        .pipeline(pipeline)
-        .full_document(FullDocumentType::UpdateLookup)
-        .resume_after(token)
-        .await?;
-    Ok(stream.with_type::<RawDocumentBuf>())
+/// Opens the stream, after `token` if there is one, else from now. The reply to the
+/// aggregation is the stream's first batch.
+async fn open_stream(db: &Db, token: Option<&RawDocument>) -> mongodb::error::Result<RawBatchCursor> {
+    let mut stage = doc! { "fullDocument": "updateLookup" };
+    if let Some(token) = token {
+        stage.insert("resumeAfter", Document::try_from(token)?);
+    }
+    let mut stages = vec![doc! { "$changeStream": stage }];
+    stages.extend(pipeline(db.sessions.name(), db.memories.name()));
+    db.database.aggregate(stages).batch().await
 }
 
 fn code(e: &Error) -> Option<i32> {
