@@ -209,6 +209,7 @@ async fn made_before(db: &Db, mut filter: Document, message_id: &str) -> DbResul
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use std::time::Duration;
 

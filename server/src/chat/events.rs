@@ -217,18 +217,34 @@ impl Caches {
     /// Handles every event of one read and moves `token` past them.
     fn handle_batch(&self, db: &Db, batch: &RawBatch, token: &mut Option<ResumeToken>) -> mongodb::error::Result<()> {
         let mut last = None;
+        let mut broken = None;
         for event in batch.doc_slices()? {
-            let Some(change) = event?.as_document() else { continue };
-            self.handle(db, change);
-            last = change.get_document("_id").ok();
+            match event {
+                Ok(event) => {
+                    let Some(change) = event.as_document() else { continue };
+                    self.handle(db, change);
+                    last = change.get_document("_id").ok();
+                }
+                Err(e) => {
+                    broken = Some(e);
+                    break;
+                }
+            }
         }
         // After handling: a reopen starts after these events, never at one. The reply's own
-        // token, when it has one, is at least as far (past events the pipeline filtered out).
-        let after = batch.as_raw_document().get_document("cursor")?.get_document("postBatchResumeToken").ok();
+        // token, once every event was handled, is at least as far (past events the pipeline
+        // filtered out).
+        let after = match broken {
+            Some(_) => None,
+            None => batch.as_raw_document().get_document("cursor")?.get_document("postBatchResumeToken").ok(),
+        };
         if let Some(after) = after.or(last) {
             *token = Some(after.to_owned());
         }
-        Ok(())
+        match broken {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     fn handle(&self, db: &Db, change: &RawDocument) {
