@@ -51,7 +51,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// With no claim on its way the read goes at once and waits on the server for the next event.
 /// (SecantusDB answers a read at every write, even one the pipeline filters out; a MongoDB
 /// server answers when an event passes the pipeline or after a second without.)
-pub const MAX_READ_WAIT: Duration = Duration::from_millis(20);
+const MAX_READ_WAIT: Duration = Duration::from_millis(20);
 /// The `appName` of the watcher's own connection (it waits on the server up to a second at
 /// a time, so it has a client of its own rather than a connection of the shared pool).
 pub const APP_NAME: &str = "healthchat-events";
@@ -194,6 +194,11 @@ fn int(doc: &RawDocument, field: &str) -> Option<i64> {
     }
 }
 
+/// The read's `postBatchResumeToken`: where the stream stands once its batch was handled.
+fn post_batch_token(batch: &RawBatch) -> Option<&RawDocument> {
+    batch.as_raw_document().get_document("cursor").ok()?.get_document("postBatchResumeToken").ok()
+}
+
 /// Whose facts a `memories` change touched; `None` when the event does not say (a delete
 /// carries only the `_id`; an updated document may be gone by the time it is looked up).
 fn memory_owner(change: &RawDocument) -> Option<String> {
@@ -217,34 +222,34 @@ impl Caches {
     /// Handles every event of one read and moves `token` past them.
     fn handle_batch(&self, db: &Db, batch: &RawBatch, token: &mut Option<ResumeToken>) -> mongodb::error::Result<()> {
         let mut last = None;
-        let mut broken = None;
-        for event in batch.doc_slices()? {
-            match event {
-                Ok(event) => {
-                    let Some(change) = event.as_document() else { continue };
-                    self.handle(db, change);
-                    last = change.get_document("_id").ok();
-                }
-                Err(e) => {
-                    broken = Some(e);
-                    break;
-                }
-            }
-        }
+        let handled = self.handle_events(db, batch, &mut last);
         // After handling: a reopen starts after these events, never at one. The reply's own
         // token, once every event was handled, is at least as far (past events the pipeline
         // filtered out).
-        let after = match broken {
-            Some(_) => None,
-            None => batch.as_raw_document().get_document("cursor")?.get_document("postBatchResumeToken").ok(),
+        let after = match handled {
+            Ok(()) => post_batch_token(batch),
+            Err(_) => None,
         };
         if let Some(after) = after.or(last) {
             *token = Some(after.to_owned());
         }
-        match broken {
-            Some(e) => Err(e.into()),
-            None => Ok(()),
+        handled
+    }
+
+    /// Handles the batch's events in order, keeping in `last` the `_id` of the last one
+    /// handled; stops at the first the reply cannot give.
+    fn handle_events<'a>(
+        &self,
+        db: &Db,
+        batch: &'a RawBatch,
+        last: &mut Option<&'a RawDocument>,
+    ) -> mongodb::error::Result<()> {
+        for event in batch.doc_slices()? {
+            let Some(change) = event?.as_document() else { continue };
+            self.handle(db, change);
+            *last = change.get_document("_id").ok();
         }
+        Ok(())
     }
 
     fn handle(&self, db: &Db, change: &RawDocument) {
