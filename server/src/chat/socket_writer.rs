@@ -24,6 +24,12 @@ pub async fn run(
     loop {
         tokio::select! {
             Some(frame) = frames.recv() => {
+                // The watcher queues a turn's session event and, in the same moment, wakes
+                // the turn waiting on it (`Hub::wait_for_event`), whose `typing` follows at
+                // once: let it run first, so both go out in one write.
+                if matches!(*frame, ServerFrame::SessionCreated { .. } | ServerFrame::SessionUpdated { .. }) {
+                    tokio::task::yield_now().await;
+                }
                 let mut queued = vec![frame];
                 while queued.len() < MAX_FRAMES_PER_WRITE {
                     match frames.try_recv() {
