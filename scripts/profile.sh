@@ -4,7 +4,8 @@
 # flamegraph with inferno (installed once under the cache). Not part of the tests: it needs
 # `perf` and a quiet machine.
 #
-# Usage: scripts/profile.sh [paced|instant] [seconds]   (default: paced, 10 s of samples)
+# Usage: scripts/profile.sh [paced|instant] [seconds] [loadgen args...]   (default: paced, 10 s
+# of samples; e.g. `instant 10 --think-ms 200` for clients that pause between messages)
 # Writes docs/profile/<mode>.svg; the folded stacks go to ~/.cache/healthchat/profile/<mode>.folded
 # (for `inferno-diff-folded` between two builds).
 # Needs: `cargo leptos build --release` (the server) and the release `loadgen`
@@ -15,6 +16,7 @@ cd "$ROOT"
 
 MODE="${1:-paced}"
 SECS="${2:-10}"
+shift $(( $# < 2 ? $# : 2 ))
 case "$MODE" in
   paced) PACE=(--delta-ms 20) ;;
   instant) PACE=() ;;
@@ -34,7 +36,7 @@ trap 'rm -rf "$WORK"' EXIT
 
 # The load runs past the sampling window: start-up (~10 s), a warm-up, then the samples.
 LOADGEN_SERVER_BIN="$SERVER" "$CARGO_TARGET_DIR/release/loadgen" --cpu-only --secs $((SECS + 20)) \
-  "${PACE[@]}" --pieces 20 >"$WORK/loadgen.txt" 2>&1 &
+  "${PACE[@]}" --pieces 20 "$@" >"$WORK/loadgen.txt" 2>&1 &
 LOADGEN=$!
 PID=""
 for _ in $(seq 60); do
