@@ -22,11 +22,13 @@ pub use triage::{triage, GuardedAgent, SafetyLines, Triage};
 
 use crate::config::{Config, LlmConfig};
 
-/// One earlier exchange in the session, oldest first.
+/// One earlier exchange in the session, oldest first. Its texts are shared: every turn of a
+/// session takes the cached history, and a copy of each text per turn would cost more than
+/// the rest of the cache lookup.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PastTurn {
-    pub user: String,
-    pub assistant: String,
+    pub user: Arc<str>,
+    pub assistant: Arc<str>,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -133,7 +133,7 @@ async fn send_held(joiner: &mut Joiner, tx: &mpsc::Sender<AgentEvent>) -> bool {
 #[derive(Serialize)]
 struct StreamRequest<'a> {
     model: &'a str,
-    messages: Vec<ChatMessage>,
+    messages: Vec<ChatMessage<'a>>,
     stream: bool,
     stream_options: StreamOptions,
     max_tokens: u32,

@@ -1,6 +1,8 @@
 //! What the model reads: the coach's system prompt (with the user's profile and the focus of
 //! the question), the recent conversation trimmed to a token budget, and the new message.
 
+use std::borrow::Cow;
+
 use app::wire::{chat::MessageType, profile::Profile};
 use serde::Serialize;
 
@@ -17,16 +19,17 @@ pub const MEMORY_BUDGET_TOKENS: usize = 300;
 /// Per-message framing (role markers, separators) that the chars/4 estimate does not see.
 const MESSAGE_OVERHEAD_TOKENS: usize = 4;
 
-/// One chat message as providers and chat templates expect it.
+/// One chat message as providers and chat templates expect it. The history and the question
+/// are borrowed from the request: the list is serialised once and dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ChatMessage {
+pub struct ChatMessage<'a> {
     /// `system`, `user` or `assistant`.
     pub role: &'static str,
-    pub content: String,
+    pub content: Cow<'a, str>,
 }
 
-impl ChatMessage {
-    fn new(role: &'static str, content: impl Into<String>) -> Self {
+impl<'a> ChatMessage<'a> {
+    fn new(role: &'static str, content: impl Into<Cow<'a, str>>) -> Self {
         Self { role, content: content.into() }
     }
 }
@@ -219,7 +222,7 @@ pub fn render_memory(memory: &[String]) -> String {
 }
 
 /// The full message list for one answer: system, trimmed history, the new message.
-pub fn build_messages(request: &AgentRequest, history_budget_tokens: usize) -> Vec<ChatMessage> {
+pub fn build_messages(request: &AgentRequest, history_budget_tokens: usize) -> Vec<ChatMessage<'_>> {
     let mut system = system_prompt(&request.profile, request.message_type);
     system.push_str(&render_memory(&request.memory));
     system.push_str(&render_guidance(&request.guidance));
@@ -231,15 +234,15 @@ pub fn build_messages(request: &AgentRequest, history_budget_tokens: usize) -> V
         if turn.assistant.trim().is_empty() {
             continue;
         }
-        messages.push(ChatMessage::new("user", turn.user.clone()));
-        messages.push(ChatMessage::new("assistant", turn.assistant.clone()));
+        messages.push(ChatMessage::new("user", &*turn.user));
+        messages.push(ChatMessage::new("assistant", &*turn.assistant));
     }
-    messages.push(ChatMessage::new("user", request.message.clone()));
+    messages.push(ChatMessage::new("user", request.message.as_str()));
     messages
 }
 
 /// The request for a session title, shared by every provider.
-pub fn title_messages(first_message: &str, first_answer: &str) -> Vec<ChatMessage> {
+pub fn title_messages(first_message: &str, first_answer: &str) -> Vec<ChatMessage<'static>> {
     let clip = |s: &str, n: usize| s.chars().take(n).collect::<String>();
     vec![
         ChatMessage::new(
@@ -320,7 +323,8 @@ mod tests {
 
     #[test]
     fn the_system_prompt_carries_the_profile_in_the_users_units_and_the_focus() {
-        let messages = build_messages(&request(vec![]), HISTORY_BUDGET_TOKENS);
+        let request = request(vec![]);
+        let messages = build_messages(&request, HISTORY_BUDGET_TOKENS);
         let system = &messages[0];
         assert_eq!(system.role, "system");
         for needle in [
@@ -360,13 +364,14 @@ mod tests {
         let long = "x".repeat(4000); // ~1000 tokens
         let history = vec![turn("old", &long), turn("middle", &long), turn("new", "short")];
         let kept = trim_history(&history, 1500);
-        assert_eq!(kept.iter().map(|t| t.user.as_str()).collect::<Vec<_>>(), ["middle", "new"]);
+        assert_eq!(kept.iter().map(|t| &*t.user).collect::<Vec<_>>(), ["middle", "new"]);
         assert!(trim_history(&history, 0).is_empty());
     }
 
     #[test]
     fn messages_alternate_and_skip_turns_without_an_answer() {
-        let messages = build_messages(&request(vec![turn("a", "b"), turn("c", ""), turn("d", "e")]), 1500);
+        let request = request(vec![turn("a", "b"), turn("c", ""), turn("d", "e")]);
+        let messages = build_messages(&request, 1500);
         let roles: Vec<_> = messages.iter().map(|m| m.role).collect();
         assert_eq!(roles, ["system", "user", "assistant", "user", "assistant", "user"]);
     }

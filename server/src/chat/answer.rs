@@ -11,7 +11,7 @@ use app::wire::{
     chat::{MessageStatus, ResponseData, ServerFrame, TriageTier},
     ErrorCode,
 };
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use mongodb::bson::{doc, DateTime};
 
 use crate::{
@@ -52,16 +52,17 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
     let mut recorder = Recorder::new(agent.model_name(), input.started);
     recorder.waited(input.db_wait);
     let asked = Instant::now();
-    // Every event the model has ready, at once: what arrived together goes out as one delta
-    // (the provider's reader joins pieces that come close together, `agent::joiner`).
-    let mut stream = agent.answer(request).await.ready_chunks(EVENTS_PER_READ);
+    let mut stream = agent.answer(request).await.fuse();
     recorder.waited(asked.elapsed());
+    // One buffer for every read: a fresh one per read, sized for the most events, cost more
+    // than handling the events.
+    let mut batch = Vec::new();
     let mut seq = 0u64;
     // Text that came with the answer's end goes out with the response, in one write.
     let mut last_delta = None;
     loop {
         let waiting = Instant::now();
-        let batch = tokio::select! {
+        let first = tokio::select! {
             _ = turn.cancelled() => {
                 match turn.cancel_reason() {
                     Some(CancelReason::Shutdown) => recorder.finish_interrupted(),
@@ -69,16 +70,26 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
                 }
                 break;
             }
-            batch = stream.next() => batch,
+            first = stream.next() => first,
         };
         recorder.waited(waiting.elapsed());
-        let Some(batch) = batch else {
+        let Some(first) = first else {
             recorder.record(&AgentEvent::Error {
                 code: ErrorCode::ProviderDisconnected,
                 message: "The model stopped without finishing its answer.".into(),
             });
             break;
         };
+        // Every event the model has ready, at once: what arrived together goes out as one
+        // delta (the provider's reader joins pieces that come close together, `agent::joiner`).
+        batch.clear();
+        batch.push(first);
+        while batch.len() < EVENTS_PER_READ {
+            match stream.next().now_or_never() {
+                Some(Some(event)) => batch.push(event),
+                _ => break,
+            }
+        }
         let mut text = String::new();
         for event in &batch {
             recorder.record(event);
@@ -105,13 +116,14 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         }
     }
     drop(stream);
+    drop(batch);
     let outcome = recorder.outcome().unwrap_or(MessageStatus::Failed);
     let error = recorder.error().map(|(c, m)| (c, m.to_string()));
     let response_time_ms = u64::try_from(input.started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let text = recorder.text().to_string();
     let sources = recorder.sources().to_vec();
     let raw_events = recorder.into_events();
-    let message = MessageDoc {
+    let message = Arc::new(MessageDoc {
         id: turn.message_id.clone(),
         session_id: turn.session_id.clone(),
         user_id: turn.user_id.clone(),
@@ -124,13 +136,14 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         response_time_ms,
         status: outcome,
         source_ids: sources.iter().map(|s| s.id.clone()).collect(),
-    };
+    });
     let stored = tokio::time::timeout(STORE_WAIT, store_with_retry(&state, &message)).await;
     let mut replaced = None;
     match stored.unwrap_or_else(|_| Err(mongodb::error::Error::custom("the database did not answer in time"))) {
         Ok(()) => {
             // Before the response frame: the user's next message may follow it at once.
-            let exchange = PastTurn { user: message.message.clone(), assistant: message.response.clone() };
+            let exchange =
+                PastTurn { user: message.message.as_str().into(), assistant: message.response.as_str().into() };
             state.recent.stored(&turn.session_id, input.seq, exchange);
             learn_facts(&state, &message);
             if let Some(old) = &input.replaces {
@@ -142,7 +155,7 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
             // turn must look at the database, which knows this one is not stored.
             tracing::warn!(error = ?e, message_id = %turn.message_id, "the database is away; the answer waits in the backlog");
             state.recent.forget(&turn.session_id);
-            state.backlog.keep(message.clone());
+            state.backlog.keep(MessageDoc::clone(&message));
         }
     }
     if let Some(delta) = last_delta {
@@ -230,7 +243,7 @@ fn error_frame(turn: &Turn, code: ErrorCode, message: &str) -> ServerFrame {
 }
 
 /// A few quick tries for a passing error; a database away for longer is the backlog's job.
-async fn store_with_retry(state: &AppState, message: &MessageDoc) -> mongodb::error::Result<()> {
+async fn store_with_retry(state: &AppState, message: &Arc<MessageDoc>) -> mongodb::error::Result<()> {
     let mut attempt = 0;
     loop {
         match state.answers.store(message.clone()).await {
@@ -246,7 +259,7 @@ async fn store_with_retry(state: &AppState, message: &MessageDoc) -> mongodb::er
 
 /// After the first answer, a short model-made title replaces the first-message one.
 /// Any failure keeps the old title.
-async fn generate_title(state: AppState, turn: Arc<Turn>, message: MessageDoc) {
+async fn generate_title(state: AppState, turn: Arc<Turn>, message: Arc<MessageDoc>) {
     let Some(title) = state.agent.title(&message.message, &message.response).await else {
         return;
     };

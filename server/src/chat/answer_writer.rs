@@ -5,6 +5,8 @@
 //! for a batch to fill; under load, answers queue behind the insert in flight and the next
 //! command carries all of them. Each caller still learns whether *its* answer was stored.
 
+use std::sync::Arc;
+
 use app::wire::chat::MessageStatus;
 use mongodb::{
     bson::doc,
@@ -22,7 +24,8 @@ use crate::{
 const MAX_BATCH: usize = 64;
 
 struct Job {
-    message: MessageDoc,
+    /// Shared with the caller, which keeps it for the backlog if the insert fails.
+    message: Arc<MessageDoc>,
     stored: oneshot::Sender<DbResult<()>>,
 }
 
@@ -43,7 +46,7 @@ impl AnswerWriter {
     }
 
     /// Stores one answer and returns once the database has it (or refused it).
-    pub async fn insert(&self, message: MessageDoc) -> DbResult<()> {
+    pub async fn insert(&self, message: Arc<MessageDoc>) -> DbResult<()> {
         let (stored, reply) = oneshot::channel();
         if self.jobs.send(Job { message, stored }).await.is_err() {
             return Err(stopped());
@@ -54,11 +57,11 @@ impl AnswerWriter {
     /// Stores one answer, however often it was tried before: one already stored counts as
     /// stored, except that a full answer replaces an `interrupted` one a takeover stored
     /// while this instance could not reach the database (the full one is what the user saw).
-    pub async fn store(&self, message: MessageDoc) -> DbResult<()> {
+    pub async fn store(&self, message: Arc<MessageDoc>) -> DbResult<()> {
         match self.insert(message.clone()).await {
             Err(e) if is_duplicate_key(&e) && message.status != MessageStatus::Interrupted => {
                 let interrupted = doc! { "_id": &message.id, "status": MessageStatus::Interrupted.as_str() };
-                self.db.messages.replace_one(interrupted, &message).await.map(|_| ())
+                self.db.messages.replace_one(interrupted, &*message).await.map(|_| ())
             }
             Err(e) if is_duplicate_key(&e) => Ok(()),
             stored => stored,
@@ -74,7 +77,7 @@ async fn run(db: Db, mut queue: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
-        let outcome = db.messages.insert_many(jobs.iter().map(|j| &j.message)).ordered(false).await;
+        let outcome = db.messages.insert_many(jobs.iter().map(|j| &*j.message)).ordered(false).await;
         match outcome {
             Ok(_) => jobs.into_iter().for_each(|j| {
                 let _ = j.stored.send(Ok(()));
@@ -102,7 +105,7 @@ async fn answer_failed_batch(db: &Db, jobs: Vec<Job>, error: mongodb::error::Err
     };
     for (index, job) in jobs.into_iter().enumerate() {
         let stored =
-            if failed.contains(&index) { db.messages.insert_one(&job.message).await.map(|_| ()) } else { Ok(()) };
+            if failed.contains(&index) { db.messages.insert_one(&*job.message).await.map(|_| ()) } else { Ok(()) };
         let _ = job.stored.send(stored);
     }
 }

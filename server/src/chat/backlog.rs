@@ -129,7 +129,7 @@ impl Backlog {
         let mut all_stored = true;
         loop {
             let Some(message) = self.lock().front().map(|w| w.message.clone()) else { break };
-            if let Err(e) = self.answers.store(message).await {
+            if let Err(e) = self.answers.store(Arc::new(message)).await {
                 tracing::debug!(error = ?e, "the database still refuses unsaved answers");
                 all_stored = false;
                 break;

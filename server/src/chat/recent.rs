@@ -118,7 +118,7 @@ mod tests {
     use super::*;
 
     fn turn(i: i64) -> PastTurn {
-        PastTurn { user: format!("q{i}"), assistant: format!("a{i}") }
+        PastTurn { user: format!("q{i}").into(), assistant: format!("a{i}").into() }
     }
 
     fn recent(last_seq: i64) -> Recent {

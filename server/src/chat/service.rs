@@ -303,7 +303,7 @@ async fn begin_existing(
                 recent.exchanges = rows
                     .into_iter()
                     .filter(|m| Some(m.id.as_str()) != replaces)
-                    .map(|m| PastTurn { user: m.message, assistant: m.response })
+                    .map(|m| PastTurn { user: m.message.into(), assistant: m.response.into() })
                     .collect();
                 if replaces.is_none() {
                     state.recent.put(user_id, session_id, recent.clone());

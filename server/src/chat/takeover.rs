@@ -5,7 +5,7 @@
 //! the session. A turn found dead when the next message arrives is stored the same way
 //! (`chat::claim`).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use app::wire::chat::MessageStatus;
 use futures::TryStreamExt;
@@ -50,7 +50,7 @@ pub async fn store_interrupted(state: &AppState, session: &SessionDoc, pending: 
         owner = %pending.owner,
         "an answer's instance stopped renewing its claim; storing it as interrupted"
     );
-    state.answers.store(interrupted(session, pending)).await?;
+    state.answers.store(Arc::new(interrupted(session, pending))).await?;
     crate::metrics::turn_taken_over();
     Ok(())
 }

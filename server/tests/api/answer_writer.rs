@@ -1,5 +1,7 @@
 //! The grouping answer writer (write 2 of every turn) against the real database.
 
+use std::sync::Arc;
+
 use futures::future::join_all;
 use mongodb::bson::{doc, DateTime};
 use server::{
@@ -9,8 +11,8 @@ use server::{
 
 use crate::helpers::spawn_app;
 
-fn answer(id: &str, seq: i64) -> MessageDoc {
-    MessageDoc {
+fn answer(id: &str, seq: i64) -> Arc<MessageDoc> {
+    Arc::new(MessageDoc {
         id: id.into(),
         session_id: "s-writer".into(),
         user_id: "u-writer".into(),
@@ -23,7 +25,7 @@ fn answer(id: &str, seq: i64) -> MessageDoc {
         response_time_ms: 1,
         status: app::wire::chat::MessageStatus::Complete,
         source_ids: Vec::new(),
-    }
+    })
 }
 
 #[tokio::test]
@@ -46,7 +48,7 @@ async fn a_refused_answer_fails_alone_and_the_rest_of_its_batch_is_stored() {
     let app = spawn_app().await;
     let writer = AnswerWriter::start(app.server_db.clone());
     writer.insert(answer("taken", 1)).await.unwrap();
-    let mut batch: Vec<MessageDoc> = (2..=20).map(|i| answer(&format!("b{i}"), i)).collect();
+    let mut batch: Vec<Arc<MessageDoc>> = (2..=20).map(|i| answer(&format!("b{i}"), i)).collect();
     batch.insert(7, answer("taken", 99));
     let results = join_all(batch.into_iter().map(|m| writer.insert(m))).await;
     for (i, r) in results.iter().enumerate() {

@@ -510,7 +510,7 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
                 // `store`, as the server does: an insert the driver retried after the
                 // database had applied it comes back as a duplicate `_id` and counts as stored.
                 answers
-                    .store(MessageDoc {
+                    .store(Arc::new(MessageDoc {
                         id: pending.message_id,
                         session_id: session_id.clone(),
                         user_id: user_id.clone(),
@@ -523,7 +523,7 @@ async fn db_ceiling(state: &AppState, tasks: usize, secs: f64) -> Result<f64, Er
                         response_time_ms: 1,
                         status: MessageStatus::Complete,
                         source_ids: Vec::new(),
-                    })
+                    }))
                     .await?;
                 done.fetch_add(1, Ordering::Relaxed);
             }

@@ -141,11 +141,12 @@ pub struct SearchIndex {
     /// One view of the index for good: `positions` holds for its segments.
     searcher: Searcher,
     analyzer: TextAnalyzer,
-    fields: [(Field, f32); 3],
+    /// Each field, its weight and every analysed word it holds in the library: a word is
+    /// looked up only in the fields that have it (a term no document has scores nothing, but
+    /// each lookup still costs a query of its own).
+    fields: [(Field, f32, HashSet<String>); 3],
     /// Each entry's analysed words, to tell how much of a question an entry covers.
     entry_words: Vec<HashSet<String>>,
-    /// Every analysed word of the library: a question with none of them is not searched.
-    vocabulary: HashSet<String>,
     /// Each indexed document's entry, by segment and document number: read from the document
     /// store once here rather than for every hit.
     positions: Vec<Vec<usize>>,
@@ -182,6 +183,11 @@ fn analysed_words(analyzer: &TextAnalyzer, text: &str) -> Vec<String> {
     words
 }
 
+/// Every analysed word of `texts`.
+fn vocabulary(analyzer: &TextAnalyzer, texts: impl Iterator<Item = impl AsRef<str>>) -> HashSet<String> {
+    texts.flat_map(|text| analysed_words(analyzer, text.as_ref())).collect()
+}
+
 impl SearchIndex {
     pub fn build(entries: &[Entry]) -> Result<Self, LibraryError> {
         let failed = |e: tantivy::TantivyError| LibraryError::Index(e.to_string());
@@ -214,7 +220,9 @@ impl SearchIndex {
                 analysed_words(&analyzer, &all).into_iter().collect()
             })
             .collect();
-        let vocabulary = entry_words.iter().flatten().cloned().collect();
+        let title_words = vocabulary(&analyzer, entries.iter().map(|e| e.title.as_str()));
+        let keyword_words = vocabulary(&analyzer, entries.iter().map(|e| e.keywords.join(". ")));
+        let text_words = vocabulary(&analyzer, entries.iter().map(|e| e.text.as_str()));
         let searcher = index.reader().map_err(failed)?.searcher();
         let mut positions = Vec::new();
         for (ord, segment) in (0u32..).zip(searcher.segment_readers()) {
@@ -229,9 +237,8 @@ impl SearchIndex {
         Ok(Self {
             searcher,
             analyzer,
-            fields: [(title, 1.5), (keywords, 2.0), (body, 1.0)],
+            fields: [(title, 1.5, title_words), (keywords, 2.0, keyword_words), (body, 1.0, text_words)],
             entry_words,
-            vocabulary,
             positions,
         })
     }
@@ -250,19 +257,18 @@ impl SearchIndex {
     pub fn search(&self, question: &str, limit: usize) -> Vec<Found> {
         let words = self.words(question);
         // Words the library lacks cannot score; they still count against coverage below.
-        let known: Vec<&String> = words.iter().filter(|w| self.vocabulary.contains(*w)).collect();
-        if known.is_empty() {
-            return Vec::new();
-        }
-        let clauses: Vec<(Occur, Box<dyn Query>)> = known
-            .into_iter()
+        let clauses: Vec<(Occur, Box<dyn Query>)> = words
+            .iter()
             .flat_map(|word| {
-                self.fields.iter().map(move |&(field, boost)| {
-                    let term = TermQuery::new(Term::from_field_text(field, word), IndexRecordOption::WithFreqs);
-                    (Occur::Should, Box::new(BoostQuery::new(Box::new(term), boost)) as Box<dyn Query>)
+                self.fields.iter().filter(|(_, _, has)| has.contains(word)).map(move |(field, boost, _)| {
+                    let term = TermQuery::new(Term::from_field_text(*field, word), IndexRecordOption::WithFreqs);
+                    (Occur::Should, Box::new(BoostQuery::new(Box::new(term), *boost)) as Box<dyn Query>)
                 })
             })
             .collect();
+        if clauses.is_empty() {
+            return Vec::new();
+        }
         let searcher = &self.searcher;
         let top = match searcher.search(&BooleanQuery::new(clauses), &TopDocs::with_limit(limit).order_by_score()) {
             Ok(top) => top,
