@@ -116,7 +116,6 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
         }
     }
     drop(stream);
-    drop(batch);
     let outcome = recorder.outcome().unwrap_or(MessageStatus::Failed);
     let error = recorder.error().map(|(c, m)| (c, m.to_string()));
     let response_time_ms = u64::try_from(input.started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -155,7 +154,7 @@ pub async fn run(state: AppState, turn: Arc<Turn>, request: AgentRequest, input:
             // turn must look at the database, which knows this one is not stored.
             tracing::warn!(error = ?e, message_id = %turn.message_id, "the database is away; the answer waits in the backlog");
             state.recent.forget(&turn.session_id);
-            state.backlog.keep(MessageDoc::clone(&message));
+            state.backlog.keep(message.clone());
         }
     }
     if let Some(delta) = last_delta {

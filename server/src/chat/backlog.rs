@@ -25,7 +25,7 @@ const RETRY_EVERY: Duration = Duration::from_secs(2);
 pub const SPILL_FILE: &str = "unsaved-answers.jsonl";
 
 struct Waiting {
-    message: MessageDoc,
+    message: Arc<MessageDoc>,
     since: Instant,
 }
 
@@ -47,7 +47,7 @@ impl Backlog {
     }
 
     /// Keeps an answer until the database takes it.
-    pub fn keep(&self, message: MessageDoc) {
+    pub fn keep(&self, message: Arc<MessageDoc>) {
         let overflow = {
             let mut waiting = self.lock();
             waiting.push_back(Waiting { message, since: Instant::now() });
@@ -74,7 +74,7 @@ impl Backlog {
         if answers.is_empty() {
             return;
         }
-        if let Err(e) = append(&self.spill, answers.iter().map(|w| &w.message)) {
+        if let Err(e) = append(&self.spill, answers.iter().map(|w| &*w.message)) {
             tracing::error!(error = %e, file = %self.spill.display(), "could not spill unsaved answers; keeping them in memory");
             let mut waiting = self.lock();
             for w in answers.into_iter().rev() {
@@ -91,7 +91,7 @@ impl Backlog {
         let mut loaded = Vec::new();
         for line in std::io::BufReader::new(file).lines().map_while(Result::ok) {
             match serde_json::from_str::<MessageDoc>(&line) {
-                Ok(message) => loaded.push(message),
+                Ok(message) => loaded.push(Arc::new(message)),
                 Err(e) => tracing::error!(error = %e, "an unreadable line in the spill file was skipped"),
             }
         }
@@ -129,7 +129,7 @@ impl Backlog {
         let mut all_stored = true;
         loop {
             let Some(message) = self.lock().front().map(|w| w.message.clone()) else { break };
-            if let Err(e) = self.answers.store(Arc::new(message)).await {
+            if let Err(e) = self.answers.store(message).await {
                 tracing::debug!(error = ?e, "the database still refuses unsaved answers");
                 all_stored = false;
                 break;
