@@ -28,7 +28,7 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 # One compiled profile for everything below: the tests use the release build's
 # dependencies (and its llama.cpp) instead of compiling a debug copy of them all.
 step "release build (the app, the browser bundle, the test stubs)"
-cargo leptos build --release --precompress
+release_build --precompress
 cargo build --release -p devtools --bin stubs
 
 step "unit and integration tests (release profile)"

@@ -7,6 +7,7 @@ pub mod joiner;
 pub mod local;
 pub mod openai;
 pub mod prompt;
+pub mod sse;
 pub mod transport;
 pub mod triage;
 

@@ -11,8 +11,7 @@ use std::{borrow::Cow, sync::Arc, time::Duration};
 
 use app::wire::ErrorCode;
 use axum::body::Bytes;
-use eventsource_stream::{Event, EventStreamError, Eventsource};
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use http_body_util::{BodyDataStream, BodyExt, Full};
 use hyper::{
     body::Incoming,
@@ -31,6 +30,7 @@ use super::{
     ensure_terminal,
     joiner::Joiner,
     prompt::{build_messages, clean_title, title_messages, ChatMessage, HISTORY_BUDGET_TOKENS},
+    sse::{SseError, SseReader},
     transport::{self, Gather, Transport},
     Agent, AgentEvent, AgentRequest, EventStream,
 };
@@ -297,7 +297,7 @@ impl Inner {
     ) -> AgentEvent {
         // However the answer ends, the pooled connection must wake its next reader at once.
         let gather = Released(response.extensions().get::<Gather>().cloned());
-        let mut events = BodyDataStream::new(response.into_body()).eventsource();
+        let mut events = SseReader::new(BodyDataStream::new(response.into_body()));
         let mut answer = Answer::default();
         // Two timers for the whole answer, moved rather than made anew: the silence limit
         // (the first token's deadline, then the idle limit after each read) and when the
@@ -435,15 +435,16 @@ struct Answer {
     usage: Option<AgentEvent>,
 }
 
-type NextEvent = Option<Result<Event, EventStreamError<hyper::Error>>>;
+/// An event's data, or why there is none (`None`: the stream closed).
+type NextEvent<'a> = Option<Result<&'a str, SseError<hyper::Error>>>;
 
 impl Answer {
     /// Takes one event of the stream (`None`: it closed); text goes into `joiner`.
-    fn step(&mut self, next: NextEvent, joiner: &mut Joiner) -> Step {
+    fn step(&mut self, next: NextEvent<'_>, joiner: &mut Joiner) -> Step {
         // After the finish reason only usage and `[DONE]` are missing, so a stream that
         // closes or breaks there still completes the answer.
         let event = match (next, &self.finished) {
-            (Some(Ok(event)), _) => event,
+            (Some(Ok(data)), _) => data,
             (_, Some(_)) => return Step::Done,
             (None, None) => {
                 return Step::Fail(error(
@@ -451,7 +452,7 @@ impl Answer {
                     "the model provider closed the stream before the answer finished",
                 ))
             }
-            (Some(Err(EventStreamError::Transport(e))), None) => {
+            (Some(Err(SseError::Transport(e))), None) => {
                 tracing::warn!(error = %e, "model provider stream broke");
                 return Step::Fail(error(
                     ErrorCode::ProviderDisconnected,
@@ -463,7 +464,7 @@ impl Answer {
                 return Step::Fail(error(ErrorCode::ProviderMalformed, "the model provider sent an unreadable stream"));
             }
         };
-        let data = event.data.trim();
+        let data = event.trim();
         if data.is_empty() {
             return Step::Go;
         }
