@@ -22,8 +22,6 @@ if [ ! -x "$PROFDATA" ]; then
   rustup component add llvm-tools
 fi
 RAW="$CACHE/pgo/raw"
-rm -rf "$RAW"
-mkdir -p "$RAW"
 
 # The instrumented build: the same cargo-leptos build as the shipped one, so every crate and
 # function is named as in the optimised build and the counts match them.
